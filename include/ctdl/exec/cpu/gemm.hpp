@@ -1,15 +1,33 @@
 #pragma once
-// General matrix product on the cpu policy (first, simple version).
+// General matrix product on the cpu policy.
 //
 //   C[M,N] = op(A)[M,K] · op(B)[K,N]      (or C += op(A)·op(B) with `accumulate`)
 //
-// All matrices are row-major with explicit row strides. op(X) = X (trans::n) or Xᵀ
+// All matrices are row-major with explicit row strides; op(X) = X (trans::n) or Xᵀ
 // (trans::t). After each element of C holds its final value the epilogue is called once
-// for it, in row segments: ep(row, col0, &C[row, col0], len).
+// for it, in row segments of contiguous columns, ep(row, col0, &C[row, col0], len), on the
+// thread that computed them while they are still in L1.
+//
+// The kernel is BLIS-shaped (gemm_kernel.hpp, gemm_pack.hpp):
+//
+//   for jc in N by NC:                 B block  op(B)[pc:pc+kc, jc:jc+nc] → packed, L2/L3
+//     for pc in K by KC:
+//       for ic in M by MC:             A block  op(A)[ic:ic+mc, pc:pc+kc] → packed, L2
+//         for jr in nc by NR:          B micro-panel (kc × NR) stays in L1
+//           for ir in mc by MR:        MR × NR register tile += A micro-panel · B micro-panel
+//
+// Threads split C into a grid of disjoint MR/NR-aligned blocks and never split K: each
+// element's sum is the same chain of FMAs (K cut at the same KC boundaries, which depend
+// on K alone) whatever the thread count, so results are bitwise reproducible across
+// thread counts.
 #include <algorithm>
 #include <cstddef>
+#include <new>
 
 #include "../pass_count.hpp"
+#include "gemm_kernel.hpp"
+#include "gemm_pack.hpp"
+#include "gemm_simd.hpp"
 #include "pool.hpp"
 
 namespace ctdl {
@@ -37,39 +55,158 @@ struct bias {
 }  // namespace epilogue
 
 namespace cpu_kernels {
+namespace detail {
+
+/// Per-thread packing scratch, 64-byte aligned; it only grows, so after the first calls
+/// of a training loop no GEMM allocates.
+template <class T, int Slot>
+inline T* scratch(std::size_t n) {
+    struct buffer {
+        T* p = nullptr;
+        std::size_t cap = 0;
+        ~buffer() {
+            if (p) ::operator delete[](static_cast<void*>(p), std::align_val_t{64});
+        }
+    };
+    static thread_local buffer buf;
+    if (n > buf.cap) {
+        if (buf.p) ::operator delete[](static_cast<void*>(buf.p), std::align_val_t{64});
+        buf.p = nullptr;
+        buf.p = static_cast<T*>(::operator new[](n * sizeof(T), std::align_val_t{64}));
+        buf.cap = n;
+    }
+    return buf.p;
+}
+
+/// Blocking for T on this ISA. KC: depth of a block, so that a B micro-panel (KC × NR)
+/// and an A micro-panel (MR × KC) fit L1 (48 KiB) together; MC: rows of the packed A block
+/// (MC × KC, in L2); NC: columns of the packed B block (KC × NC).
+template <class T>
+struct blocking {
+    using shape = tile<T>;
+    static constexpr std::size_t MR = shape::rows;
+    static constexpr std::size_t NV = shape::vecs;
+    static constexpr std::size_t NR = NV * simd<T>::width;
+    static constexpr std::size_t KC = 32768 / (NR * sizeof(T)) < 512 ? 32768 / (NR * sizeof(T)) : 512;
+    static constexpr std::size_t MC = MR * (196608 / (MR * KC * sizeof(T)));
+    static constexpr std::size_t NC = NR * (1048576 / (NR * KC * sizeof(T)));
+};
+
+/// n parts of [0, count) of equal size (±1): part p is [split_even(count, n, p), split_even(count, n, p+1)).
+constexpr std::size_t split_even(std::size_t count, std::size_t parts, std::size_t p) {
+    return p * (count / parts) + std::min(p, count % parts);
+}
+
+/// One thread's share: C[m0:m1, n0:n1] over all of K.
+template <trans TA, trans TB, class T, class Epilogue>
+void gemm_block(std::size_t m0, std::size_t m1, std::size_t n0, std::size_t n1, std::size_t K, const T* A,
+                std::size_t lda, const T* B, std::size_t ldb, T* C, std::size_t ldc, bool accumulate,
+                const Epilogue& ep) {
+    using bl = blocking<T>;
+    constexpr std::size_t MR = bl::MR, NR = bl::NR;
+    using kernel = micro_kernel<T, MR, bl::NV>;
+
+    // K is cut into equal blocks of at most KC; the cuts depend on K alone.
+    const std::size_t kblocks = (K + bl::KC - 1) / bl::KC;
+    const std::size_t mblocks = (m1 - m0 + bl::MC - 1) / bl::MC;
+    const std::size_t nblocks = (n1 - n0 + bl::NC - 1) / bl::NC;
+    const std::size_t kc_max = (K + kblocks - 1) / kblocks;
+    // Equal M/N blocks, rounded up to whole micro-panels.
+    const std::size_t mc_max = ((m1 - m0 + mblocks - 1) / mblocks + MR - 1) / MR * MR;
+    const std::size_t nc_max = ((n1 - n0 + nblocks - 1) / nblocks + NR - 1) / NR * NR;
+
+    T* ap = scratch<T, 0>(mc_max * kc_max);
+    T* bp = scratch<T, 1>(nc_max * kc_max);
+
+    // op(A)[i, k] = A[i·a_rs + k·a_cs]; op(B)[k, j] = B[j·b_rs + k·b_cs].
+    const std::size_t a_rs = TA == trans::n ? lda : 1, a_cs = TA == trans::n ? 1 : lda;
+    const std::size_t b_rs = TB == trans::n ? 1 : ldb, b_cs = TB == trans::n ? ldb : 1;
+
+    for (std::size_t jc = n0; jc < n1; jc += nc_max) {
+        const std::size_t nc = std::min(nc_max, n1 - jc);
+        for (std::size_t kb = 0; kb < kblocks; ++kb) {
+            const std::size_t pc = split_even(K, kblocks, kb);
+            const std::size_t kc = split_even(K, kblocks, kb + 1) - pc;
+            const bool add = accumulate || kb > 0, last = kb + 1 == kblocks;
+            pack_panels<NR>(B + jc * b_rs + pc * b_cs, b_rs, b_cs, nc, kc, bp);
+            for (std::size_t ic = m0; ic < m1; ic += mc_max) {
+                const std::size_t mc = std::min(mc_max, m1 - ic);
+                pack_panels<MR>(A + ic * a_rs + pc * a_cs, a_rs, a_cs, mc, kc, ap);
+                for (std::size_t jr = 0; jr < nc; jr += NR) {
+                    const std::size_t nr = std::min(NR, nc - jr);
+                    for (std::size_t ir = 0; ir < mc; ir += MR) {
+                        const std::size_t mr = std::min(MR, mc - ir);
+                        T* c = C + (ic + ir) * ldc + jc + jr;
+                        kernel::run(kc, ap + ir * kc, bp + jr * kc, c, ldc, mr, nr, add);
+                        if (last)
+                            for (std::size_t i = 0; i < mr; ++i) ep(ic + ir + i, jc + jr, c + i * ldc, nr);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// K = 0: C = 0 (or unchanged), then the epilogue.
+template <class T, class Epilogue>
+void gemm_empty(std::size_t M, std::size_t N, T* C, std::size_t ldc, bool accumulate, const Epilogue& ep) {
+    for (std::size_t i = 0; i < M; ++i) {
+        T* c = C + i * ldc;
+        if (!accumulate) std::fill(c, c + N, T(0));
+        ep(i, std::size_t{0}, c, N);
+    }
+}
+
+/// Work (multiply-adds) below which a product runs on the calling thread alone.
+inline constexpr std::size_t serial_work = std::size_t{1} << 18;
+
+}  // namespace detail
 
 template <trans TA, trans TB, class T, class Epilogue = epilogue::none>
 void gemm(std::size_t M, std::size_t N, std::size_t K, const T* A, std::size_t lda, const T* B, std::size_t ldb,
           T* C, std::size_t ldc, bool accumulate = false, const Epilogue& ep = {}, thread_pool& pool = cpu_pool()) {
     record_pass(pass::gemm);
     if (M == 0 || N == 0) return;
-    auto rows = [&](std::size_t i0, std::size_t i1) {
-        for (std::size_t i = i0; i < i1; ++i) {
-            T* c = C + i * ldc;
-            if (!accumulate)
-                for (std::size_t j = 0; j < N; ++j) c[j] = T(0);
-            for (std::size_t k = 0; k < K; ++k) {
-                const T a = TA == trans::n ? A[i * lda + k] : A[k * lda + i];
-                if constexpr (TB == trans::n) {
-                    const T* b = B + k * ldb;
-                    for (std::size_t j = 0; j < N; ++j) c[j] += a * b[j];
-                } else {
-                    for (std::size_t j = 0; j < N; ++j) c[j] += a * B[j * ldb + k];
-                }
-            }
-            ep(i, std::size_t{0}, c, N);
-        }
+    if (K == 0) {
+        detail::gemm_empty(M, N, C, ldc, accumulate, ep);
+        return;
+    }
+    using bl = detail::blocking<T>;
+    auto block = [&](std::size_t m0, std::size_t m1, std::size_t n0, std::size_t n1) {
+        detail::gemm_block<TA, TB, T, Epilogue>(m0, m1, n0, n1, K, A, lda, B, ldb, C, ldc, accumulate, ep);
     };
-    if (M * N * (K + 1) < (std::size_t{1} << 16)) {
-        rows(0, M);
+    const std::size_t mpanels = (M + bl::MR - 1) / bl::MR, npanels = (N + bl::NR - 1) / bl::NR;
+    if (pool.size() == 1 || M * N * K < detail::serial_work || mpanels * npanels == 1) {
+        block(0, M, 0, N);
         return;
     }
     pool.run([&](std::size_t t, std::size_t n) {
-        const auto [b, e] = thread_pool::split(M, t, n);
-        if (b < e) rows(b, e);
+        // A grid tm × tn = n of C blocks. Splitting N makes every thread pack all of A (M·K
+        // each), splitting M all of B (K·N each): pick the grid that packs least.
+        std::size_t tm = 1, tn = n, best = ~std::size_t{0};
+        for (std::size_t d = 1; d <= n; ++d) {
+            if (n % d) continue;
+            const std::size_t dm = d, dn = n / d;
+            if (dm > mpanels || dn > npanels) continue;
+            const std::size_t cost = dn * M * K + dm * K * N;
+            if (cost < best) best = cost, tm = dm, tn = dn;
+        }
+        if (best == ~std::size_t{0}) {  // fewer panels than threads: split the longer side only
+            if (mpanels >= npanels) tm = std::min(n, mpanels), tn = 1;
+            else tm = 1, tn = std::min(n, npanels);
+        }
+        if (t >= tm * tn) return;
+        const std::size_t ti = t / tn, tj = t % tn;
+        const std::size_t m0 = std::min(M, detail::split_even(mpanels, tm, ti) * bl::MR);
+        const std::size_t m1 = std::min(M, detail::split_even(mpanels, tm, ti + 1) * bl::MR);
+        const std::size_t n0 = std::min(N, detail::split_even(npanels, tn, tj) * bl::NR);
+        const std::size_t n1 = std::min(N, detail::split_even(npanels, tn, tj + 1) * bl::NR);
+        if (m0 < m1 && n0 < n1) block(m0, m1, n0, n1);
     });
 }
 
+/// The same with sizes known at compile time; operands are dense (lda = K or M, ldb = N or
+/// K, ldc = N).
 template <std::size_t M, std::size_t N, std::size_t K, trans TA, trans TB, class T, class Epilogue = epilogue::none>
 void gemm(const T* A, const T* B, T* C, bool accumulate = false, const Epilogue& ep = {},
           thread_pool& pool = cpu_pool()) {

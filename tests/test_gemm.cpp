@@ -1,0 +1,238 @@
+#include <catch2/catch.hpp>
+#include <ctdl/exec/cpu/gemm.hpp>
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <vector>
+
+using ctdl::trans;
+namespace k = ctdl::cpu_kernels;
+
+namespace {
+
+struct dims {
+    std::size_t m, n, k;
+};
+
+// Sizes around every blocking edge: 1, odd, tile remainders, several K blocks.
+const dims sizes[] = {{1, 1, 1},     {3, 5, 7},       {17, 33, 65},   {64, 10, 256}, {130, 257, 100},
+                      {256, 256, 256}, {64, 784, 256}, {1, 300, 33},  {8, 64, 513},  {29, 3, 1000}};
+
+// op(X) stored row-major with padding: rows × cols with row stride ld.
+template <class T>
+struct operand {
+    std::size_t rows, cols, ld;
+    std::vector<T> v;
+    operand(std::size_t r, std::size_t c, std::size_t pad, std::mt19937& g) : rows(r), cols(c), ld(c + pad), v(r * ld) {
+        std::uniform_real_distribution<double> d(-1, 1);
+        for (auto& x : v) x = static_cast<T>(d(g));
+    }
+};
+
+// Stored shape of an operand that plays op(X) = rows × cols.
+inline std::pair<std::size_t, std::size_t> stored(trans t, std::size_t r, std::size_t c) {
+    return t == trans::n ? std::pair{r, c} : std::pair{c, r};
+}
+
+template <trans TA, trans TB, class T>
+struct problem {
+    std::size_t M, N, K;
+    operand<T> a, b;
+    std::vector<T> c0;  // initial C (for accumulate) with row stride ldc
+    std::size_t ldc;
+
+    problem(dims d, std::size_t pad, std::mt19937& g)
+        : M(d.m), N(d.n), K(d.k),
+          a(stored(TA, d.m, d.k).first, stored(TA, d.m, d.k).second, pad, g),
+          b(stored(TB, d.k, d.n).first, stored(TB, d.k, d.n).second, pad, g), ldc(d.n + pad) {
+        c0.resize(M * ldc);
+        std::uniform_real_distribution<double> dist(-1, 1);
+        for (auto& x : c0) x = static_cast<T>(dist(g));
+    }
+    double opa(std::size_t i, std::size_t kk) const { return TA == trans::n ? a.v[i * a.ld + kk] : a.v[kk * a.ld + i]; }
+    double opb(std::size_t kk, std::size_t j) const { return TB == trans::n ? b.v[kk * b.ld + j] : b.v[j * b.ld + kk]; }
+
+    // Naive double reference and Σ|a||b| (for the error bound).
+    void reference(bool accumulate, std::vector<double>& ref, std::vector<double>& mag) const {
+        ref.assign(M * N, 0.0);
+        mag.assign(M * N, 0.0);
+        for (std::size_t i = 0; i < M; ++i)
+            for (std::size_t kk = 0; kk < K; ++kk) {
+                const double x = opa(i, kk);
+                for (std::size_t j = 0; j < N; ++j) {
+                    ref[i * N + j] += x * opb(kk, j);
+                    mag[i * N + j] += std::abs(x * opb(kk, j));
+                }
+            }
+        if (accumulate)
+            for (std::size_t i = 0; i < M; ++i)
+                for (std::size_t j = 0; j < N; ++j) {
+                    ref[i * N + j] += c0[i * ldc + j];
+                    mag[i * N + j] += std::abs(double(c0[i * ldc + j]));
+                }
+    }
+
+    template <class Ep = ctdl::epilogue::none>
+    std::vector<T> run(ctdl::thread_pool& pool, bool accumulate, const Ep& ep = {}) const {
+        std::vector<T> c = c0;
+        k::gemm<TA, TB, T>(M, N, K, a.v.data(), a.ld, b.v.data(), b.ld, c.data(), ldc, accumulate, ep, pool);
+        return c;
+    }
+
+    // Every element within the rounding bound of a K-term dot product; padding untouched.
+    void check(const std::vector<T>& c, bool accumulate) const {
+        std::vector<double> ref, mag;
+        reference(accumulate, ref, mag);
+        const double eps = std::numeric_limits<T>::epsilon();
+        std::size_t bad = 0;
+        for (std::size_t i = 0; i < M; ++i) {
+            for (std::size_t j = 0; j < N; ++j) {
+                const double err = std::abs(double(c[i * ldc + j]) - ref[i * N + j]);
+                if (err > 2.0 * double(K + 2) * eps * mag[i * N + j] + 1e-300) ++bad;
+            }
+            for (std::size_t j = N; j < ldc; ++j)
+                if (std::memcmp(&c[i * ldc + j], &c0[i * ldc + j], sizeof(T)) != 0) ++bad;
+        }
+        INFO("M=" << M << " N=" << N << " K=" << K << " ld pad=" << (ldc - N) << " accumulate=" << accumulate);
+        CHECK(bad == 0);
+    }
+};
+
+template <trans TA, trans TB, class T>
+void check_form(ctdl::thread_pool& p1, ctdl::thread_pool& p2) {
+    std::mt19937 g(1234);
+    for (const dims& d : sizes)
+        for (std::size_t pad : {0, 3}) {
+            problem<TA, TB, T> pr(d, pad, g);
+            for (bool acc : {false, true}) {
+                const auto c1 = pr.run(p1, acc);
+                pr.check(c1, acc);
+                const auto c2 = pr.run(p2, acc);
+                INFO("1 vs 2 threads, M=" << d.m << " N=" << d.n << " K=" << d.k);
+                CHECK(std::memcmp(c1.data(), c2.data(), c1.size() * sizeof(T)) == 0);
+            }
+        }
+}
+
+template <class T>
+void check_all_forms() {
+    ctdl::thread_pool p1(1), p2(2);
+    check_form<trans::n, trans::n, T>(p1, p2);
+    check_form<trans::n, trans::t, T>(p1, p2);
+    check_form<trans::t, trans::n, T>(p1, p2);
+    check_form<trans::t, trans::t, T>(p1, p2);
+}
+
+}  // namespace
+
+TEST_CASE("gemm float: all transpose forms match a double reference, 1 and 2 threads bitwise equal") {
+    check_all_forms<float>();
+}
+
+TEST_CASE("gemm double: all transpose forms match a double reference, 1 and 2 threads bitwise equal") {
+    check_all_forms<double>();
+}
+
+TEST_CASE("gemm is bitwise identical for 1, 2 and 3 threads on a large product") {
+    std::mt19937 g(7);
+    ctdl::thread_pool p1(1), p2(2), p3(3);
+    problem<trans::n, trans::t, float> pr({300, 530, 600}, 1, g);
+    const auto c1 = pr.run(p1, false), c2 = pr.run(p2, false), c3 = pr.run(p3, false);
+    pr.check(c1, false);
+    CHECK(std::memcmp(c1.data(), c2.data(), c1.size() * sizeof(float)) == 0);
+    CHECK(std::memcmp(c1.data(), c3.data(), c1.size() * sizeof(float)) == 0);
+}
+
+TEST_CASE("gemm with K = 0 zeroes C (or keeps it with accumulate) and still runs the epilogue") {
+    ctdl::thread_pool p(2);
+    std::vector<float> c(6, 5.0f), bias{1, 2, 3};
+    k::gemm<trans::n, trans::n, float>(2, 3, 0, nullptr, 0, nullptr, 3, c.data(), 3, false, ctdl::epilogue::bias<float>{bias.data()}, p);
+    CHECK(c == std::vector<float>{1, 2, 3, 1, 2, 3});
+    k::gemm<trans::n, trans::n, float>(2, 3, 0, nullptr, 0, nullptr, 3, c.data(), 3, true, ctdl::epilogue::bias<float>{bias.data()}, p);
+    CHECK(c == std::vector<float>{2, 4, 6, 2, 4, 6});
+}
+
+namespace {
+// relu that counts how often each element of C passes through it.
+struct counting_relu {
+    std::vector<int>* hits;
+    std::size_t ldc, N;
+    void operator()(std::size_t row, std::size_t col0, float* c, std::size_t len) const {
+        for (std::size_t j = 0; j < len; ++j) {
+            ++(*hits)[row * N + col0 + j];
+            c[j] = c[j] > 0 ? c[j] : 0;
+        }
+    }
+};
+}  // namespace
+
+TEST_CASE("gemm epilogues: bias, and a custom relu called exactly once per element") {
+    std::mt19937 g(99);
+    ctdl::thread_pool p1(1), p2(2);
+    for (dims d : {dims{5, 7, 3}, dims{64, 784, 256}, dims{130, 257, 600}, dims{1, 33, 9}}) {
+        problem<trans::n, trans::t, float> pr(d, 2, g);
+        std::vector<float> bias(d.n);
+        for (std::size_t j = 0; j < d.n; ++j) bias[j] = float(j % 7) - 3.0f;
+        for (bool acc : {false, true}) {
+            // bias: the plain product plus b[j], bit for bit (one rounding after the product).
+            const auto plain = pr.run(p1, acc);
+            for (auto* pool : {&p1, &p2}) {
+                const auto biased = pr.run(*pool, acc, ctdl::epilogue::bias<float>{bias.data()});
+                std::size_t bad = 0;
+                for (std::size_t i = 0; i < d.m; ++i)
+                    for (std::size_t j = 0; j < d.n; ++j)
+                        if (biased[i * pr.ldc + j] != plain[i * pr.ldc + j] + bias[j]) ++bad;
+                CHECK(bad == 0);
+
+                std::vector<int> hits(d.m * d.n, 0);
+                const auto relu = pr.run(*pool, acc, counting_relu{&hits, pr.ldc, d.n});
+                std::size_t wrong = 0, miscounted = 0;
+                for (std::size_t i = 0; i < d.m; ++i)
+                    for (std::size_t j = 0; j < d.n; ++j) {
+                        const float x = plain[i * pr.ldc + j];
+                        if (relu[i * pr.ldc + j] != (x > 0 ? x : 0.0f)) ++wrong;
+                        if (hits[i * d.n + j] != 1) ++miscounted;
+                    }
+                INFO("M=" << d.m << " N=" << d.n << " K=" << d.k << " accumulate=" << acc);
+                CHECK(wrong == 0);
+                CHECK(miscounted == 0);
+            }
+        }
+    }
+}
+
+TEST_CASE("gemm static-size overload equals the run-time one") {
+    std::mt19937 g(5);
+    ctdl::thread_pool p(2);
+    constexpr std::size_t M = 33, N = 47, K = 70;
+    problem<trans::t, trans::n, float> pr({M, N, K}, 0, g);
+    const auto ref = pr.run(p, false);
+    std::vector<float> c(M * N);
+    k::gemm<M, N, K, trans::t, trans::n>(pr.a.v.data(), pr.b.v.data(), c.data(), false, ctdl::epilogue::none{}, p);
+    CHECK(std::memcmp(c.data(), ref.data(), c.size() * sizeof(float)) == 0);
+
+    problem<trans::n, trans::t, double> pd({M, N, K}, 0, g);
+    const auto refd = pd.run(p, true);
+    std::vector<double> cd = pd.c0;
+    k::gemm<M, N, K, trans::n, trans::t>(pd.a.v.data(), pd.b.v.data(), cd.data(), true, ctdl::epilogue::none{}, p);
+    CHECK(std::memcmp(cd.data(), refd.data(), cd.size() * sizeof(double)) == 0);
+}
+
+TEST_CASE("each gemm call records exactly one gemm pass") {
+    std::mt19937 g(3);
+    ctdl::thread_pool p(2);
+    problem<trans::n, trans::n, float> big({200, 300, 400}, 0, g), tiny({2, 2, 2}, 0, g);
+    ctdl::count_passes counting;
+    big.run(p, false);
+    tiny.run(p, false);
+    std::vector<float> c(4);
+    k::gemm<trans::n, trans::n, float>(2, 2, 0, nullptr, 0, nullptr, 2, c.data(), 2);
+    k::gemm<trans::n, trans::n, float>(0, 2, 2, nullptr, 2, nullptr, 2, c.data(), 2);
+    k::gemm<2, 2, 2, trans::t, trans::t>(tiny.a.v.data(), tiny.b.v.data(), c.data());
+    CHECK(counting.counts()[ctdl::pass::gemm] == 5);
+    CHECK(counting.counts().total() == 5);
+}

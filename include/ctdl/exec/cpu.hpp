@@ -6,8 +6,11 @@
 #include <cstddef>
 
 #include "aligned_buffer.hpp"
-#include "pass_count.hpp"
+#include "cpu/gemm.hpp"
+#include "cpu/map_rows.hpp"
 #include "cpu/pool.hpp"
+#include "cpu/reduce.hpp"
+#include "pass_count.hpp"
 
 namespace ctdl {
 
@@ -25,6 +28,28 @@ struct cpu {
     /// for a given thread count.
     static void set_threads(std::size_t n) { pool().resize(n); }
     static std::size_t threads() { return pool().size(); }
+
+    // ------------------------------------------------ kernels (row-major raw memory)
+
+    /// C = op(A) op(B) (or C += ...), then ep on each finished row segment of C.
+    template <trans TA, trans TB, class T, class Epilogue = epilogue::none>
+    static void gemm(std::size_t m, std::size_t n, std::size_t k, const T* a, std::size_t lda, const T* b,
+                     std::size_t ldb, T* c, std::size_t ldc, bool accumulate = false, const Epilogue& ep = {}) {
+        cpu_kernels::gemm<TA, TB>(m, n, k, a, lda, b, ldb, c, ldc, accumulate, ep, pool());
+    }
+
+    /// out[r, c] = f(in0[r, c], ...), then ep on each row.
+    template <class T, class F, class Epilogue, class... In>
+    static void map_rows(std::size_t rows, std::size_t cols, T* out, const F& f, const Epilogue& ep,
+                         const In*... in) {
+        cpu_kernels::map_rows(rows, cols, out, f, ep, in...);
+    }
+
+    /// out[c] (+)= sum over rows of in[r, c] (a bias gradient).
+    template <class T>
+    static void sum_cols(std::size_t rows, std::size_t cols, const T* in, T* out, bool accumulate = false) {
+        cpu_kernels::sum_cols(rows, cols, in, out, accumulate, pool());
+    }
 };
 
 }  // namespace ctdl

@@ -1,0 +1,32 @@
+#pragma once
+// The compile-time context in which a layer becomes a node: its input shape, element
+// type and policy, where its parameters and gradients sit in the model's flat buffers,
+// and which gradients the backward pass must produce.
+//
+//   need_dw: the layer's own parameters get gradients (it has some and is not frozen);
+//   need_dx: a gradient must flow out of the layer's input, because some trainable
+//            parameter lies before it. The model input itself never needs one.
+// A node with neither has no backward work and keeps no activation cache.
+#include <cstddef>
+
+#include "../core/shape.hpp"
+
+namespace ctdl::graph {
+
+template <shape_like In, class T, class Exec, std::size_t ParamOffset, std::size_t GradOffset, bool Frozen,
+          bool NeedDx>
+struct context {
+    using in_shape = In;
+    using value_type = T;
+    using exec_type = Exec;
+    static constexpr std::size_t param_offset = ParamOffset;
+    static constexpr std::size_t grad_offset = GradOffset;
+    static constexpr bool frozen = Frozen;
+    static constexpr bool need_dx = NeedDx;
+
+    /// The same context for a part of this layer: another input shape and offsets.
+    template <shape_like In2, std::size_t P2, std::size_t G2, bool NeedDx2, bool Frozen2 = Frozen>
+    using child = context<In2, T, Exec, P2, G2, Frozen2, NeedDx2>;
+};
+
+}  // namespace ctdl::graph

@@ -1,0 +1,45 @@
+#pragma once
+// frozen<A>: A with its parameters turned into constants.
+//
+// frozen<A> has A's parameters, names and function, and no trainable parameters. In a
+// model, the context of its nodes says `frozen`, so no node inside it computes dW, and
+// a node inside computes dX only when something trainable lies before it.
+// model<frozen<A>> has no gradient buffer and no backward pass at all.
+#include <cstddef>
+
+#include "../core/shape.hpp"
+#include "../nn/layer.hpp"
+
+namespace ctdl {
+
+template <class A>
+struct frozen {
+    static_assert(nn::layer<A>, "frozen<A>: A must be a layer or a graph of layers");
+    using inner = A;
+    static constexpr std::size_t parameter_count = A::parameter_count;
+    static constexpr std::size_t trainable_parameter_count = 0;
+
+    template <shape_like S>
+    using output_shape = typename A::template output_shape<S>;
+
+    template <class V>
+    static constexpr void visit_parameters(V& v, std::size_t offset) {
+        v.push_frozen();
+        A::visit_parameters(v, offset);
+        v.pop_frozen();
+    }
+
+    template <class T, class Seed>
+    static void initialize(T* params, Seed s, std::size_t offset) {
+        A::initialize(params, s, offset);
+    }
+
+    template <class Ctx>
+    using node = typename A::template node<
+        typename Ctx::template child<typename Ctx::in_shape, Ctx::param_offset, Ctx::grad_offset, Ctx::need_dx, true>>;
+};
+
+template <class A>
+struct frozen<frozen<A>> : frozen<A> {};
+
+}  // namespace ctdl

@@ -1,0 +1,197 @@
+#pragma once
+// model<Arch, Exec, T>: the state of a network whose architecture is the type Arch.
+//
+// A model owns one flat parameter buffer (PyTorch state_dict order, compile-time offsets),
+// a gradient buffer for the trainable parameters only (none for model<frozen<A>>), and
+// activation storage per input shape, allocated on first use: after warm-up, a training
+// step allocates nothing.
+//
+//   ctdl::model<mlp> net{ctdl::seed{7}};
+//   auto y = net.forward(x);                      // inference: a new tensor
+//   auto& acts = net.activations_for<shape<64, 784>>();   // or own a model::activations<In>
+//   net.forward(x, acts);  net.backward(acts, x, dy);      // the lower-level API
+#include <algorithm>
+#include <concepts>
+#include <cstddef>
+#include <memory>
+#include <typeinfo>
+#include <utility>
+#include <vector>
+
+#include "../core/random.hpp"
+#include "../core/tensor.hpp"
+#include "../exec/cpu.hpp"
+#include "../graph/context.hpp"
+#include "../graph/frozen.hpp"
+#include "../nn/layer.hpp"
+#include "parameters.hpp"
+
+namespace ctdl {
+
+template <class Arch, class Exec = cpu, class T = float>
+class model;
+
+/// A model with a gradient buffer and a backward pass (not model<frozen<A>>, nor a model
+/// without parameters).
+template <class M>
+concept trainable = requires {
+    { M::gradient_count } -> std::convertible_to<std::size_t>;
+} && (M::gradient_count > 0);
+
+/// Named after the mistake, so that the first error line says it.
+template <class Model>
+struct model_is_frozen_and_cannot_be_trained {
+    static_assert(trainable<Model>,
+                  "this model has no trainable parameters (model<frozen<A>> has no gradients and no backward "
+                  "pass): train model<A>, then freeze() it");
+    static constexpr bool value = true;
+};
+
+template <class Model, class Input>
+struct model_input_must_match_architecture {
+    static_assert(std::same_as<typename std::remove_cvref_t<Input>::value_type, typename Model::value_type>,
+                  "model: the input's element type differs from the model's");
+    static_assert(std::same_as<typename std::remove_cvref_t<Input>::exec_type, typename Model::exec_type>,
+                  "model: the input lives under another execution policy than the model (use ctdl::to<Exec>)");
+    static constexpr bool value = true;
+};
+
+template <class Arch, class Exec, class T>
+class model {
+    static_assert(nn::layer<Arch>, "model<Arch>: Arch must be a layer or a graph of layers");
+    static_assert(std::floating_point<T>, "model<Arch, Exec, T>: T must be float or double");
+
+public:
+    using arch_type = Arch;
+    using exec_type = Exec;
+    using value_type = T;
+    static constexpr std::size_t parameter_count = ctdl::parameter_count<Arch>;
+    static constexpr std::size_t gradient_count = ctdl::trainable_parameter_count<Arch>;
+    static constexpr auto gradient_segments = detail::make_segments<Arch>();
+
+    /// Parameters initialised as PyTorch initialises the same modules, from seed s.
+    explicit model(seed s = seed{0}) : params_(parameter_count), grads_(gradient_count) {
+        Arch::initialize(params_.data(), s, 0);
+    }
+
+    model(model&&) noexcept = default;
+    model& operator=(model&&) noexcept = default;
+    /// A copy has the same parameters (and gradients); activations are not copied.
+    model(const model& o) : params_(o.params_), grads_(o.grads_) {}
+    model& operator=(const model& o) {
+        params_ = o.params_;
+        grads_ = o.grads_;
+        return *this;
+    }
+
+    T* parameters() noexcept { return params_.data(); }
+    const T* parameters() const noexcept { return params_.data(); }
+    T* gradients() noexcept requires(gradient_count > 0) { return grads_.data(); }
+    const T* gradients() const noexcept requires(gradient_count > 0) { return grads_.data(); }
+
+    /// The parameters by state_dict name, in order ("0.weight", "0.bias", "2.weight", ...).
+    static const std::vector<parameter_info>& parameter_table() {
+        static const std::vector<parameter_info> table = [] {
+            detail::parameter_table_builder b;
+            Arch::visit_parameters(b, 0);
+            return std::move(b.table);
+        }();
+        return table;
+    }
+
+    /// The activation storage of this model for input shape In: the node tree, the output,
+    /// and the gradient at the output. Owned by the user, or by the model (activations_for).
+    template <shape_like In>
+    class activations {
+        using root_context = graph::context<In, T, Exec, 0, 0, false, false>;
+
+    public:
+        using root_type = typename Arch::template node<root_context>;
+        using out_shape = output_shape<Arch, In>;
+        static constexpr bool backward_needed = root_type::backward_needed;
+
+        root_type root;
+        tensor<T, out_shape, Exec> out;
+        /// Scratch for dL/dy in train_step (trainable models only).
+        [[no_unique_address]] std::conditional_t<(gradient_count > 0), tensor<T, out_shape, Exec>, std::nullptr_t> dout{};
+    };
+
+    /// The model's own activation storage for input shape In (made on first use).
+    template <shape_like In>
+    activations<In>& activations_for() {
+        const std::type_info* id = &typeid(activations<In>);
+        for (auto& w : workspaces_)
+            if (w.id == id) return *static_cast<activations<In>*>(w.ptr.get());
+        auto* a = new activations<In>();
+        workspaces_.push_back({id, std::shared_ptr<void>(a, [](void* p) { delete static_cast<activations<In>*>(p); })});
+        return *a;
+    }
+
+    /// y = f(x): inference, into a new tensor.
+    template <tensor_like X>
+    auto forward(const X& x) {
+        static_assert(model_input_must_match_architecture<model, X>::value);
+        using In = shape_of<X>;
+        tensor<T, output_shape<Arch, In>, Exec> y;
+        activations_for<In>().root.forward(params_.data(), x.data(), y.data(), false);
+        return y;
+    }
+
+    /// y = f(x) into y (no allocation once the activations exist).
+    template <tensor_like X, tensor_like Y>
+    void forward(const X& x, Y&& y) {
+        static_assert(model_input_must_match_architecture<model, X>::value);
+        static_assert(copy_needs_equal_shapes<output_shape<Arch, shape_of<X>>, shape_of<Y>>::value);
+        activations_for<shape_of<X>>().root.forward(params_.data(), x.data(), y.data(), false);
+    }
+
+    /// The training forward: y = f(x), keeping in acts what backward needs. Returns acts.out.
+    template <tensor_like X>
+    const auto& forward(const X& x, activations<shape_of<X>>& acts) {
+        static_assert(model_input_must_match_architecture<model, X>::value);
+        acts.root.forward(params_.data(), x.data(), acts.out.data(), true);
+        return acts.out;
+    }
+
+    /// The backward pass for the last forward(x, acts): from dy = dL/dy, writes dL/dθ into
+    /// gradients() (or adds to them with accumulate). dy is overwritten (it becomes the
+    /// gradient before the last layer's activation).
+    template <tensor_like X, tensor_like DY>
+    void backward(activations<shape_of<X>>& acts, const X& x, DY&& dy, bool accumulate = false) {
+        static_assert(model_is_frozen_and_cannot_be_trained<model>::value);
+        static_assert(copy_needs_equal_shapes<output_shape<Arch, shape_of<X>>, shape_of<DY>>::value);
+        using out_shape = output_shape<Arch, shape_of<X>>;
+        auto transform = acts.root.dout_transform(x.data(), acts.out.data());
+        if constexpr (!std::same_as<decltype(transform), epilogue::none>)
+            Exec::map_rows(leading_size<out_shape>, last_extent<out_shape>, dy.data(), [](T v) { return v; },
+                           transform, dy.data());
+        acts.root.backward(params_.data(), grads_.data(), x.data(), acts.out.data(), dy.data(),
+                           static_cast<T*>(nullptr), epilogue::none{}, accumulate);
+    }
+
+private:
+    template <class A2, class E2, class T2>
+    friend class model;
+    template <class A2, class E2, class T2>
+    friend model<frozen<A2>, E2, T2> freeze(model<A2, E2, T2>&& m);
+
+    struct adopt_tag {};
+    model(adopt_tag, typename Exec::template buffer<T>&& params) : params_(std::move(params)), grads_(gradient_count) {}
+
+    struct workspace {
+        const std::type_info* id;
+        std::shared_ptr<void> ptr;
+    };
+
+    typename Exec::template buffer<T> params_;
+    typename Exec::template buffer<T> grads_;
+    std::vector<workspace> workspaces_;
+};
+
+/// The inference form of a trained model, taking over its parameters without a copy.
+template <class A, class E, class T>
+model<frozen<A>, E, T> freeze(model<A, E, T>&& m) {
+    return model<frozen<A>, E, T>(typename model<frozen<A>, E, T>::adopt_tag{}, std::move(m.params_));
+}
+
+}  // namespace ctdl

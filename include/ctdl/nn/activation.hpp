@@ -1,0 +1,89 @@
+#pragma once
+// Activations: pointwise layers. Each states its function f(x) and derivative f'(x);
+// those whose derivative is a function of the output alone (relu, tanh, sigmoid) say so
+// with df_from_output(y), so that a fused linear + activation keeps only its output.
+//
+// Adjacent pointwise layers are fused into one pass (nn/sequential.hpp), and a linear
+// followed by pointwise layers becomes one GEMM with the chain in its epilogue.
+#include <cmath>
+#include <numbers>
+
+#include "layer.hpp"
+
+namespace ctdl::nn {
+
+/// relu(x) = max(x, 0); relu'(x) = [x > 0]
+struct relu : parameter_free {
+    static constexpr bool pointwise = true;
+    static constexpr bool derivative_from_output = true;
+    template <class T>
+    static T f(T x) { return x > T(0) ? x : T(0); }
+    template <class T>
+    static T df(T x) { return x > T(0) ? T(1) : T(0); }
+    template <class T>
+    static T df_from_output(T y) { return y > T(0) ? T(1) : T(0); }
+};
+
+/// tanh(x); tanh'(x) = 1 - tanh(x)^2
+struct tanh : parameter_free {
+    static constexpr bool pointwise = true;
+    static constexpr bool derivative_from_output = true;
+    template <class T>
+    static T f(T x) { return std::tanh(x); }
+    template <class T>
+    static T df(T x) { return df_from_output(std::tanh(x)); }
+    template <class T>
+    static T df_from_output(T y) { return T(1) - y * y; }
+};
+
+/// sigmoid(x) = 1 / (1 + e^-x); sigmoid'(x) = s (1 - s)
+struct sigmoid : parameter_free {
+    static constexpr bool pointwise = true;
+    static constexpr bool derivative_from_output = true;
+    template <class T>
+    static T f(T x) { return T(1) / (T(1) + std::exp(-x)); }
+    template <class T>
+    static T df(T x) { return df_from_output(f(x)); }
+    template <class T>
+    static T df_from_output(T y) { return y * (T(1) - y); }
+};
+
+enum class gelu_approximation { none, tanh };
+
+/// gelu(x) = x Φ(x) (exact, erf), or PyTorch's approximate='tanh':
+///   0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³)))
+template <gelu_approximation A = gelu_approximation::tanh>
+struct gelu : parameter_free {
+    static constexpr bool pointwise = true;
+    static constexpr bool derivative_from_output = false;
+    template <class T>
+    static T f(T x) {
+        if constexpr (A == gelu_approximation::none) {
+            return T(0.5) * x * (T(1) + std::erf(x * T(std::numbers::sqrt2 / 2)));
+        } else {
+            const T u = T(std::numbers::sqrt2 * std::numbers::inv_sqrtpi) * (x + T(0.044715) * x * x * x);
+            return T(0.5) * x * (T(1) + std::tanh(u));
+        }
+    }
+    template <class T>
+    static T df(T x) {
+        if constexpr (A == gelu_approximation::none) {
+            // Φ(x) + x φ(x)
+            const T cdf = T(0.5) * (T(1) + std::erf(x * T(std::numbers::sqrt2 / 2)));
+            const T pdf = std::exp(T(-0.5) * x * x) * T(std::numbers::inv_sqrtpi / std::numbers::sqrt2);
+            return cdf + x * pdf;
+        } else {
+            const T k = T(std::numbers::sqrt2 * std::numbers::inv_sqrtpi);
+            const T u = k * (x + T(0.044715) * x * x * x);
+            const T th = std::tanh(u);
+            return T(0.5) * (T(1) + th) + T(0.5) * x * (T(1) - th * th) * k * (T(1) + T(3 * 0.044715) * x * x);
+        }
+    }
+};
+
+/// The exact (erf) GELU, as torch.nn.GELU().
+using gelu_exact = gelu<gelu_approximation::none>;
+/// The tanh-approximated GELU, as torch.nn.GELU(approximate='tanh').
+using gelu_tanh = gelu<gelu_approximation::tanh>;
+
+}  // namespace ctdl::nn

@@ -1,0 +1,62 @@
+#pragma once
+// What a layer is.
+//
+// A layer is a descriptor type. It states
+//   parameter_count                      how many parameters it owns (all of them),
+//   trainable_parameter_count            how many of those get gradients (0 under frozen<>),
+//   template <shape_like In> output_shape<In>   its output shape for an input shape (checked),
+//   template <class V> visit_parameters(V&, offset)   its named parameters (PyTorch names and layouts),
+//   template <class Ctx> struct node     the runtime part for one context (graph/context.hpp):
+//        out_shape, forward(params, in, out, store), backward(params, grads, in, out, dout, din, din_ep),
+//        dout_transform(out) and init(params, rng).
+// Models (model/model.hpp) own all state; a node owns only the activation cache its backward needs.
+#include <concepts>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "../core/shape.hpp"
+#include "../exec/cpu/gemm.hpp"
+
+namespace ctdl {
+
+/// Every parameter a layer or graph owns.
+template <class L>
+inline constexpr std::size_t parameter_count = L::parameter_count;
+
+/// The parameters of L that get gradients when L is trained (none inside frozen<>).
+template <class L>
+inline constexpr std::size_t trainable_parameter_count = L::trainable_parameter_count;
+
+/// The shape L produces from input shape In (a compile error naming both if L refuses In).
+template <class L, shape_like In>
+using output_shape = typename L::template output_shape<In>;
+
+namespace nn {
+
+/// The parts a layer descriptor must have.
+template <class L>
+concept layer = requires {
+    { L::parameter_count } -> std::convertible_to<std::size_t>;
+    { L::trainable_parameter_count } -> std::convertible_to<std::size_t>;
+};
+
+/// A layer that maps each element on its own (activations); chains of them fuse into one pass.
+template <class L>
+concept pointwise_layer = layer<L> && L::pointwise;
+
+/// Base for layers without parameters whose output has the input's shape.
+struct parameter_free {
+    static constexpr std::size_t parameter_count = 0;
+    static constexpr std::size_t trainable_parameter_count = 0;
+    template <shape_like In>
+    using output_shape = In;
+    template <class V>
+    static constexpr void visit_parameters(V&, std::size_t) {}
+    template <class T, class Seed>
+    static void initialize(T*, Seed, std::size_t) {}
+};
+
+}  // namespace nn
+
+}  // namespace ctdl

@@ -1,0 +1,142 @@
+#pragma once
+// linear<In, Out, Bias>: y = x Wᵀ + b, over the last axis of its input.
+//
+// Parameters, in PyTorch's layout: weight [Out, In], then bias [Out]. Initialised as
+// torch.nn.Linear does: W, b ~ U(-1/√In, 1/√In).
+//
+// Forward is one GEMM, with the bias and any following pointwise chain (relu, gelu...)
+// in its epilogue. Backward, from dZ (the gradient at the GEMM's output):
+//   dW = dZᵀ X      (one GEMM)           db = Σ_rows dZ    (one column reduction)
+//   dX = dZ W       (one GEMM, whose epilogue applies the upstream layer's activation
+//                    derivative, so no separate pass is needed for it)
+// dZ itself arrives already multiplied by this layer's chain derivative: the layer after
+// it folded that into its own dX GEMM (see dout_transform).
+#include <cstddef>
+
+#include "../core/init.hpp"
+#include "../core/random.hpp"
+#include "../core/shape.hpp"
+#include "../exec/aligned_buffer.hpp"
+#include "layer.hpp"
+#include "pointwise.hpp"
+
+namespace ctdl::nn {
+
+template <std::size_t In, std::size_t Out, bool Bias = true>
+struct linear;
+
+}  // namespace ctdl::nn
+
+namespace ctdl {
+
+/// Checked in a class whose name carries the layer and the shape it was given.
+template <class Layer, shape_like Input>
+struct linear_input_features_must_match {
+    static_assert(Input::rank >= 1, "linear: the input must have at least one axis (its features)");
+    static_assert(Input::extents[Input::rank - 1] == Layer::in_features,
+                  "linear: the input's last extent must equal the layer's input features (In)");
+    using type = with_last<Input, Layer::out_features>;
+};
+
+}  // namespace ctdl
+
+namespace ctdl::nn {
+
+template <std::size_t In, std::size_t Out, bool Bias>
+struct linear {
+    static_assert(In > 0 && Out > 0, "linear: In and Out must be at least 1");
+    static constexpr std::size_t in_features = In, out_features = Out;
+    static constexpr bool has_bias = Bias;
+    static constexpr std::size_t parameter_count = Out * In + (Bias ? Out : 0);
+    static constexpr std::size_t trainable_parameter_count = parameter_count;
+    /// A pointwise chain after this layer is fused into its GEMM epilogue.
+    static constexpr bool fuses_pointwise = true;
+
+    template <shape_like S>
+    using output_shape = typename linear_input_features_must_match<linear, S>::type;
+
+    template <class V>
+    static constexpr void visit_parameters(V& v, std::size_t offset) {
+        v.param("weight", offset, {Out, In});
+        if constexpr (Bias) v.param("bias", offset + Out * In, {Out});
+    }
+
+    /// As torch.nn.Linear.reset_parameters: U(-1/√In, 1/√In) for weight and bias. Each
+    /// parameter draws from the stream numbered by its offset in the model's flat buffer.
+    template <class T>
+    static void initialize(T* params, seed s, std::size_t offset) {
+        init::linear_weight(tensor_view<T, shape<Out, In>>(params + offset), random_stream(s, offset), In);
+        if constexpr (Bias)
+            init::linear_bias(tensor_view<T, shape<Out>>(params + offset + Out * In),
+                              random_stream(s, offset + Out * In), In);
+    }
+
+    template <class Ctx, class Chain = chain<>>
+    struct node;
+};
+
+template <std::size_t In, std::size_t Out, bool Bias>
+template <class Ctx, class Chain>
+struct linear<In, Out, Bias>::node {
+    using T = typename Ctx::value_type;
+    using Exec = typename Ctx::exec_type;
+    using in_shape = typename Ctx::in_shape;
+    using out_shape = output_shape<in_shape>;
+    static constexpr std::size_t rows = leading_size<in_shape>;
+    static constexpr bool need_dw = !Ctx::frozen;
+    static constexpr bool backward_needed = need_dw || Ctx::need_dx;
+    // The chain's derivative needs the GEMM's raw output z unless it can be read off y.
+    static constexpr bool keep_z = backward_needed && !is_empty_chain<Chain> && !Chain::derivative_from_output;
+
+    /// y = chain(z), z = acc + b; z kept when the backward pass needs it.
+    struct forward_epilogue {
+        const T* b;
+        T* z;
+        void operator()(std::size_t row, std::size_t col0, T* c, std::size_t len) const {
+            for (std::size_t j = 0; j < len; ++j) {
+                T v = c[j];
+                if constexpr (Bias) v += b[col0 + j];
+                if (z) z[row * Out + col0 + j] = v;
+                c[j] = Chain::apply(v);
+            }
+        }
+    };
+
+    void forward(const T* params, const T* in, T* out, bool store) {
+        const T* w = params + Ctx::param_offset;
+        T* z = nullptr;
+        if constexpr (keep_z) z = store ? z_.data() : nullptr;
+        Exec::template gemm<trans::n, trans::t>(rows, Out, In, in, In, w, In, out, Out, false,
+                                                forward_epilogue{w + Out * In, z});
+    }
+
+    /// What the layer after this one applies to the gradient it hands back: × chain'(·).
+    auto dout_transform(const T*, const T* out) const {
+        if constexpr (is_empty_chain<Chain>) return epilogue::none{};
+        else if constexpr (Chain::derivative_from_output)
+            return detail::chain_derivative_epilogue<Chain, T, true>{out, Out};
+        else
+            return detail::chain_derivative_epilogue<Chain, T, false>{z_.data(), Out};
+    }
+
+    template <class Ep>
+    void backward(const T* params, T* grads, const T* in, const T*, const T* dz, T* din, const Ep& din_ep,
+                  bool accumulate) {
+        const T* w = params + Ctx::param_offset;
+        if constexpr (need_dw) {
+            T* gw = grads + Ctx::grad_offset;
+            Exec::template gemm<trans::t, trans::n>(Out, In, rows, dz, Out, in, In, gw, In, accumulate);
+            if constexpr (Bias) Exec::sum_cols(rows, Out, dz, gw + Out * In, accumulate);
+        }
+        if constexpr (Ctx::need_dx)
+            Exec::template gemm<trans::n, trans::n>(rows, In, Out, dz, Out, w, In, din, In, false, din_ep);
+    }
+
+private:
+    [[no_unique_address]] std::conditional_t<keep_z, aligned_buffer<T>, std::nullptr_t> z_ = [] {
+        if constexpr (keep_z) return aligned_buffer<T>(rows * Out);
+        else return nullptr;
+    }();
+};
+
+}  // namespace ctdl::nn

@@ -1,0 +1,92 @@
+#pragma once
+// chain<P...>: consecutive pointwise layers fused into one function, applied in one pass.
+//
+//   forward   y = P_n(... P_1(x))
+//   backward  dx = dy · Π_k P_k'(x_k)   with x_k recomputed from x in the same pass,
+//             or dy · P'(y) when the chain is one activation whose derivative is a
+//             function of its output (relu, tanh, sigmoid).
+// sequential<> builds chains from runs of pointwise layers; a linear before a run takes
+// the chain into its GEMM epilogue (nn/linear.hpp).
+#include <cstddef>
+
+#include "../exec/cpu/gemm.hpp"
+#include "layer.hpp"
+
+namespace ctdl::nn {
+
+template <class... P>
+struct chain {
+    static constexpr std::size_t length = sizeof...(P);
+    static constexpr bool derivative_from_output = [] {
+        if constexpr (sizeof...(P) == 1) return (P::derivative_from_output && ...);
+        else return false;
+    }();
+
+    template <class T>
+    static T apply(T x) {
+        ((x = P::f(x)), ...);
+        return x;
+    }
+    /// d chain / dx at x.
+    template <class T>
+    static T derivative(T x) {
+        T d = T(1);
+        ((d *= P::df(x), x = P::f(x)), ...);
+        return d;
+    }
+    /// d chain / dx, from the chain's output y (only when derivative_from_output).
+    template <class T>
+    static T derivative_at_output(T y) {
+        return (P::df_from_output(y) * ...);
+    }
+};
+
+template <class C>
+inline constexpr bool is_empty_chain = C::length == 0;
+
+namespace detail {
+
+/// Epilogue: c *= chain'(at[row, col]), with `at` either the chain's input or its output.
+template <class Chain, class T, bool FromOutput>
+struct chain_derivative_epilogue {
+    const T* at;
+    std::size_t ld;
+    void operator()(std::size_t row, std::size_t col0, T* c, std::size_t len) const {
+        const T* a = at + row * ld + col0;
+        for (std::size_t j = 0; j < len; ++j) {
+            if constexpr (FromOutput) c[j] *= Chain::derivative_at_output(a[j]);
+            else c[j] *= Chain::derivative(a[j]);
+        }
+    }
+};
+
+}  // namespace detail
+
+/// The node of a standalone chain (one that does not follow a linear layer).
+template <class Chain, class Ctx>
+struct chain_node {
+    using T = typename Ctx::value_type;
+    using Exec = typename Ctx::exec_type;
+    using in_shape = typename Ctx::in_shape;
+    using out_shape = in_shape;
+    static constexpr std::size_t rows = leading_size<in_shape>, cols = last_extent<in_shape>;
+    static constexpr bool backward_needed = Ctx::need_dx;
+
+    void forward(const T*, const T* in, T* out, bool) {
+        Exec::map_rows(rows, cols, out, [](T x) { return Chain::apply(x); }, epilogue::none{}, in);
+    }
+    /// dx = dy · chain'(x), in one pass, then the upstream epilogue.
+    template <class Ep>
+    void backward(const T*, T*, const T* in, const T* out, const T* dout, T* din, const Ep& din_ep, bool) {
+        if constexpr (Ctx::need_dx) {
+            if constexpr (Chain::derivative_from_output)
+                Exec::map_rows(rows, cols, din, [](T dy, T y) { return dy * Chain::derivative_at_output(y); },
+                               din_ep, dout, out);
+            else
+                Exec::map_rows(rows, cols, din, [](T dy, T x) { return dy * Chain::derivative(x); }, din_ep, dout, in);
+        }
+    }
+    epilogue::none dout_transform(const T*, const T*) const { return {}; }
+};
+
+}  // namespace ctdl::nn

@@ -1,0 +1,315 @@
+#pragma once
+// sequential<L...>: the layers applied one after another, as torch.nn.Sequential (the
+// parameters of layer i are named "i.weight", "i.bias", ...). A sequential is itself a
+// layer, so graphs nest.
+//
+// Before nodes are made, adjacent layers are fused at compile time:
+//   linear, P1, ..., Pk   ->  one GEMM whose epilogue adds the bias and applies P1..Pk
+//   P1, ..., Pk           ->  one elementwise pass (a chain)
+// where the P are pointwise layers (activations).
+#include <array>
+#include <cstddef>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "../exec/aligned_buffer.hpp"
+#include "layer.hpp"
+#include "pointwise.hpp"
+
+namespace ctdl::nn {
+
+template <class... L>
+struct sequential;
+
+namespace detail {
+
+template <class... T>
+struct type_list {};
+
+/// One step of a sequential after fusion: the layer at Index (void for a bare chain),
+/// with the pointwise chain that follows it.
+template <std::size_t Index, class Layer, class Chain>
+struct step {
+    static constexpr std::size_t index = Index;
+    using layer = Layer;
+    using chain_type = Chain;
+    static constexpr std::size_t parameter_count = [] {
+        if constexpr (std::is_void_v<Layer>) return std::size_t{0};
+        else return Layer::parameter_count;
+    }();
+    static constexpr std::size_t trainable_parameter_count = [] {
+        if constexpr (std::is_void_v<Layer>) return std::size_t{0};
+        else return Layer::trainable_parameter_count;
+    }();
+};
+
+template <class List>
+struct list_size;
+template <class... T>
+struct list_size<type_list<T...>> : std::integral_constant<std::size_t, sizeof...(T)> {};
+
+template <class L>
+concept fuses_pointwise = requires { requires L::fuses_pointwise; };
+
+// Collect the run of pointwise layers at the front of Rest into a chain.
+template <class Chain, class... Rest>
+struct take_pointwise {
+    using chain_type = Chain;
+    static constexpr std::size_t taken = 0;
+    using rest = type_list<Rest...>;
+};
+template <class... P, class First, class... Rest>
+    requires pointwise_layer<First>
+struct take_pointwise<chain<P...>, First, Rest...> {
+    using next = take_pointwise<chain<P..., First>, Rest...>;
+    using chain_type = typename next::chain_type;
+    static constexpr std::size_t taken = 1 + next::taken;
+    using rest = typename next::rest;
+};
+
+template <std::size_t Index, class Steps, class Layers>
+struct plan;
+template <std::size_t Index, class... Steps>
+struct plan<Index, type_list<Steps...>, type_list<>> {
+    using type = type_list<Steps...>;
+};
+template <std::size_t Index, class... Steps, class First, class... Rest>
+struct plan<Index, type_list<Steps...>, type_list<First, Rest...>> {
+    // A linear (or other epilogue-taking layer) swallows the pointwise run after it; a
+    // pointwise run on its own becomes a chain; anything else stands alone.
+    static auto make() {
+        if constexpr (pointwise_layer<First>) {
+            using run = take_pointwise<chain<First>, Rest...>;
+            return plan<Index + 1 + run::taken, type_list<Steps..., step<Index, void, typename run::chain_type>>,
+                        typename run::rest>{};
+        } else if constexpr (fuses_pointwise<First>) {
+            using run = take_pointwise<chain<>, Rest...>;
+            return plan<Index + 1 + run::taken, type_list<Steps..., step<Index, First, typename run::chain_type>>,
+                        typename run::rest>{};
+        } else {
+            return plan<Index + 1, type_list<Steps..., step<Index, First, chain<>>>, type_list<Rest...>>{};
+        }
+    }
+    using type = typename decltype(make())::type;
+};
+
+/// The output shape of a step for input shape S.
+template <class Step, class S>
+struct step_output {
+    using type = S;
+};
+template <class Step, class S>
+    requires(!std::is_void_v<typename Step::layer>)
+struct step_output<Step, S> {
+    using type = typename Step::layer::template output_shape<S>;
+};
+
+/// Shapes through the steps: the input of step i is shapes[i].
+template <class S, class Steps>
+struct shape_flow;
+template <class S>
+struct shape_flow<S, type_list<>> {
+    using out = S;
+};
+template <class S, class First, class... Rest>
+struct shape_flow<S, type_list<First, Rest...>> {
+    using next = shape_flow<typename step_output<First, S>::type, type_list<Rest...>>;
+    using out = typename next::out;
+};
+
+/// The node of one step in context Ctx.
+template <class Step, class Ctx>
+struct step_node {
+    using type = typename Step::layer::template node<Ctx>;
+};
+template <class Step, class Ctx>
+    requires(std::is_void_v<typename Step::layer>)
+struct step_node<Step, Ctx> {
+    using type = chain_node<typename Step::chain_type, Ctx>;
+};
+template <class Step, class Ctx>
+    requires(!std::is_void_v<typename Step::layer> && !is_empty_chain<typename Step::chain_type>)
+struct step_node<Step, Ctx> {
+    using type = typename Step::layer::template node<Ctx, typename Step::chain_type>;
+};
+
+template <class... L>
+inline constexpr std::size_t sum_parameters = (std::size_t{0} + ... + L::parameter_count);
+template <class... L>
+inline constexpr std::size_t sum_trainable = (std::size_t{0} + ... + L::trainable_parameter_count);
+
+}  // namespace detail
+
+template <class... L>
+struct sequential {
+    static_assert(sizeof...(L) > 0, "sequential: give at least one layer");
+    static_assert((layer<L> && ...), "sequential: every element must be a layer (see nn/layer.hpp)");
+
+    using layers = std::tuple<L...>;
+    static constexpr std::size_t parameter_count = detail::sum_parameters<L...>;
+    static constexpr std::size_t trainable_parameter_count = detail::sum_trainable<L...>;
+    using steps = typename detail::plan<0, detail::type_list<>, detail::type_list<L...>>::type;
+
+    template <shape_like S>
+    using output_shape = typename detail::shape_flow<S, steps>::out;
+
+    template <class V>
+    static constexpr void visit_parameters(V& v, std::size_t offset) {
+        std::size_t i = 0;
+        ((v.push(i), L::visit_parameters(v, offset), v.pop(), offset += L::parameter_count, ++i), ...);
+    }
+
+    template <class T>
+    static void initialize(T* params, seed s, std::size_t offset) {
+        ((L::initialize(params, s, offset), offset += L::parameter_count), ...);
+    }
+
+    template <class Ctx>
+    struct node;
+};
+
+namespace detail {
+
+template <class Ctx, class Steps, class Idx>
+struct sequential_nodes;
+
+template <class Ctx, class... Steps, std::size_t... I>
+struct sequential_nodes<Ctx, type_list<Steps...>, std::index_sequence<I...>> {
+    static constexpr std::size_t n = sizeof...(Steps);
+    static constexpr std::array<std::size_t, n> params{Steps::parameter_count...};
+    static constexpr std::array<std::size_t, n> trainable{Steps::trainable_parameter_count...};
+    static constexpr std::size_t param_before(std::size_t i) {
+        std::size_t s = 0;
+        for (std::size_t j = 0; j < i; ++j) s += params[j];
+        return s;
+    }
+    static constexpr std::size_t grad_before(std::size_t i) {
+        std::size_t s = 0;
+        for (std::size_t j = 0; j < i; ++j) s += trainable[j];
+        return s;
+    }
+
+    // Input shapes of each step.
+    template <std::size_t K, class S>
+    struct input_of;
+    template <class S>
+    struct input_of<0, S> {
+        using type = S;
+    };
+    template <std::size_t K, class S>
+        requires(K > 0)
+    struct input_of<K, S> {
+        using prev_step = std::tuple_element_t<K - 1, std::tuple<Steps...>>;
+        using type = typename step_output<prev_step, typename input_of<K - 1, S>::type>::type;
+    };
+
+    template <std::size_t K>
+    using ctx_of = typename Ctx::template child<typename input_of<K, typename Ctx::in_shape>::type,
+                                                Ctx::param_offset + param_before(K), Ctx::grad_offset + grad_before(K),
+                                                Ctx::need_dx || (!Ctx::frozen && grad_before(K) > 0)>;
+
+    using tuple = std::tuple<typename step_node<Steps, ctx_of<I>>::type...>;
+};
+
+}  // namespace detail
+
+template <class... L>
+template <class Ctx>
+struct sequential<L...>::node {
+    using T = typename Ctx::value_type;
+    using in_shape = typename Ctx::in_shape;
+    using out_shape = output_shape<in_shape>;
+    using nodes_info =
+        detail::sequential_nodes<Ctx, steps, std::make_index_sequence<detail::list_size<steps>::value>>;
+    using nodes_type = typename nodes_info::tuple;
+    static constexpr std::size_t n = std::tuple_size_v<nodes_type>;
+    template <std::size_t K>
+    using node_at = std::tuple_element_t<K, nodes_type>;
+
+    static constexpr bool backward_needed = [] {
+        return []<std::size_t... K>(std::index_sequence<K...>) {
+            return (node_at<K>::backward_needed || ...);
+        }(std::make_index_sequence<n>{});
+    }();
+
+    /// Sizes of the n - 1 activations between the steps.
+    static constexpr std::array<std::size_t, (n > 1 ? n - 1 : 1)> boundary_sizes = [] {
+        std::array<std::size_t, (n > 1 ? n - 1 : 1)> s{};
+        [&]<std::size_t... K>(std::index_sequence<K...>) {
+            ((s[K] = node_at<K>::out_shape::size), ...);
+        }(std::make_index_sequence<n - 1>{});
+        return s;
+    }();
+    static constexpr std::size_t max_boundary = [] {
+        std::size_t m = 0;
+        for (auto v : boundary_sizes) m = v > m ? v : m;
+        return m;
+    }();
+    // When training, every activation between steps is kept (it is a step's input or output
+    // that its backward reads); for inference two buffers are used in turn.
+    static constexpr std::size_t stored = n == 1 ? 0 : backward_needed ? n - 1 : (n > 2 ? 2 : 1);
+
+    node() {
+        for (std::size_t k = 0; k < stored; ++k)
+            acts_[k] = aligned_buffer<T>(backward_needed ? boundary_sizes[k] : max_boundary);
+        if constexpr (backward_needed && n > 1) {
+            grad_[0] = aligned_buffer<T>(max_boundary);
+            if constexpr (n > 2) grad_[1] = aligned_buffer<T>(max_boundary);
+        }
+    }
+
+    /// The activation after step k (k < n - 1).
+    T* act(std::size_t k) { return acts_[backward_needed ? k : k % 2].data(); }
+
+    void forward(const T* params, const T* in, T* out, bool store) {
+        forward_from<0>(params, in, out, store);
+    }
+
+    auto dout_transform(const T* in, const T* out) const {
+        if constexpr (n == 1) return std::get<0>(nodes_).dout_transform(in, out);
+        else return std::get<n - 1>(nodes_).dout_transform(const_cast<node*>(this)->act(n - 2), out);
+    }
+
+    template <class Ep>
+    void backward(const T* params, T* grads, const T* in, const T* out, const T* dout, T* din, const Ep& din_ep,
+                  bool accumulate) {
+        static_assert(backward_needed || !Ctx::need_dx);
+        backward_from<n - 1>(params, grads, in, out, dout, din, din_ep, accumulate);
+    }
+
+private:
+    template <std::size_t K>
+    void forward_from(const T* params, const T* in, T* out, bool store) {
+        T* dst = K + 1 == n ? out : act(K);
+        std::get<K>(nodes_).forward(params, in, dst, store);
+        if constexpr (K + 1 < n) forward_from<K + 1>(params, dst, out, store);
+    }
+
+    // Step K gets the gradient at its output (dout) and writes the gradient at its input
+    // into the other gradient buffer, with step K-1's derivative as the epilogue.
+    template <std::size_t K, class Ep>
+    void backward_from(const T* params, T* grads, const T* in, const T* out, const T* dout, T* din, const Ep& din_ep,
+                       bool accumulate) {
+        auto& nd = std::get<K>(nodes_);
+        if constexpr (node_at<K>::backward_needed) {
+            const T* k_in = K == 0 ? in : act(K - 1);
+            const T* k_out = K + 1 == n ? out : act(K);
+            if constexpr (K == 0) {
+                nd.backward(params, grads, k_in, k_out, dout, din, din_ep, accumulate);
+            } else {
+                T* dprev = grad_[K % 2].data();
+                const T* prev_in = K == 1 ? in : act(K - 2);
+                auto ep = std::get<K - 1>(nodes_).dout_transform(prev_in, k_in);
+                nd.backward(params, grads, k_in, k_out, dout, dprev, ep, accumulate);
+                backward_from<K - 1>(params, grads, in, out, dprev, din, din_ep, accumulate);
+            }
+        }
+    }
+
+    nodes_type nodes_;
+    std::array<aligned_buffer<T>, (stored > 0 ? stored : 1)> acts_;
+    std::array<aligned_buffer<T>, 2> grad_;
+};
+
+}  // namespace ctdl::nn

@@ -1,0 +1,118 @@
+// The cpu GEMM against OpenBLAS (cblas_sgemm, same row-major layout), float.
+//
+// Names: gemm/<lib>/<form>/<M>x<N>x<K>/threads:<t>, counter GFLOPS = 2·M·N·K per second.
+// Forms: nn (C = A·B), nt (Y = X·Wᵀ), tn (dW = dYᵀ·X). Square sizes run the nn form; each
+// linear-layer shape (batch 64, in → out) runs its three products:
+//   forward  Y  = X·Wᵀ   nt  M = batch, N = out, K = in
+//   dX       dX = dY·W   nn  M = batch, N = in,  K = out
+//   dW       dW = dYᵀ·X  tn  M = out,   N = in,  K = batch
+// All ctdl runs are registered before all OpenBLAS runs, so the two libraries' idle worker
+// threads never compete with each other's timed loops.
+#include <benchmark/benchmark.h>
+#include <ctdl/exec/cpu/gemm.hpp>
+
+#include <cstddef>
+#include <random>
+#include <string>
+#include <vector>
+
+#ifdef CTDL_BENCH_OPENBLAS
+#include <cblas.h>
+#endif
+
+namespace {
+
+using ctdl::trans;
+
+struct job {
+    const char* form;
+    trans ta, tb;
+    std::size_t m, n, k;
+};
+
+std::vector<float> random_vector(std::size_t n, unsigned seed) {
+    std::mt19937 g(seed);
+    std::uniform_real_distribution<float> d(-1, 1);
+    std::vector<float> v(n);
+    for (auto& x : v) x = d(g);
+    return v;
+}
+
+ctdl::thread_pool& pool_of(std::size_t threads) {
+    static ctdl::thread_pool p1(1), p2(2);
+    return threads == 1 ? p1 : p2;
+}
+
+template <trans TA, trans TB>
+void run_ctdl(const job& j, const float* a, const float* b, float* c, ctdl::thread_pool& pool) {
+    const std::size_t lda = TA == trans::n ? j.k : j.m, ldb = TB == trans::n ? j.n : j.k;
+    ctdl::cpu_kernels::gemm<TA, TB, float>(j.m, j.n, j.k, a, lda, b, ldb, c, j.n, false, ctdl::epilogue::none{}, pool);
+}
+
+void bench_ctdl(benchmark::State& st, job j, std::size_t threads) {
+    const auto a = random_vector(j.m * j.k, 1), b = random_vector(j.k * j.n, 2);
+    std::vector<float> c(j.m * j.n);
+    auto& pool = pool_of(threads);
+    auto f = j.ta == trans::n ? (j.tb == trans::n ? &run_ctdl<trans::n, trans::n> : &run_ctdl<trans::n, trans::t>)
+                              : (j.tb == trans::n ? &run_ctdl<trans::t, trans::n> : &run_ctdl<trans::t, trans::t>);
+    for (auto _ : st) {
+        f(j, a.data(), b.data(), c.data(), pool);
+        benchmark::DoNotOptimize(c.data());
+        benchmark::ClobberMemory();
+    }
+    st.counters["GFLOPS"] = benchmark::Counter(2e-9 * double(j.m) * double(j.n) * double(j.k),
+                                               benchmark::Counter::kIsIterationInvariantRate);
+}
+
+#ifdef CTDL_BENCH_OPENBLAS
+void bench_openblas(benchmark::State& st, job j, std::size_t threads) {
+    const auto a = random_vector(j.m * j.k, 1), b = random_vector(j.k * j.n, 2);
+    std::vector<float> c(j.m * j.n);
+    openblas_set_num_threads(int(threads));
+    const int lda = int(j.ta == trans::n ? j.k : j.m), ldb = int(j.tb == trans::n ? j.n : j.k);
+    const auto ta = j.ta == trans::n ? CblasNoTrans : CblasTrans, tb = j.tb == trans::n ? CblasNoTrans : CblasTrans;
+    for (auto _ : st) {
+        cblas_sgemm(CblasRowMajor, ta, tb, int(j.m), int(j.n), int(j.k), 1.0f, a.data(), lda, b.data(), ldb, 0.0f,
+                    c.data(), int(j.n));
+        benchmark::DoNotOptimize(c.data());
+        benchmark::ClobberMemory();
+    }
+    st.counters["GFLOPS"] = benchmark::Counter(2e-9 * double(j.m) * double(j.n) * double(j.k),
+                                               benchmark::Counter::kIsIterationInvariantRate);
+}
+#endif
+
+std::vector<job> jobs() {
+    std::vector<job> v;
+    for (std::size_t s : {64, 128, 256, 512, 1024}) v.push_back({"nn", trans::n, trans::n, s, s, s});
+    const std::size_t batch = 64;
+    for (auto [in, out] : {std::pair<std::size_t, std::size_t>{784, 256}, {256, 256}, {256, 10}}) {
+        v.push_back({"nt", trans::n, trans::t, batch, out, in});
+        v.push_back({"nn", trans::n, trans::n, batch, in, out});
+        v.push_back({"tn", trans::t, trans::n, out, in, batch});
+    }
+    return v;
+}
+
+std::string name(const char* lib, const job& j, std::size_t threads) {
+    return std::string("gemm/") + lib + "/" + j.form + "/" + std::to_string(j.m) + "x" + std::to_string(j.n) + "x" +
+           std::to_string(j.k) + "/threads:" + std::to_string(threads);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    for (std::size_t t : {1, 2})
+        for (const job& j : jobs())
+            benchmark::RegisterBenchmark(name("ctdl", j, t).c_str(), bench_ctdl, j, t)->UseRealTime()->MinTime(0.2);
+#ifdef CTDL_BENCH_OPENBLAS
+    for (std::size_t t : {1, 2})
+        for (const job& j : jobs())
+            benchmark::RegisterBenchmark(name("openblas", j, t).c_str(), bench_openblas, j, t)->UseRealTime()->MinTime(0.2);
+#endif
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}

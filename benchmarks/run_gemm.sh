@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Builds bench_gemm (if needed), runs it, and prints ctdl against OpenBLAS side by side.
+#
+#   benchmarks/run_gemm.sh [build-dir] [extra Google Benchmark flags...]
+#
+# OPENBLAS_CORETYPE=SkylakeX: Debian's OpenBLAS 0.3.21 does not know Zen 5 and would fall
+# back to a slow generic kernel; SkylakeX is its AVX-512 kernel. The machine is shared and
+# noisy: compare the ratios of one run, not absolute numbers across runs.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(dirname "$here")"
+build="${1:-$root/build}"
+shift || true
+
+if [[ ! -f "$build/build.ninja" && ! -f "$build/Makefile" ]]; then
+  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+fi
+cmake --build "$build" --target bench_gemm >/dev/null
+
+json="$(mktemp /tmp/bench_gemm.XXXXXX.json)"
+trap 'rm -f "$json"' EXIT
+OPENBLAS_CORETYPE=SkylakeX "$build/benchmarks/bench_gemm" --benchmark_out="$json" --benchmark_out_format=json \
+  --benchmark_repetitions="${REPS:-3}" --benchmark_report_aggregates_only=true "$@" >&2
+
+python3 - "$json" <<'PY'
+import json, re, sys
+peak_per_core = 171.0  # fp32 FMA GFLOP/s per core (Zen 5, 2 × 512-bit FMA at ~2.7 GHz)
+runs = {}
+for b in json.load(open(sys.argv[1]))["benchmarks"]:
+    if b.get("run_type") == "aggregate" and b.get("aggregate_name") != "median":
+        continue
+    m = re.match(r"gemm/(\w+)/(\w+)/([0-9x]+)/threads:(\d+)", b["run_name"])
+    if not m:
+        continue
+    lib, form, size, threads = m.groups()
+    runs[(size, form, int(threads), lib)] = b["GFLOPS"]
+names = {"nn": "C=A·B", "nt": "Y=X·Wᵀ", "tn": "dW=dYᵀ·X"}
+keys = []
+for (size, form, t, lib) in runs:
+    if (size, form, t) not in keys:
+        keys.append((size, form, t))
+print(f"{'M x N x K':>16} {'form':>9} {'thr':>3} {'ctdl GF/s':>10} {'OpenBLAS':>9} {'ratio':>6} {'ctdl %peak':>10}")
+for size, form, t in keys:
+    c = runs.get((size, form, t, "ctdl"))
+    o = runs.get((size, form, t, "openblas"))
+    ratio = f"{c / o:6.2f}" if c and o else "     -"
+    ostr = f"{o:9.1f}" if o else "        -"
+    print(f"{size:>16} {names.get(form, form):>9} {t:>3} {c:10.1f} {ostr} {ratio} {100 * c / (peak_per_core * t):9.1f}%")
+PY

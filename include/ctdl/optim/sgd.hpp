@@ -1,0 +1,156 @@
+#pragma once
+// sgd: stochastic gradient descent with momentum, dampening, weight decay and Nesterov,
+// exactly as torch.optim.SGD computes it. For each trainable element, with g its gradient:
+//
+//   d = g + weight_decay * p                          (if weight_decay != 0)
+//   b = d                                             (first step)
+//   b = momentum * b + (1 - dampening) * d            (later steps)      } if momentum != 0
+//   d = d + momentum * b  (nesterov)   or   d = b     (otherwise)        }
+//   p = p - lr * d
+//
+//   ctdl::optim::sgd opt{net, {.lr = 0.05f, .momentum = 0.9f}};
+//   opt.step();            // one fused pass over the trainable ranges
+//
+// The momentum buffer (gradient_count elements) exists only when momentum != 0 and is
+// allocated here, never in step().
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "../core/error.hpp"
+#include "../exec/aligned_buffer.hpp"
+#include "../exec/pass_count.hpp"
+#include "segment.hpp"
+#include "state.hpp"
+#include "sweep.hpp"
+
+namespace ctdl::optim {
+
+template <class T>
+struct sgd_options {
+    T lr = T(0.01);
+    T momentum = 0;
+    T dampening = 0;
+    T weight_decay = 0;
+    bool nesterov = false;
+};
+
+template <optimizable Model>
+class sgd {
+public:
+    using model_type = Model;
+    using value_type = typename Model::value_type;
+    using options_type = sgd_options<value_type>;
+
+    explicit sgd(Model& model, options_type options = {})
+        : model_(&model), opts_(options), momentum_buffer_(options.momentum != 0 ? Model::gradient_count : 0) {
+        if (!(opts_.lr >= 0)) throw error("sgd: lr must be >= 0, got " + std::to_string(opts_.lr));
+        if (!(opts_.momentum >= 0)) throw error("sgd: momentum must be >= 0, got " + std::to_string(opts_.momentum));
+        if (!(opts_.weight_decay >= 0))
+            throw error("sgd: weight_decay must be >= 0, got " + std::to_string(opts_.weight_decay));
+        if (opts_.nesterov && (opts_.momentum <= 0 || opts_.dampening != 0))
+            throw error("sgd: nesterov needs momentum > 0 and dampening = 0");
+    }
+
+    /// One update of every trainable parameter from its gradient: one fused pass.
+    void step() { update(value_type(1)); }
+
+    /// As step(), with every gradient multiplied by grad_scale first (e.g. clip_scale(...));
+    /// the gradient buffer itself is left as it is.
+    void step(value_type grad_scale) { update(grad_scale); }
+
+    value_type lr() const noexcept { return opts_.lr; }
+    void set_lr(value_type lr) {
+        if (!(lr >= 0)) throw error("sgd: lr must be >= 0, got " + std::to_string(lr));
+        opts_.lr = lr;
+    }
+    const options_type& options() const noexcept { return opts_; }
+
+    /// Steps taken so far (restored from a checkpoint with set_step_count).
+    std::uint64_t step_count() const noexcept { return steps_; }
+    void set_step_count(std::uint64_t n) noexcept { steps_ = n; }
+
+    /// "momentum_buffer" (when momentum != 0), in the gradient layout.
+    std::vector<named_state<value_type>> state_tensors() {
+        if (momentum_buffer_.size() == 0) return {};
+        return {{"momentum_buffer", {momentum_buffer_.data(), momentum_buffer_.size()}}};
+    }
+    std::vector<named_state<const value_type>> state_tensors() const {
+        if (momentum_buffer_.size() == 0) return {};
+        return {{"momentum_buffer", {momentum_buffer_.data(), momentum_buffer_.size()}}};
+    }
+
+    Model& model() const noexcept { return *model_; }
+
+private:
+    using T = value_type;
+
+    struct coefficients {
+        T grad_scale, weight_decay, momentum, one_minus_dampening, neg_lr;
+    };
+
+    // One run of n elements; the flags are fixed for the whole pass.
+    template <bool Decay, bool Momentum, bool First, bool Nesterov>
+    static void run(T* __restrict p, const T* __restrict g, T* __restrict buf, std::size_t n,
+                    const coefficients c) noexcept {
+        for (std::size_t i = 0; i < n; ++i) {
+            T d = g[i] * c.grad_scale;
+            if constexpr (Decay) d = d + c.weight_decay * p[i];
+            if constexpr (Momentum) {
+                T b;
+                if constexpr (First)
+                    b = d;
+                else
+                    b = buf[i] * c.momentum + c.one_minus_dampening * d;
+                buf[i] = b;
+                if constexpr (Nesterov)
+                    d = d + c.momentum * b;
+                else
+                    d = b;
+            }
+            p[i] = p[i] + c.neg_lr * d;
+        }
+    }
+
+    template <bool... Flags>
+    void dispatch(const coefficients& c) {
+        if constexpr (sizeof...(Flags) < 4) {
+            // Turn the next run-time flag into a template argument.
+            constexpr std::size_t k = sizeof...(Flags);
+            const bool next = k == 0 ? opts_.weight_decay != 0
+                            : k == 1 ? opts_.momentum != 0
+                            : k == 2 ? steps_ == 0
+                                     : opts_.nesterov;
+            if (next)
+                dispatch<Flags..., true>(c);
+            else
+                dispatch<Flags..., false>(c);
+        } else {
+            T* const buf = momentum_buffer_.data();
+            detail::for_each_trainable(*model_, [&](T* p, const T* g, std::size_t s, std::size_t n) {
+                run<Flags...>(p, g, buf == nullptr ? nullptr : buf + s, n, c);
+            });
+        }
+    }
+
+    void update(T grad_scale) {
+        record_pass(pass::update);
+        const coefficients c{grad_scale, opts_.weight_decay, opts_.momentum, T(1) - opts_.dampening, -opts_.lr};
+        dispatch<>(c);
+        ++steps_;
+    }
+
+    Model* model_;
+    options_type opts_;
+    std::uint64_t steps_ = 0;
+    aligned_buffer<T> momentum_buffer_;
+};
+
+template <optimizable Model>
+sgd(Model&, sgd_options<typename Model::value_type>) -> sgd<Model>;
+template <optimizable Model>
+sgd(Model&) -> sgd<Model>;
+
+}  // namespace ctdl::optim

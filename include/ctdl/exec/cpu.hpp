@@ -8,8 +8,10 @@
 #include "aligned_buffer.hpp"
 #include "cpu/gemm.hpp"
 #include "cpu/map_rows.hpp"
+#include "cpu/normalize.hpp"
 #include "cpu/pool.hpp"
 #include "cpu/reduce.hpp"
+#include "cpu/softmax.hpp"
 #include "pass_count.hpp"
 
 namespace ctdl {
@@ -49,6 +51,27 @@ struct cpu {
     template <class T>
     static void sum_cols(std::size_t rows, std::size_t cols, const T* in, T* out, bool accumulate = false) {
         cpu_kernels::sum_cols(rows, cols, in, out, accumulate, pool());
+    }
+
+    template <class T>
+    static void softmax_rows(std::size_t rows, std::size_t cols, const T* in, T* out) {
+        cpu_kernels::softmax_rows(rows, cols, in, out, pool());
+    }
+    template <class T, class Epilogue>
+    static void softmax_backward_rows(std::size_t rows, std::size_t cols, const T* y, const T* dy, T* dx,
+                                      const Epilogue& ep) {
+        cpu_kernels::softmax_backward_rows(rows, cols, y, dy, dx, ep);
+    }
+    template <class T>
+    static void layer_norm_forward(std::size_t rows, std::size_t cols, const T* x, const T* w, const T* b, T* y,
+                                   T* mean, T* rstd, T eps) {
+        cpu_kernels::layer_norm_forward(rows, cols, x, w, b, y, mean, rstd, eps);
+    }
+    template <class T, class Epilogue>
+    static void layer_norm_backward(std::size_t rows, std::size_t cols, const T* x, const T* w, const T* mean,
+                                    const T* rstd, const T* dy, T* dx, T* dw, T* db, bool accumulate,
+                                    const Epilogue& ep) {
+        cpu_kernels::layer_norm_backward(rows, cols, x, w, mean, rstd, dy, dx, dw, db, accumulate, ep);
     }
 };
 

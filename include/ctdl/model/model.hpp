@@ -70,15 +70,16 @@ public:
     static constexpr auto gradient_segments = detail::make_segments<Arch>();
 
     /// Parameters initialised as PyTorch initialises the same modules, from seed s.
-    explicit model(seed s = seed{0}) : params_(parameter_count), grads_(gradient_count) {
+    explicit model(seed s = seed{0}) : seed_(s), params_(parameter_count), grads_(gradient_count) {
         Arch::initialize(params_.data(), s, 0);
     }
 
     model(model&&) noexcept = default;
     model& operator=(model&&) noexcept = default;
     /// A copy has the same parameters (and gradients); activations are not copied.
-    model(const model& o) : params_(o.params_), grads_(o.grads_) {}
+    model(const model& o) : seed_(o.seed_), params_(o.params_), grads_(o.grads_) {}
     model& operator=(const model& o) {
+        seed_ = o.seed_;
         params_ = o.params_;
         grads_ = o.grads_;
         return *this;
@@ -123,6 +124,7 @@ public:
         for (auto& w : workspaces_)
             if (w.id == id) return *static_cast<activations<In>*>(w.ptr.get());
         auto* a = new activations<In>();
+        if constexpr (requires { a->root.reseed(seed_); }) a->root.reseed(seed_);
         workspaces_.push_back({id, std::shared_ptr<void>(a, [](void* p) { delete static_cast<activations<In>*>(p); })});
         return *a;
     }
@@ -176,13 +178,15 @@ private:
     friend model<frozen<A2>, E2, T2> freeze(model<A2, E2, T2>&& m);
 
     struct adopt_tag {};
-    model(adopt_tag, typename Exec::template buffer<T>&& params) : params_(std::move(params)), grads_(gradient_count) {}
+    model(adopt_tag, seed s, typename Exec::template buffer<T>&& params)
+        : seed_(s), params_(std::move(params)), grads_(gradient_count) {}
 
     struct workspace {
         const std::type_info* id;
         std::shared_ptr<void> ptr;
     };
 
+    seed seed_{0};
     typename Exec::template buffer<T> params_;
     typename Exec::template buffer<T> grads_;
     std::vector<workspace> workspaces_;
@@ -191,7 +195,7 @@ private:
 /// The inference form of a trained model, taking over its parameters without a copy.
 template <class A, class E, class T>
 model<frozen<A>, E, T> freeze(model<A, E, T>&& m) {
-    return model<frozen<A>, E, T>(typename model<frozen<A>, E, T>::adopt_tag{}, std::move(m.params_));
+    return model<frozen<A>, E, T>(typename model<frozen<A>, E, T>::adopt_tag{}, m.seed_, std::move(m.params_));
 }
 
 }  // namespace ctdl

@@ -13,6 +13,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "../core/random.hpp"
 #include "../exec/aligned_buffer.hpp"
 #include "layer.hpp"
 #include "pointwise.hpp"
@@ -253,10 +254,16 @@ struct sequential<L...>::node {
     node() {
         for (std::size_t k = 0; k < stored; ++k)
             acts_[k] = aligned_buffer<T>(backward_needed ? boundary_sizes[k] : max_boundary);
+        // Step k (k >= 1) writes the gradient at its input into grad_[k % 2].
         if constexpr (backward_needed && n > 1) {
-            grad_[0] = aligned_buffer<T>(max_boundary);
-            if constexpr (n > 2) grad_[1] = aligned_buffer<T>(max_boundary);
+            grad_[1] = aligned_buffer<T>(max_boundary);
+            if constexpr (n > 2) grad_[0] = aligned_buffer<T>(max_boundary);
         }
+    }
+
+    /// Gives every node that draws random numbers (dropout) its stream.
+    void reseed(seed s) {
+        std::apply([&](auto&... nd) { ((reseed_one(nd, s)), ...); }, nodes_);
     }
 
     /// The activation after step k (k < n - 1).
@@ -279,6 +286,11 @@ struct sequential<L...>::node {
     }
 
 private:
+    template <class N>
+    static void reseed_one(N& nd, seed s) {
+        if constexpr (requires { nd.reseed(s); }) nd.reseed(s);
+    }
+
     template <std::size_t K>
     void forward_from(const T* params, const T* in, T* out, bool store) {
         T* dst = K + 1 == n ? out : act(K);

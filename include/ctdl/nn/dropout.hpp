@@ -1,0 +1,64 @@
+#pragma once
+// dropout<P>: while training, each element is zeroed with probability P and the others are
+// scaled by 1/(1-P); at inference (a frozen model, or forward without keeping activations)
+// it is the identity. The mask comes from a counter-based stream, so a given seed and
+// step give the same mask on any thread count.
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+#include "../core/random.hpp"
+#include "../exec/aligned_buffer.hpp"
+#include "layer.hpp"
+
+namespace ctdl::nn {
+
+template <double P>
+struct dropout : parameter_free {
+    static_assert(P >= 0.0 && P < 1.0, "dropout<P>: P must be in [0, 1)");
+
+    template <class Ctx>
+    struct node {
+        using T = typename Ctx::value_type;
+        using Exec = typename Ctx::exec_type;
+        using in_shape = typename Ctx::in_shape;
+        using out_shape = in_shape;
+        static constexpr std::size_t rows = leading_size<in_shape>, cols = last_extent<in_shape>;
+        static constexpr bool backward_needed = Ctx::need_dx;
+
+        /// Masks of successive training steps come from successive ranges of the stream of
+        /// (seed, this layer's place in the graph).
+        void reseed(seed s) {
+            stream_ = random_stream(s, 0x64726f70ull ^ (Ctx::param_offset << 20) ^ in_shape::size);
+            calls_ = 0;
+        }
+
+        void forward(const T*, const T* in, T* out, bool store) {
+            if (!store || P == 0.0) {
+                Exec::map_rows(rows, cols, out, [](T x) { return x; }, epilogue::none{}, in);
+                return;
+            }
+            const T keep_scale = T(1.0 / (1.0 - P));
+            const std::uint64_t base = calls_++ * in_shape::size;
+            T* m = mask_.data();
+            for (std::size_t i = 0; i < in_shape::size; ++i)
+                m[i] = stream_.template uniform<double>(base + i) < P ? T(0) : keep_scale;
+            Exec::map_rows(rows, cols, out, [](T x, T k) { return x * k; }, epilogue::none{}, in,
+                           static_cast<const T*>(m));
+        }
+        epilogue::none dout_transform(const T*, const T*) const { return {}; }
+        template <class Ep>
+        void backward(const T*, T*, const T*, const T*, const T* dout, T* din, const Ep& din_ep, bool) {
+            if constexpr (Ctx::need_dx)
+                Exec::map_rows(rows, cols, din, [](T g, T k) { return g * k; }, din_ep, dout,
+                               static_cast<const T*>(mask_.data()));
+        }
+
+    private:
+        random_stream stream_{seed{0}, 0x64726f70ull ^ (Ctx::param_offset << 20) ^ in_shape::size};
+        std::uint64_t calls_ = 0;
+        aligned_buffer<T> mask_{in_shape::size};
+    };
+};
+
+}  // namespace ctdl::nn

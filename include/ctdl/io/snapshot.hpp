@@ -1,0 +1,169 @@
+#pragma once
+// Snapshots: a model's parameters in a safetensors file, with PyTorch state_dict names
+// and layouts, so weights move between ctdl and PyTorch unchanged.
+//
+//   ctdl::save(net, "net.safetensors", {{"step", "300"}});      // atomic
+//   auto frozen = ctdl::load<ctdl::model<ctdl::frozen<mlp>>>("net.safetensors");
+//   ctdl::load_into(net, "net.safetensors");                     // into an existing model
+//
+// Loading checks every name, dtype and shape against the model's parameter table and
+// throws ctdl::error naming the file, the tensor, and what was expected against what
+// was found; a file is never partly loaded (the model is untouched when loading fails).
+// A float model reads only F32 tensors and a double model only F64: dtypes are not
+// converted.
+//
+// Lower level, for checkpoints that store more than the model (optimizer state, ...):
+//   add_parameters<M>(writer, host_copy, "model.")   and
+//   read_parameters<M>(file, host_copy, {.prefix = "model.", .allow_unexpected = true}).
+#include <algorithm>
+#include <concepts>
+#include <cstddef>
+#include <filesystem>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "../core/error.hpp"
+#include "../core/parameter_info.hpp"
+#include "safetensors.hpp"
+
+namespace ctdl {
+
+/// What save and load need from a model: a parameter table in state_dict order and a
+/// flat parameter buffer of parameter_count elements of a safetensors element type.
+template <class M>
+concept snapshot_model = requires(M& m, const M& cm) {
+    typename M::value_type;
+    { M::parameter_table() } -> std::same_as<const std::vector<parameter_info>&>;
+    { m.parameters() } -> std::same_as<typename M::value_type*>;
+    { cm.parameters() } -> std::same_as<const typename M::value_type*>;
+    { M::parameter_count } -> std::convertible_to<std::size_t>;
+} && safetensors::element<typename M::value_type>;
+
+/// Options for read_parameters.
+struct read_options {
+    std::string_view prefix;        ///< tensor names are prefix + parameter name
+    bool allow_unexpected = false;  ///< ignore tensors that are not the model's parameters
+};
+
+namespace detail {
+
+// Every transfer of a model's parameters between its buffer and host memory goes
+// through these two functions; a device execution policy adds its copy here.
+template <snapshot_model M>
+void copy_parameters_out(const M& model, std::span<typename M::value_type> out) {
+    const auto* p = model.parameters();
+    std::copy(p, p + out.size(), out.begin());
+}
+
+template <snapshot_model M>
+void copy_parameters_in(M& model, std::span<const typename M::value_type> in) {
+    std::copy(in.begin(), in.end(), model.parameters());
+}
+
+template <snapshot_model M>
+void check_flat_buffer(std::size_t size, const char* who) {
+    if (size != M::parameter_count)
+        throw error(std::string(who) + ": the buffer has " + std::to_string(size) + " elements, the model has " +
+                    std::to_string(M::parameter_count) + " parameters");
+    for (const auto& p : M::parameter_table()) {
+        std::size_t n = 1;
+        for (const std::size_t d : p.shape) n *= d;
+        if (n != p.size || p.offset > M::parameter_count || p.size > M::parameter_count - p.offset)
+            throw std::logic_error("model parameter table: entry '" + p.name + "' does not fit the buffer");
+    }
+}
+
+}  // namespace detail
+
+/// Adds every parameter of M, read from flat (a host copy of the model's parameter
+/// buffer), to w as prefix + name. flat must outlive w.write().
+template <snapshot_model M>
+void add_parameters(safetensors::writer& w, std::span<const typename M::value_type> flat,
+                    std::string_view prefix = {}) {
+    detail::check_flat_buffer<M>(flat.size(), "ctdl::add_parameters");
+    for (const auto& p : M::parameter_table())
+        w.add(std::string(prefix) + p.name, p.shape, flat.subspan(p.offset, p.size));
+}
+
+/// Checks that f holds exactly M's parameters (as prefix + name; others only if
+/// allow_unexpected) with M's dtype and shapes, then copies them into flat. On error
+/// flat is untouched.
+template <snapshot_model M>
+void read_parameters(const safetensors::file& f, std::span<typename M::value_type> flat,
+                     const read_options& options = {}) {
+    using T = typename M::value_type;
+    detail::check_flat_buffer<M>(flat.size(), "ctdl::read_parameters");
+    const auto& table = M::parameter_table();
+
+    const auto expected_name = [&](std::string_view name) {
+        if (name.substr(0, options.prefix.size()) != options.prefix) return false;
+        name.remove_prefix(options.prefix.size());
+        for (const auto& p : table)
+            if (p.name == name) return true;
+        return false;
+    };
+    std::vector<const safetensors::tensor_info*> unexpected;
+    for (const auto& t : f.tensors())
+        if (!expected_name(t.name)) unexpected.push_back(&t);
+    const auto describe = [](const safetensors::tensor_info& t) {
+        return "'" + t.name + "' (" + std::string(to_string(t.type)) + " " + safetensors::detail::shape_string(t.shape) + ")";
+    };
+
+    std::vector<const safetensors::tensor_info*> found;
+    for (const auto& p : table) {
+        const std::string name = std::string(options.prefix) + p.name;
+        if (!f.find(name) && !unexpected.empty() && !options.allow_unexpected)
+            f.fail("missing tensor '" + name + "' (expected " + std::string(to_string(safetensors::dtype_of<T>)) +
+                   " " + safetensors::detail::shape_string(p.shape) + "); the file has " +
+                   std::to_string(unexpected.size()) + " tensor(s) the model does not have, e.g. " +
+                   describe(*unexpected.front()));
+        found.push_back(&f.expect(name, safetensors::dtype_of<T>, p.shape));
+    }
+    if (!options.allow_unexpected && !unexpected.empty())
+        f.fail("unexpected tensor " + describe(*unexpected.front()) + ": the model has no parameter of that name");
+
+    for (std::size_t i = 0; i < table.size(); ++i)
+        found[i]->copy_to(flat.subspan(table[i].offset, table[i].size));
+}
+
+/// Writes model's parameters to path as a safetensors file, atomically (temporary
+/// file in the same directory, fsync, rename). Throws ctdl::error naming path.
+template <snapshot_model M>
+void save(const M& model, const std::filesystem::path& path, const metadata& meta = {}) {
+    std::vector<typename M::value_type> flat(M::parameter_count);
+    detail::copy_parameters_out(model, std::span(flat));
+    safetensors::writer w;
+    add_parameters<M>(w, flat);
+    w.metadata() = meta;
+    w.write(path);
+}
+
+/// Loads the parameters in f into model; model is untouched if f does not fit it.
+template <snapshot_model M>
+void load_into(M& model, const safetensors::file& f, const read_options& options = {}) {
+    std::vector<typename M::value_type> flat(M::parameter_count);
+    detail::copy_parameters_out(model, std::span(flat));  // keeps anything not in the table
+    read_parameters<M>(f, flat, options);
+    detail::copy_parameters_in(model, std::span<const typename M::value_type>(flat));
+}
+
+/// Loads the snapshot at path into model; model is untouched if loading fails.
+template <snapshot_model M>
+void load_into(M& model, const std::filesystem::path& path) {
+    load_into(model, safetensors::read(path));
+}
+
+/// A new model (default-constructed, then loaded) with the parameters in path.
+template <snapshot_model M>
+    requires std::default_initializable<M>
+M load(const std::filesystem::path& path) {
+    const safetensors::file f = safetensors::read(path);  // validate before constructing
+    M model{};
+    load_into(model, f);
+    return model;
+}
+
+}  // namespace ctdl

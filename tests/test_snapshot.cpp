@@ -1,0 +1,659 @@
+// Snapshots: safetensors reading/writing, save/load over models, every refusal of a bad
+// file (with its message, and the model untouched), atomic writes, a fuzzed header
+// parser, and files written by PyTorch's safetensors package.
+#include <catch2/catch.hpp>
+#include <ctdl/io/snapshot.hpp>
+
+#include <array>
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <csignal>
+#include <sys/resource.h>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+namespace st = ctdl::safetensors;
+using Catch::Matchers::Contains;
+
+namespace {
+
+// ---------------------------------------------------------------- a model stand-in
+// The shape of nn::sequential<linear<4, 3>, relu, linear<3, 2>>: PyTorch names and layouts.
+template <class T>
+struct fake_model {
+    using value_type = T;
+    static constexpr std::size_t parameter_count = 12 + 3 + 6 + 2;
+    static const std::vector<ctdl::parameter_info>& parameter_table() {
+        static const std::vector<ctdl::parameter_info> table{
+            {"0.weight", {3, 4}, 0, 12, true},
+            {"0.bias", {3}, 12, 3, true},
+            {"2.weight", {2, 3}, 15, 6, true},
+            {"2.bias", {2}, 21, 2, true},
+        };
+        return table;
+    }
+    std::array<T, parameter_count> params{};
+    T* parameters() { return params.data(); }
+    const T* parameters() const { return params.data(); }
+};
+static_assert(ctdl::snapshot_model<fake_model<float>>);
+static_assert(ctdl::snapshot_model<fake_model<double>>);
+static_assert(!ctdl::snapshot_model<int>);
+
+/// Values that a lossy or converting path would not reproduce bit for bit: NaN payloads,
+/// infinities, signed zeros, subnormals, and irrationals.
+template <class T>
+fake_model<T> tricky_model(unsigned salt) {
+    using bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+    fake_model<T> m;
+    for (std::size_t i = 0; i < m.params.size(); ++i)
+        m.params[i] = static_cast<T>(std::sin(double(i * 7 + salt)) * 1e3 / 3.0);
+    m.params[0] = std::numeric_limits<T>::infinity();
+    m.params[1] = -std::numeric_limits<T>::infinity();
+    m.params[2] = T(-0.0);
+    m.params[3] = std::numeric_limits<T>::denorm_min();
+    m.params[4] = std::bit_cast<T>(std::bit_cast<bits>(std::numeric_limits<T>::quiet_NaN()) | bits{0x5A5});
+    return m;
+}
+
+template <class T>
+bool same_bits(const fake_model<T>& a, const fake_model<T>& b) {
+    return std::memcmp(a.params.data(), b.params.data(), sizeof a.params) == 0;
+}
+
+// ---------------------------------------------------------------- files
+struct temp_dir {
+    fs::path path;
+    temp_dir() {
+        static int n = 0;
+        path = fs::temp_directory_path() /
+               ("ctdl_test_snapshot_" + std::to_string(::getpid()) + "_" + std::to_string(n++));
+        fs::remove_all(path);
+        fs::create_directories(path);
+    }
+    ~temp_dir() {
+        std::error_code ec;
+        fs::remove_all(path, ec);
+    }
+    fs::path operator/(const std::string& name) const { return path / name; }
+    /// Files whose name contains ".tmp-" (leftover temporaries).
+    int temporaries() const {
+        int n = 0;
+        for (const auto& e : fs::recursive_directory_iterator(path))
+            if (e.path().filename().string().find(".tmp-") != std::string::npos) ++n;
+        return n;
+    }
+};
+
+std::string slurp(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void spit(const fs::path& p, const std::string& bytes) {
+    std::ofstream out(p, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+std::string le64(std::uint64_t n) {
+    std::string s(8, '\0');
+    for (int i = 0; i < 8; ++i) s[static_cast<std::size_t>(i)] = static_cast<char>(n >> (8 * i));
+    return s;
+}
+
+/// A file image: the header length, the header, then data_size bytes of data.
+std::string craft(const std::string& header, std::size_t data_size) {
+    std::string data(data_size, '\0');
+    for (std::size_t i = 0; i < data_size; ++i) data[i] = static_cast<char>(i * 13 + 1);
+    return le64(header.size()) + header + data;
+}
+
+std::string entry(const std::string& name, const std::string& dtype, const std::string& shape,
+                  std::uint64_t begin, std::uint64_t end) {
+    return "\"" + name + "\":{\"dtype\":\"" + dtype + "\",\"shape\":" + shape + ",\"data_offsets\":[" +
+           std::to_string(begin) + "," + std::to_string(end) + "]}";
+}
+
+// The four entries of fake_model<float>, contiguous: 92 data bytes.
+const std::string w0 = entry("0.weight", "F32", "[3,4]", 0, 48);
+const std::string b0 = entry("0.bias", "F32", "[3]", 48, 60);
+const std::string w2 = entry("2.weight", "F32", "[2,3]", 60, 84);
+const std::string b2 = entry("2.bias", "F32", "[2]", 84, 92);
+
+std::string as_bytes_string(const std::vector<std::byte>& b) {
+    return {reinterpret_cast<const char*>(b.data()), b.size()};
+}
+
+std::vector<std::byte> to_bytes(const std::string& s) {
+    std::vector<std::byte> b(s.size());
+    std::memcpy(b.data(), s.data(), s.size());
+    return b;
+}
+
+/// Writes image to a file, checks that loading it into a float model fails with a
+/// message containing every one of parts (and the file name), and that the model's
+/// parameters are untouched.
+void require_refused(const std::string& image, const std::vector<std::string>& parts) {
+    const temp_dir dir;
+    const fs::path p = dir / "bad.safetensors";
+    spit(p, image);
+    auto model = tricky_model<float>(1);
+    const auto before = model;
+    try {
+        ctdl::load_into(model, p);
+        FAIL("loading succeeded; expected an error containing '" << parts.front() << "'");
+    } catch (const ctdl::error& e) {
+        const std::string what = e.what();
+        INFO(what);
+        CHECK_THAT(what, Contains(p.string()));
+        for (const auto& part : parts) CHECK_THAT(what, Contains(part));
+    }
+    CHECK(same_bits(model, before));
+    CHECK_THROWS_AS(ctdl::load<fake_model<float>>(p), ctdl::error);
+}
+
+const fs::path golden_dir = fs::path(__FILE__).parent_path() / "golden";
+
+}  // namespace
+
+// ================================================================ round trips
+
+TEMPLATE_TEST_CASE("save then load reproduces every parameter bit for bit", "[snapshot]", float, double) {
+    const temp_dir dir;
+    const auto p = dir / "net.safetensors";
+    const auto model = tricky_model<TestType>(3);
+    ctdl::save(model, p);
+
+    const auto loaded = ctdl::load<fake_model<TestType>>(p);
+    CHECK(same_bits(loaded, model));
+
+    auto into = tricky_model<TestType>(99);
+    ctdl::load_into(into, p);
+    CHECK(same_bits(into, model));
+
+    // Overwriting an existing snapshot replaces it.
+    const auto other = tricky_model<TestType>(5);
+    ctdl::save(other, p);
+    CHECK(same_bits(ctdl::load<fake_model<TestType>>(p), other));
+    CHECK(dir.temporaries() == 0);
+}
+
+TEST_CASE("the header is compact JSON in parameter-table order, padded to 8 bytes", "[snapshot]") {
+    const temp_dir dir;
+    const auto p = dir / "net.safetensors";
+    ctdl::save(tricky_model<float>(0), p);
+    const std::string bytes = slurp(p);
+    REQUIRE(bytes.size() >= 8);
+    std::uint64_t n = 0;
+    for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(bytes[static_cast<std::size_t>(i)]);
+    CHECK((8 + n) % 8 == 0);
+    REQUIRE(bytes.size() == 8 + n + 23 * 4);
+    const std::string header = bytes.substr(8, n);
+    const std::string json = "{" + w0 + "," + b0 + "," + w2 + "," + b2 + "}";
+    CHECK(header.substr(0, json.size()) == json);
+    CHECK(header.find_first_not_of(' ', json.size()) == std::string::npos);
+
+    // Data: the raw little-endian floats in table order.
+    const auto m = tricky_model<float>(0);
+    CHECK(std::memcmp(bytes.data() + 8 + n, m.params.data(), sizeof m.params) == 0);
+
+    // The double model says F64 and uses 8 bytes per element.
+    ctdl::save(tricky_model<double>(0), p);
+    const auto f = st::read(p);
+    REQUIRE(f.tensors().size() == 4);
+    CHECK(f.tensors()[0].type == st::dtype::f64);
+    CHECK(f.tensors()[3].end == 23 * 8);
+}
+
+TEST_CASE("metadata round-trips, including characters JSON must escape", "[snapshot]") {
+    const temp_dir dir;
+    const auto p = dir / "meta.safetensors";
+    const ctdl::metadata meta{
+        {"step", "1200"},
+        {"rng", "7 3 123456789"},
+        {"quote\"back\\slash", "tab\there\nnewline\x01\x1f"},
+        {"unicode", "h\xC3\xA9llo \xE2\x82\xAC \xF0\x9F\x99\x82"},
+        {"empty", ""},
+        {"long", std::string(5000, 'x')},
+    };
+    ctdl::save(tricky_model<float>(0), p, meta);
+    const auto f = st::read(p);
+    CHECK(f.metadata() == meta);
+    CHECK(f.header().substr(0, 16) == "{\"__metadata__\":");
+    CHECK(same_bits(ctdl::load<fake_model<float>>(p), tricky_model<float>(0)));
+
+    ctdl::save(tricky_model<float>(0), p);
+    CHECK(st::read(p).metadata().empty());
+}
+
+TEST_CASE("the writer and reader handle extra tensors of any dtype", "[snapshot][safetensors]") {
+    const temp_dir dir;
+    const auto p = dir / "state.safetensors";
+    const auto model = tricky_model<float>(2);
+    std::vector<float> flat(model.params.begin(), model.params.end());
+    const std::int64_t step = -1234567890123;
+    const std::vector<std::uint8_t> mask{1, 0, 255};
+    const std::vector<double> moments{1.5, -2.25, 1e300, 4.0, 5.0, 6.0};
+
+    st::writer w;
+    ctdl::add_parameters<fake_model<float>>(w, flat, "model.");
+    w.add("optim.step", {}, std::span(&step, 1));
+    w.add("optim.mask", {3}, std::span(mask));
+    w.add("optim.moments", {2, 3}, std::span(moments));
+    w.add("optim.empty", {0, 5}, std::span<const float>());
+    w.metadata()["kind"] = "checkpoint";
+    w.write(p);
+    CHECK(as_bytes_string(w.bytes()) == slurp(p));
+
+    const auto f = st::read(p);
+    REQUIRE(f.tensors().size() == 8);
+    CHECK(f.tensors()[4].name == "optim.step");
+    CHECK(f.tensors()[4].shape.empty());
+    CHECK(f.metadata().at("kind") == "checkpoint");
+
+    std::int64_t step_back = 0;
+    f.read<std::int64_t>("optim.step", {}, std::span(&step_back, 1));
+    CHECK(step_back == step);
+    std::vector<std::uint8_t> mask_back(3);
+    f.read<std::uint8_t>("optim.mask", std::vector<std::size_t>{3}, mask_back);
+    CHECK(mask_back == mask);
+    std::vector<double> moments_back(6);
+    f.read<double>("optim.moments", std::vector<std::size_t>{2, 3}, moments_back);
+    CHECK(moments_back == moments);
+    CHECK(f.find("optim.empty")->element_count() == 0);
+    CHECK(f.find("nope") == nullptr);
+    CHECK_THROWS_WITH(f.read<double>("optim.mask", std::vector<std::size_t>{3}, moments_back),
+                      Contains("tensor 'optim.mask': expected dtype F64, found U8"));
+
+    // The model's parameters, under a prefix, next to other tensors.
+    fake_model<float> back{};
+    CHECK_THROWS_WITH(ctdl::load_into(back, p), Contains("missing tensor '0.weight'") &&
+                                                    Contains("e.g. 'model.0.weight' (F32 [3, 4])"));
+    CHECK_THROWS_WITH(ctdl::load_into(back, f, {.prefix = "model."}),
+                      Contains("unexpected tensor 'optim.step' (I64 [])"));
+    ctdl::load_into(back, f, {.prefix = "model.", .allow_unexpected = true});
+    CHECK(same_bits(back, model));
+}
+
+TEST_CASE("the writer refuses bad tensors and names", "[snapshot][safetensors]") {
+    const std::vector<float> v(6);
+    st::writer w;
+    w.add("a", {2, 3}, std::span(v));
+    CHECK_THROWS_WITH(w.add("a", {6}, std::span(v)), Contains("tensor 'a': added twice"));
+    CHECK_THROWS_WITH(w.add("b", {2, 2}, std::span(v)), Contains("F32 [2, 2] needs 16 bytes, but the data has 24"));
+    CHECK_THROWS_WITH(w.add("__metadata__", {6}, std::span(v)), Contains("reserved"));
+    CHECK_THROWS_WITH(w.add("", {6}, std::span(v)), Contains("empty"));
+    CHECK_THROWS_WITH(w.add("bad\xFF", {6}, std::span(v)), Contains("UTF-8"));
+    CHECK_THROWS_WITH(w.add("huge", {std::size_t{1} << 40, std::size_t{1} << 40}, std::span(v)),
+                      Contains("overflows"));
+    w.metadata()["k"] = "\xC0\x80";  // overlong encoding
+    const temp_dir dir;
+    CHECK_THROWS_WITH(w.write(dir / "x.safetensors"), Contains("x.safetensors") && Contains("UTF-8"));
+    CHECK_FALSE(fs::exists(dir / "x.safetensors"));
+}
+
+// ================================================================ refusals
+
+TEST_CASE("loading refuses a file that does not match the model", "[snapshot][errors]") {
+    SECTION("missing tensor") {
+        require_refused(craft("{" + w0 + "," + b0 + "," + w2 + "}", 84),
+                        {"missing tensor '2.bias'", "expected F32 [2]"});
+    }
+    SECTION("unexpected tensor") {
+        require_refused(craft("{" + w0 + "," + b0 + "," + w2 + "," + b2 + "," +
+                              entry("4.weight", "F32", "[1]", 92, 96) + "}", 96),
+                        {"unexpected tensor '4.weight' (F32 [1])", "no parameter of that name"});
+    }
+    SECTION("wrong shape") {
+        require_refused(craft("{" + entry("0.weight", "F32", "[4,3]", 0, 48) + "," + b0 + "," + w2 + "," + b2 + "}", 92),
+                        {"tensor '0.weight'", "expected shape [3, 4], found [4, 3]"});
+    }
+    SECTION("wrong rank") {
+        require_refused(craft("{" + w0 + "," + entry("0.bias", "F32", "[3,1]", 48, 60) + "," + w2 + "," + b2 + "}", 92),
+                        {"tensor '0.bias'", "expected shape [3], found [3, 1]"});
+    }
+    SECTION("F64 into a float model") {
+        require_refused(craft("{" + entry("0.weight", "F64", "[3,4]", 0, 96) + "," +
+                              entry("0.bias", "F64", "[3]", 96, 120) + "," + entry("2.weight", "F64", "[2,3]", 120, 168) +
+                              "," + entry("2.bias", "F64", "[2]", 168, 184) + "}", 184),
+                        {"tensor '0.weight'", "expected dtype F32, found F64", "not converted"});
+    }
+    SECTION("F16 into a float model") {
+        require_refused(craft("{" + w0 + "," + entry("0.bias", "F16", "[3]", 48, 54) + "," +
+                              entry("2.weight", "F32", "[2,3]", 54, 78) + "," + entry("2.bias", "F32", "[2]", 78, 86) + "}", 86),
+                        {"tensor '0.bias'", "expected dtype F32, found F16"});
+    }
+}
+
+TEST_CASE("reading refuses a malformed file", "[snapshot][errors]") {
+    const std::string good = "{" + w0 + "," + b0 + "," + w2 + "," + b2 + "}";
+    SECTION("shorter than 8 bytes") {
+        require_refused(std::string("\x05\0\0", 3), {"truncated", "3 bytes, fewer than the 8-byte header length"});
+        require_refused("", {"truncated", "0 bytes"});
+    }
+    SECTION("data section shorter than the offsets need") {
+        const std::string image = craft(good, 92);
+        require_refused(image.substr(0, image.size() - 4),
+                        {"tensor '2.bias'", "data_offsets [84, 92] reach past the end of the data section (88 bytes)",
+                         "truncated"});
+    }
+    SECTION("header length beyond the file") {
+        require_refused(le64(1000) + "{}", {"truncated", "header length 1000 runs past the end of the file (10 bytes)"});
+    }
+    SECTION("huge header length") {
+        require_refused(le64(std::uint64_t{1} << 40) + "{}", {"header length 1099511627776 exceeds the limit"});
+        require_refused(le64(~std::uint64_t{0}) + "{}", {"exceeds the limit"});
+    }
+    SECTION("malformed JSON, with its position") {
+        require_refused(craft("{\"0.weight\":{\"dtype\":\"F32\",,}}", 0),
+                        {"malformed header JSON at header byte 27 (file byte 35)", "expected a string as object key"});
+        require_refused(craft("{" + w0 + ",}", 48), {"malformed header JSON", "expected a string as object key"});
+        require_refused(craft("", 0), {"malformed header JSON at header byte 0", "expected a value"});
+        require_refused(craft(good + "x", 92), {"malformed header JSON", "after the JSON value"});
+        require_refused(craft("{\"a\xFF\":1}", 0), {"malformed header JSON at header byte 3", "invalid UTF-8"});
+    }
+    SECTION("the header is not an object") {
+        require_refused(craft("[]", 0), {"the header is not a JSON object"});
+    }
+    SECTION("overlapping data_offsets") {
+        require_refused(craft("{" + w0 + "," + entry("0.bias", "F32", "[3]", 40, 52) + "," +
+                              entry("2.weight", "F32", "[2,3]", 52, 76) + "," + entry("2.bias", "F32", "[2]", 76, 84) + "}", 84),
+                        {"'0.weight' [0, 48] and '0.bias' [40, 52] overlap"});
+    }
+    SECTION("data_offsets out of range") {
+        require_refused(craft("{" + w0 + "," + b0 + "," + w2 + "," + entry("2.bias", "F32", "[2]", 1000, 1008) + "}", 92),
+                        {"tensor '2.bias'", "[1000, 1008] reach past the end of the data section (92 bytes)"});
+        require_refused(craft("{" + w0 + "," + b0 + "," + w2 + "," +
+                              entry("2.bias", "F32", "[2]", 18446744073709551608u, 18446744073709551615u) + "}", 92),
+                        {"tensor '2.bias'", "hold 7 bytes, but F32 [2] needs 8"});
+    }
+    SECTION("data_offsets that do not match dtype size x shape") {
+        require_refused(craft("{" + entry("0.weight", "F32", "[3,4]", 0, 44) + "," + entry("0.bias", "F32", "[3]", 44, 56) +
+                              "," + entry("2.weight", "F32", "[2,3]", 56, 80) + "," + entry("2.bias", "F32", "[2]", 80, 88) + "}", 88),
+                        {"tensor '0.weight'", "data_offsets [0, 44] hold 44 bytes, but F32 [3, 4] needs 48"});
+        require_refused(craft("{" + entry("0.weight", "F32", "[3,4]", 48, 0) + "}", 48),
+                        {"tensor '0.weight'", "data_offsets [48, 0] end before begin"});
+    }
+    SECTION("data_offsets that leave a gap or trailing bytes") {
+        require_refused(craft("{" + w0 + "," + entry("0.bias", "F32", "[3]", 52, 64) + "," +
+                              entry("2.weight", "F32", "[2,3]", 64, 88) + "," + entry("2.bias", "F32", "[2]", 88, 96) + "}", 96),
+                        {"no tensor covers data bytes [48, 52) after tensor '0.weight' [0, 48]"});
+        require_refused(craft("{" + entry("0.weight", "F32", "[3,4]", 4, 52) + "}", 52),
+                        {"no tensor covers data bytes [0, 4)"});
+        require_refused(craft(good, 96), {"the data section has 96 bytes, but the tensors cover only 92"});
+    }
+    SECTION("duplicate names") {
+        require_refused(craft("{" + w0 + "," + b0 + "," + w2 + "," + b2 + "," + entry("0.bias", "F32", "[3]", 92, 104) + "}", 104),
+                        {"malformed header JSON", "duplicate key \"0.bias\""});
+    }
+    SECTION("entries that are not objects or lack fields") {
+        require_refused(craft("{\"0.weight\":[1,2]}", 0), {"tensor '0.weight': the entry is not a JSON object"});
+        require_refused(craft("{\"0.weight\":\"F32\"}", 0), {"tensor '0.weight': the entry is not a JSON object"});
+        require_refused(craft("{\"0.weight\":{\"dtype\":\"F32\",\"shape\":[3,4]}}", 48),
+                        {"tensor '0.weight': missing field \"data_offsets\""});
+        require_refused(craft("{\"0.weight\":{\"dtype\":\"F32\",\"shape\":[3,4],\"data_offsets\":[0,48],\"x\":1}}", 48),
+                        {"tensor '0.weight': unknown field \"x\""});
+        require_refused(craft("{\"0.weight\":{\"dtype\":32,\"shape\":[3,4],\"data_offsets\":[0,48]}}", 48),
+                        {"tensor '0.weight': \"dtype\" is not a string"});
+        require_refused(craft("{\"__metadata__\":{\"step\":3}}", 0), {"\"__metadata__\" entry 'step' is not a string"});
+        require_refused(craft("{\"__metadata__\":[]}", 0), {"\"__metadata__\" is not a JSON object"});
+    }
+    SECTION("unknown dtype") {
+        require_refused(craft("{" + entry("0.weight", "F33", "[3,4]", 0, 48) + "}", 48),
+                        {"tensor '0.weight': unknown dtype \"F33\""});
+        require_refused(craft("{" + entry("0.weight", "f32", "[3,4]", 0, 48) + "}", 48), {"unknown dtype \"f32\""});
+    }
+    SECTION("shapes and offsets that are not non-negative integers, or overflow") {
+        require_refused(craft("{" + entry("0.weight", "F32", "[3,-4]", 0, 48) + "}", 48),
+                        {"tensor '0.weight'", "\"shape\" holds something other than a non-negative integer"});
+        require_refused(craft("{" + entry("0.weight", "F32", "[3,4.0]", 0, 48) + "}", 48), {"non-negative integer"});
+        require_refused(craft("{" + entry("0.weight", "F32", "[18446744073709551616]", 0, 48) + "}", 48),
+                        {"non-negative integer"});
+        require_refused(craft("{" + entry("0.weight", "F32", "[4294967296,4294967296,2]", 0, 48) + "}", 48),
+                        {"tensor '0.weight'", "overflows the element count"});
+        require_refused(craft("{" + entry("0.weight", "F64", "[2147483648,2147483648]", 0, 48) + "}", 48),
+                        {"tensor '0.weight'", "overflows the byte count"});
+        require_refused(craft("{\"0.weight\":{\"dtype\":\"F32\",\"shape\":[3,4],\"data_offsets\":[0,48,4]}}", 48),
+                        {"\"data_offsets\" is not [begin, end]"});
+        require_refused(craft("{\"0.weight\":{\"dtype\":\"F32\",\"shape\":[3,4],\"data_offsets\":[0,1e2]}}", 48),
+                        {"\"data_offsets\" is not [begin, end]"});
+    }
+}
+
+TEST_CASE("loading refuses a missing or unreadable file", "[snapshot][errors]") {
+    const temp_dir dir;
+    fake_model<float> model = tricky_model<float>(1);
+    const auto before = model;
+    CHECK_THROWS_WITH(ctdl::load_into(model, dir / "nope.safetensors"),
+                      Contains("cannot read '" + (dir / "nope.safetensors").string() + "'") &&
+                          Contains("No such file"));
+    CHECK_THROWS_WITH(ctdl::load_into(model, dir.path), Contains(dir.path.string()) && Contains("directory"));
+    CHECK_THROWS_WITH(ctdl::load<fake_model<float>>(dir / "nope.safetensors"), Contains("nope.safetensors"));
+    CHECK(same_bits(model, before));
+}
+
+// ================================================================ atomic writes
+
+TEST_CASE("a failed save leaves the destination as it was and no temporaries", "[snapshot][atomic]") {
+    const temp_dir dir;
+    const auto p = dir / "net.safetensors";
+    const auto good = tricky_model<float>(4);
+    ctdl::save(good, p);
+    const std::string before = slurp(p);
+
+    SECTION("into a directory that does not exist") {
+        const auto q = dir / "missing" / "net.safetensors";
+        CHECK_THROWS_WITH(ctdl::save(good, q), Contains("cannot write '" + q.string() + "'"));
+        CHECK_FALSE(fs::exists(dir / "missing"));
+    }
+    SECTION("onto a path that is a directory") {
+        const auto d = dir / "is_a_dir";
+        fs::create_directory(d);
+        spit(d / "inside", "keep me");
+        CHECK_THROWS_WITH(ctdl::save(good, d), Contains("cannot write '" + d.string() + "'") && Contains("renaming"));
+        CHECK(fs::is_directory(d));
+        CHECK(slurp(d / "inside") == "keep me");
+    }
+    SECTION("when writing fails midway") {
+        CHECK_THROWS_WITH(ctdl::detail::atomic_write(p,
+                                                     [](auto&& write) {
+                                                         write("partial", 7);
+                                                         throw std::runtime_error("disk on fire");
+                                                     }),
+                          Contains("cannot write '" + p.string() + "'") && Contains("disk on fire"));
+    }
+    SECTION("when the file system refuses the bytes (file size limit)") {
+        ::rlimit saved{};
+        REQUIRE(::getrlimit(RLIMIT_FSIZE, &saved) == 0);
+        const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+        ::rlimit small = saved;
+        small.rlim_cur = 64;
+        REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+        std::string what;
+        try {
+            ctdl::save(tricky_model<float>(9), p);
+        } catch (const ctdl::error& e) {
+            what = e.what();
+        }
+        ::setrlimit(RLIMIT_FSIZE, &saved);
+        std::signal(SIGXFSZ, old_handler);
+        CHECK_THAT(what, Contains("cannot write '" + p.string() + "'") && Contains("failed"));
+    }
+    SECTION("when the header cannot be written") {
+        st::writer w;
+        w.metadata()["\xFF"] = "x";
+        CHECK_THROWS_WITH(w.write(p), Contains(p.string()));
+    }
+    CHECK(slurp(p) == before);
+    CHECK(dir.temporaries() == 0);
+    CHECK(same_bits(ctdl::load<fake_model<float>>(p), good));
+}
+
+// ================================================================ interoperability
+
+namespace {
+// The values tests/golden/make_snapshot_golden.py writes: element i of the k-th tensor.
+double golden_value(std::size_t k, std::size_t i) {
+    return static_cast<double>(static_cast<long>((i * 37 + k * 11) % 101) - 50) / 64.0;
+}
+
+template <class T>
+void check_golden(const fake_model<T>& m) {
+    const auto& table = fake_model<T>::parameter_table();
+    for (std::size_t k = 0; k < table.size(); ++k)
+        for (std::size_t i = 0; i < table[k].size; ++i) {
+            INFO(table[k].name << "[" << i << "]");
+            CHECK(m.params[table[k].offset + i] == static_cast<T>(golden_value(k, i)));
+        }
+}
+}  // namespace
+
+TEST_CASE("files written by PyTorch's safetensors load with the right values", "[snapshot][golden]") {
+    const auto f32 = golden_dir / "snapshot_torch.safetensors";
+    const auto f64 = golden_dir / "snapshot_torch_f64.safetensors";
+    REQUIRE(fs::exists(f32));
+
+    check_golden(ctdl::load<fake_model<float>>(f32));
+    check_golden(ctdl::load<fake_model<double>>(f64));
+    CHECK(st::read(f32).metadata() == ctdl::metadata{{"step", "42"}, {"note", "written by PyTorch"}});
+
+    // PyTorch's key order differs from ours (it sorts by name); lookups are by name.
+    const auto f = st::read(f32);
+    CHECK(f.tensors()[0].name == "0.bias");
+    CHECK(f.find("2.weight")->shape == std::vector<std::size_t>{2, 3});
+
+    auto model = tricky_model<float>(1);
+    const auto before = model;
+    CHECK_THROWS_WITH(ctdl::load_into(model, f64), Contains("snapshot_torch_f64.safetensors") &&
+                                                       Contains("expected dtype F32, found F64"));
+    CHECK(same_bits(model, before));
+
+    // Our file for the same values is byte-for-byte a valid file with the same tensors.
+    const temp_dir dir;
+    ctdl::save(ctdl::load<fake_model<float>>(f32), dir / "again.safetensors");
+    check_golden(ctdl::load<fake_model<float>>(dir / "again.safetensors"));
+}
+
+// ================================================================ the JSON reader
+
+TEST_CASE("the JSON reader is strict", "[snapshot][json]") {
+    namespace json = ctdl::json;
+    const auto v = json::parse(" {\"a\": [0, 18446744073709551615, -1, 1.5e-3, true, false, null],"
+                               " \"s\": \"\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\\ud83d\\ude42\"} ");
+    REQUIRE(v.is_object());
+    const auto* a = v.find("a");
+    REQUIRE(a);
+    REQUIRE(a->items.size() == 7);
+    CHECK(a->items[0].as_u64() == 0u);
+    CHECK(a->items[1].as_u64() == 18446744073709551615u);
+    CHECK_FALSE(a->items[2].as_u64());
+    CHECK_FALSE(a->items[3].as_u64());
+    CHECK(a->items[3].text == "1.5e-3");
+    CHECK(a->items[4].boolean);
+    CHECK(a->items[6].kind == json::kind::null);
+    CHECK(v.find("s")->text == "\"\\/\b\f\n\r\t\xC3\xA9\xF0\x9F\x99\x82");
+    CHECK_FALSE(json::parse("18446744073709551616").as_u64());
+
+    const char* bad[] = {
+        "", " ", "{", "}", "{,}", "[1,]", "{\"a\":1,}", "{\"a\" 1}", "{a:1}", "01", "-", "1.", ".5", "1e", "+1",
+        "NaN", "tru", "nul", "\"abc", "\"\\x\"", "\"\\u12\"", "\"\\ud800\"", "\"\\udc00\"", "\"\\ud800\\u0041\"",
+        "\"a\tb\"", "\"\xC3\"", "\"\xED\xA0\x80\"", "\"\xF5\x80\x80\x80\"", "\"\xC0\xAF\"", "// c\n{}", "{}{}",
+        "{\"a\":1,\"a\":2}", "'a'", "[1 2]", "\xEF\xBB\xBF{}",
+    };
+    for (const char* s : bad) {
+        INFO("input: " << s);
+        CHECK_THROWS_AS(json::parse(s), json::parse_error);
+    }
+    // Deep nesting is refused, not a stack overflow.
+    CHECK_THROWS_WITH(json::parse(std::string(100000, '[')), Contains("nesting is deeper than 64"));
+    CHECK_NOTHROW(json::parse(std::string(64, '[') + std::string(64, ']')));
+
+    std::string out;
+    json::write_string(out, "q\"\\\n\x01\xC3\xA9");
+    CHECK(out == "\"q\\\"\\\\\\n\\u0001\xC3\xA9\"");
+    CHECK(json::parse(out).text == "q\"\\\n\x01\xC3\xA9");
+}
+
+TEST_CASE("random and mutated headers never crash the reader", "[snapshot][fuzz]") {
+    st::writer w;
+    const auto model = tricky_model<float>(0);
+    ctdl::add_parameters<fake_model<float>>(w, model.params);
+    w.metadata()["step"] = "7";
+    const std::string valid = as_bytes_string(w.bytes());
+    const std::size_t header_end = 8 + static_cast<std::size_t>(static_cast<unsigned char>(valid[0]) |
+                                                                (static_cast<unsigned char>(valid[1]) << 8));
+
+    std::mt19937_64 rng(20240611);
+    const auto pick = [&](std::size_t n) { return static_cast<std::size_t>(rng() % n); };
+    const std::string alphabet = "{}[]\",:0123456789.-+eE \t\\u\"truefalsnl_FIBU0.weightdtypshaeofs\x80\xC3\xFF";
+
+    int parsed = 0, refused = 0;
+    const auto attempt = [&](const std::string& image) {
+        try {
+            const auto f = st::file::parse(to_bytes(image), "fuzz");
+            ++parsed;
+            std::vector<float> flat(fake_model<float>::parameter_count);
+            ctdl::read_parameters<fake_model<float>>(f, flat);
+        } catch (const ctdl::error&) {
+            ++refused;
+        }
+    };
+
+    for (int round = 0; round < 6000; ++round) {
+        std::string image;
+        switch (round % 6) {
+            case 0: {  // random bytes
+                image.resize(pick(120));
+                for (auto& c : image) c = static_cast<char>(rng());
+                break;
+            }
+            case 1: {  // a valid length prefix, random header bytes
+                std::string h(pick(100), ' ');
+                for (auto& c : h) c = static_cast<char>(rng());
+                image = le64(h.size()) + h + std::string(pick(64), '\0');
+                break;
+            }
+            case 2: {  // a header from JSON-ish characters
+                std::string h = "{";
+                for (std::size_t i = pick(80); i > 0; --i) h += alphabet[pick(alphabet.size())];
+                image = le64(h.size()) + h + std::string(pick(100), '\0');
+                break;
+            }
+            case 3: {  // the valid file with a few header bytes replaced
+                image = valid;
+                for (std::size_t i = 1 + pick(4); i > 0; --i)
+                    image[8 + pick(header_end - 8)] = rng() % 2 ? alphabet[pick(alphabet.size())] : static_cast<char>(rng());
+                break;
+            }
+            case 4: {  // the valid file with a header slice deleted or duplicated, length fixed up or not
+                std::string h = valid.substr(8, header_end - 8);
+                const std::size_t at = pick(h.size()), len = pick(h.size() - at + 1);
+                if (rng() % 2) h.erase(at, len);
+                else h.insert(at, h.substr(at, len));
+                image = (rng() % 4 ? le64(h.size()) : valid.substr(0, 8)) + h + valid.substr(header_end);
+                break;
+            }
+            default: {  // truncated, extended, or a different length field
+                image = valid;
+                const auto r = rng() % 3;
+                if (r == 0) image.resize(pick(image.size()));
+                else if (r == 1) image.append(pick(16), '\0');
+                else image.replace(0, 8, le64(rng() % 2 ? rng() : pick(2 * header_end)));
+            }
+        }
+        attempt(image);
+    }
+    INFO("parsed " << parsed << ", refused " << refused);
+    CHECK(refused > 5000);
+    CHECK(parsed > 10);
+}

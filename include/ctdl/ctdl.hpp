@@ -17,3 +17,5 @@
 #include "nn/residual.hpp"
 #include "nn/sequential.hpp"
 #include "nn/softmax.hpp"
+#include "train/train_step.hpp"
+#include "optim/optim.hpp"

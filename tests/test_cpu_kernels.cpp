@@ -307,6 +307,45 @@ TEMPLATE_TEST_CASE("softmax stays finite for huge logits", "", float, double) {
     CHECK(l[1] == Approx(-2e4 - std::log(2 + std::exp(-1.0))));
 }
 
+TEST_CASE("exp_float is accurate to about 1 ulp and handles the edges") {
+    using ctdl::cpu_kernels::detail::exp_float;
+    // Sampled over the whole range of normal results.
+    const ctdl::random_stream rs{ctdl::seed{1}, 99};
+    const std::size_t n = 200000;
+    std::vector<float> x(n), y(n);
+    for (std::size_t i = 0; i < n; ++i) x[i] = static_cast<float>(-87.3 + (88.3 + 87.3) * rs.uniform<double>(i));
+    x[0] = 0.0f, x[1] = -1e-30f, x[2] = 1e-30f;
+    double worst = 0;
+    float (*volatile scalar)(float) = exp_float;  // an out-of-line call, never vectorized
+    k::map(n, y.data(), [](float v) { return exp_float(v); }, x.data());
+    for (std::size_t i = 0; i < n; ++i) {
+        const double ref = std::exp(static_cast<double>(x[i]));
+        const double ulp = std::nextafter(static_cast<float>(ref), HUGE_VALF) - static_cast<float>(ref);
+        worst = std::max(worst, std::abs(y[i] - ref) / ulp);
+        const float s = scalar(x[i]);
+        REQUIRE(std::memcmp(&s, &y[i], sizeof s) == 0);  // vector loop and scalar code agree bitwise
+    }
+    CHECK(worst <= 1.5);
+    CHECK(exp_float(0.0f) == 1.0f);
+    CHECK(exp_float(-HUGE_VALF) == 0.0f);
+    CHECK(exp_float(-100.0f) == 0.0f);
+    CHECK(exp_float(HUGE_VALF) == HUGE_VALF);
+    CHECK(exp_float(100.0f) == HUGE_VALF);
+    CHECK(std::isnan(exp_float(std::numeric_limits<float>::quiet_NaN())));
+}
+
+TEST_CASE("softmax gives exact zeros for -inf logits (masking)") {
+    const float inf = std::numeric_limits<float>::infinity();
+    const std::vector<float> x = {1.0f, -inf, 2.0f, -inf, -inf, 0.5f, -inf, -inf};
+    std::vector<float> y(x.size());
+    k::softmax_rows(2, 4, x.data(), y.data());
+    CHECK(y[1] == 0.0f);
+    CHECK(y[3] == 0.0f);
+    CHECK(y[4] == 0.0f);
+    CHECK(y[5] == 1.0f);
+    CHECK(y[0] + y[2] == Approx(1.0f));
+}
+
 namespace {
 // L(x) = Σ w ⊙ f(x) for f = softmax or log_softmax, in double.
 double weighted(std::size_t rows, std::size_t cols, const std::vector<double>& x, const std::vector<double>& w,

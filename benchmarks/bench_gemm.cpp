@@ -6,12 +6,15 @@
 //   forward  Y  = X·Wᵀ   nt  M = batch, N = out, K = in
 //   dX       dX = dY·W   nn  M = batch, N = in,  K = out
 //   dW       dW = dYᵀ·X  tn  M = out,   N = in,  K = batch
-// All ctdl runs are registered before all OpenBLAS runs, so the two libraries' idle worker
-// threads never compete with each other's timed loops.
+// The two libraries run back to back for each shape (the machine's load drifts; ratios of
+// neighbours are what to read). Before a 2-thread ctdl run the benchmark sleeps until
+// OpenBLAS's workers have stopped spinning, so they do not compete with ctdl's.
 #include <benchmark/benchmark.h>
 #include <ctdl/exec/cpu/gemm.hpp>
 
+#include <chrono>
 #include <cstddef>
+#include <thread>
 #include <random>
 #include <string>
 #include <vector>
@@ -53,6 +56,7 @@ void bench_ctdl(benchmark::State& st, job j, std::size_t threads) {
     const auto a = random_vector(j.m * j.k, 1), b = random_vector(j.k * j.n, 2);
     std::vector<float> c(j.m * j.n);
     auto& pool = pool_of(threads);
+    if (threads > 1) std::this_thread::sleep_for(std::chrono::milliseconds(200));
     auto f = j.ta == trans::n ? (j.tb == trans::n ? &run_ctdl<trans::n, trans::n> : &run_ctdl<trans::n, trans::t>)
                               : (j.tb == trans::n ? &run_ctdl<trans::t, trans::n> : &run_ctdl<trans::t, trans::t>);
     for (auto _ : st) {
@@ -103,13 +107,12 @@ std::string name(const char* lib, const job& j, std::size_t threads) {
 
 int main(int argc, char** argv) {
     for (std::size_t t : {1, 2})
-        for (const job& j : jobs())
+        for (const job& j : jobs()) {
             benchmark::RegisterBenchmark(name("ctdl", j, t).c_str(), bench_ctdl, j, t)->UseRealTime()->MinTime(0.2);
 #ifdef CTDL_BENCH_OPENBLAS
-    for (std::size_t t : {1, 2})
-        for (const job& j : jobs())
             benchmark::RegisterBenchmark(name("openblas", j, t).c_str(), bench_openblas, j, t)->UseRealTime()->MinTime(0.2);
 #endif
+        }
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
     benchmark::RunSpecifiedBenchmarks();

@@ -19,3 +19,5 @@
 #include "nn/softmax.hpp"
 #include "train/train_step.hpp"
 #include "optim/optim.hpp"
+#include "io/snapshot.hpp"
+#include "loss/cross_entropy.hpp"

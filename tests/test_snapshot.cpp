@@ -4,10 +4,12 @@
 #include <catch2/catch.hpp>
 #include <ctdl/io/snapshot.hpp>
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -136,7 +138,7 @@ std::string as_bytes_string(const std::vector<std::byte>& b) {
 
 std::vector<std::byte> to_bytes(const std::string& s) {
     std::vector<std::byte> b(s.size());
-    std::memcpy(b.data(), s.data(), s.size());
+    if (!s.empty()) std::memcpy(b.data(), s.data(), s.size());
     return b;
 }
 
@@ -188,7 +190,7 @@ TEMPLATE_TEST_CASE("save then load reproduces every parameter bit for bit", "[sn
     CHECK(dir.temporaries() == 0);
 }
 
-TEST_CASE("the header is compact JSON in parameter-table order, padded to 8 bytes", "[snapshot]") {
+TEST_CASE("the header is compact JSON in parameter-table order and padded to 8 bytes", "[snapshot]") {
     const temp_dir dir;
     const auto p = dir / "net.safetensors";
     ctdl::save(tricky_model<float>(0), p);
@@ -215,7 +217,7 @@ TEST_CASE("the header is compact JSON in parameter-table order, padded to 8 byte
     CHECK(f.tensors()[3].end == 23 * 8);
 }
 
-TEST_CASE("metadata round-trips, including characters JSON must escape", "[snapshot]") {
+TEST_CASE("metadata round-trips including characters JSON must escape", "[snapshot]") {
     const temp_dir dir;
     const auto p = dir / "meta.safetensors";
     const ctdl::metadata meta{
@@ -518,7 +520,7 @@ void check_golden(const fake_model<T>& m) {
 }
 }  // namespace
 
-TEST_CASE("files written by PyTorch's safetensors load with the right values", "[snapshot][golden]") {
+TEST_CASE("files written by the PyTorch safetensors package load with the right values", "[snapshot][golden]") {
     const auto f32 = golden_dir / "snapshot_torch.safetensors";
     const auto f64 = golden_dir / "snapshot_torch_f64.safetensors";
     REQUIRE(fs::exists(f32));
@@ -609,7 +611,10 @@ TEST_CASE("random and mutated headers never crash the reader", "[snapshot][fuzz]
         }
     };
 
-    for (int round = 0; round < 6000; ++round) {
+    // CTDL_FUZZ_ROUNDS=1000000 runs a longer campaign (e.g. in the sanitizer build).
+    const char* env_rounds = std::getenv("CTDL_FUZZ_ROUNDS");
+    const long rounds = env_rounds ? std::max(6L, std::atol(env_rounds)) : 12000;
+    for (long round = 0; round < rounds; ++round) {
         std::string image;
         switch (round % 6) {
             case 0: {  // random bytes
@@ -654,6 +659,6 @@ TEST_CASE("random and mutated headers never crash the reader", "[snapshot][fuzz]
         attempt(image);
     }
     INFO("parsed " << parsed << ", refused " << refused);
-    CHECK(refused > 5000);
-    CHECK(parsed > 10);
+    CHECK(refused > rounds * 9 / 10);
+    CHECK(parsed > rounds / 1000);
 }

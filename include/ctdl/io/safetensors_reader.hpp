@@ -111,6 +111,8 @@ public:
         t.copy_to(out);
     }
 
+    /// Throws ctdl::error("safetensors file '<origin>': " + what), for checks made by
+    /// users of the file (e.g. read_parameters) so every message names the file the same way.
     [[noreturn]] void fail(const std::string& what) const {
         throw error("safetensors file '" + origin_ + "': " + what);
     }

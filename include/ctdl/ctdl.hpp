@@ -20,4 +20,4 @@
 #include "train/train_step.hpp"
 #include "optim/optim.hpp"
 #include "io/snapshot.hpp"
-#include "loss/cross_entropy.hpp"
+#include "loss/loss.hpp"

@@ -165,8 +165,8 @@ private:
 }  // namespace detail
 
 /// Adam with L2 weight decay added to the gradient (torch.optim.Adam).
-template <optimizable Model>
-class adam : public detail::adam_core<Model, false> {
+template <class Model>
+class adam : public detail::adam_core<checked_model<Model>, false> {
 public:
     using model_type = Model;
     using value_type = typename Model::value_type;
@@ -188,8 +188,8 @@ private:
 };
 
 /// Adam with decoupled weight decay (torch.optim.AdamW).
-template <optimizable Model>
-class adamw : public detail::adam_core<Model, true> {
+template <class Model>
+class adamw : public detail::adam_core<checked_model<Model>, true> {
 public:
     using model_type = Model;
     using value_type = typename Model::value_type;
@@ -209,13 +209,13 @@ private:
     options_type opts_;
 };
 
-template <optimizable Model>
+template <class Model>
 adam(Model&, adam_options<typename Model::value_type>) -> adam<Model>;
-template <optimizable Model>
+template <class Model>
 adam(Model&) -> adam<Model>;
-template <optimizable Model>
+template <class Model>
 adamw(Model&, adamw_options<typename Model::value_type>) -> adamw<Model>;
-template <optimizable Model>
+template <class Model>
 adamw(Model&) -> adamw<Model>;
 
 }  // namespace ctdl::optim

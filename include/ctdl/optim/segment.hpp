@@ -47,6 +47,18 @@ concept optimizable = requires(Model& m) {
     requires detail::is_segment_array<std::remove_cv_t<decltype(Model::gradient_segments)>>::value;
 };
 
+/// Every optimizer checks its model here first, so that giving it a model without gradients
+/// (model<frozen<A>>) fails with a sentence; `type` is the model.
+template <class Model>
+struct optimizer_needs_a_model_with_gradients {
+    static_assert(optimizable<Model> && (Model::gradient_count > 0),
+                  "optimizer: this model has no gradients to follow (model<frozen<A>> has none): build the "
+                  "optimizer for model<A>, and freeze() the model after training");
+    using type = Model;
+};
+template <class Model>
+using checked_model = typename optimizer_needs_a_model_with_gradients<Model>::type;
+
 /// Number of trainable elements: the sum of the segment sizes.
 template <optimizable Model>
 inline constexpr std::size_t trainable_count = [] {

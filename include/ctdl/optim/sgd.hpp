@@ -37,8 +37,10 @@ struct sgd_options {
     bool nesterov = false;
 };
 
-template <optimizable Model>
+template <class Model>
 class sgd {
+    static_assert(std::is_same_v<checked_model<Model>, Model>);
+
 public:
     using model_type = Model;
     using value_type = typename Model::value_type;
@@ -148,9 +150,9 @@ private:
     aligned_buffer<T> momentum_buffer_;
 };
 
-template <optimizable Model>
+template <class Model>
 sgd(Model&, sgd_options<typename Model::value_type>) -> sgd<Model>;
-template <optimizable Model>
+template <class Model>
 sgd(Model&) -> sgd<Model>;
 
 }  // namespace ctdl::optim

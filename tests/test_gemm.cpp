@@ -20,7 +20,7 @@ struct dims {
 
 // Sizes around every blocking edge: 1, odd, tile remainders, several K blocks.
 const dims sizes[] = {{1, 1, 1},     {3, 5, 7},       {17, 33, 65},   {64, 10, 256}, {130, 257, 100},
-                      {256, 256, 256}, {64, 784, 256}, {1, 300, 33},  {8, 64, 513},  {29, 3, 1000}};
+                      {256, 256, 256}, {64, 784, 256}, {1, 300, 33},  {8, 64, 513},  {29, 3, 1000}, {100, 13, 40}, {48, 96, 20}};
 
 // op(X) stored row-major with padding: rows × cols with row stride ld.
 template <class T>
@@ -173,7 +173,7 @@ struct counting_relu {
 TEST_CASE("gemm epilogues: bias, and a custom relu called exactly once per element") {
     std::mt19937 g(99);
     ctdl::thread_pool p1(1), p2(2);
-    for (dims d : {dims{5, 7, 3}, dims{64, 784, 256}, dims{130, 257, 600}, dims{1, 33, 9}}) {
+    for (dims d : {dims{5, 7, 3}, dims{64, 784, 256}, dims{130, 257, 600}, dims{1, 33, 9}, dims{70, 6, 300}}) {
         problem<trans::n, trans::t, float> pr(d, 2, g);
         std::vector<float> bias(d.n);
         for (std::size_t j = 0; j < d.n; ++j) bias[j] = float(j % 7) - 3.0f;

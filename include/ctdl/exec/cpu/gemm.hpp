@@ -78,16 +78,20 @@ inline T* scratch(std::size_t n) {
     return buf.p;
 }
 
+/// Work (multiply-adds) up to which a product runs on the calling thread alone.
+inline constexpr std::size_t serial_work = std::size_t{1} << 18;
+
 /// Blocking for T on this ISA. KC: depth of a block, so that a B micro-panel (KC × NR)
 /// and an A micro-panel (MR × KC) fit L1 (48 KiB) together; MC: rows of the packed A block
-/// (MC × KC, in L2); NC: columns of the packed B block (KC × NC).
-template <class T>
+/// (MC × KC, in L2); NC: columns of the packed B block (KC × NC). KC is the same for every
+/// tile shape: it fixes where each element's sum is cut, so all tile shapes agree bitwise.
+template <class T, std::size_t MR_ = tile<T>::rows, std::size_t NV_ = tile<T>::vecs>
 struct blocking {
-    using shape = tile<T>;
-    static constexpr std::size_t MR = shape::rows;
-    static constexpr std::size_t NV = shape::vecs;
+    static constexpr std::size_t MR = MR_;
+    static constexpr std::size_t NV = NV_;
     static constexpr std::size_t NR = NV * simd<T>::width;
-    static constexpr std::size_t KC = 32768 / (NR * sizeof(T)) < 512 ? 32768 / (NR * sizeof(T)) : 512;
+    static constexpr std::size_t main_nr = tile<T>::vecs * simd<T>::width;
+    static constexpr std::size_t KC = 32768 / (main_nr * sizeof(T)) < 512 ? 32768 / (main_nr * sizeof(T)) : 512;
     static constexpr std::size_t MC = MR * (196608 / (MR * KC * sizeof(T)));
     static constexpr std::size_t NC = NR * (1048576 / (NR * KC * sizeof(T)));
 };
@@ -97,14 +101,16 @@ constexpr std::size_t split_even(std::size_t count, std::size_t parts, std::size
     return p * (count / parts) + std::min(p, count % parts);
 }
 
-/// One thread's share: C[m0:m1, n0:n1] over all of K.
-template <trans TA, trans TB, class T, class Epilogue>
+/// One thread's share: C[m0:m1, n0:n1] over all of K, with an MR × (NV·width) register tile.
+/// TransC: the problem is the transposed one, Cᵀ = op(B)ᵀ·op(A)ᵀ, and C is written (and
+/// the epilogue called) in C's own row-major layout.
+template <trans TA, trans TB, class T, std::size_t MR, std::size_t NV, bool TransC, class Epilogue>
 void gemm_block(std::size_t m0, std::size_t m1, std::size_t n0, std::size_t n1, std::size_t K, const T* A,
                 std::size_t lda, const T* B, std::size_t ldb, T* C, std::size_t ldc, bool accumulate,
                 const Epilogue& ep) {
-    using bl = blocking<T>;
-    constexpr std::size_t MR = bl::MR, NR = bl::NR;
-    using kernel = micro_kernel<T, MR, bl::NV>;
+    using bl = blocking<T, MR, NV>;
+    constexpr std::size_t NR = bl::NR;
+    using kernel = micro_kernel<T, MR, NV, TransC>;
 
     // K is cut into equal blocks of at most KC; the cuts depend on K alone.
     const std::size_t kblocks = (K + bl::KC - 1) / bl::KC;
@@ -114,9 +120,12 @@ void gemm_block(std::size_t m0, std::size_t m1, std::size_t n0, std::size_t n1, 
     // Equal M/N blocks, rounded up to whole micro-panels.
     const std::size_t mc_max = ((m1 - m0 + mblocks - 1) / mblocks + MR - 1) / MR * MR;
     const std::size_t nc_max = ((n1 - n0 + nblocks - 1) / nblocks + NR - 1) / NR * NR;
+    // A single row panel uses each B value once: read B in place (row-major op(B) only)
+    // instead of copying it; only a partial last panel is packed (zero padding).
+    const bool b_in_place = TB == trans::n && m1 - m0 <= MR;
 
     T* ap = scratch<T, 0>(mc_max * kc_max);
-    T* bp = scratch<T, 1>(nc_max * kc_max);
+    T* bp = scratch<T, 1>((b_in_place ? NR : nc_max) * kc_max);
 
     // op(A)[i, k] = A[i·a_rs + k·a_cs]; op(B)[k, j] = B[j·b_rs + k·b_cs].
     const std::size_t a_rs = TA == trans::n ? lda : 1, a_cs = TA == trans::n ? 1 : lda;
@@ -128,18 +137,33 @@ void gemm_block(std::size_t m0, std::size_t m1, std::size_t n0, std::size_t n1, 
             const std::size_t pc = split_even(K, kblocks, kb);
             const std::size_t kc = split_even(K, kblocks, kb + 1) - pc;
             const bool add = accumulate || kb > 0, last = kb + 1 == kblocks;
-            pack_panels<NR>(B + jc * b_rs + pc * b_cs, b_rs, b_cs, nc, kc, bp);
+            const T* bsrc = B + jc * b_rs + pc * b_cs;
+            if (b_in_place) {
+                if (nc % NR) pack_panels<NR>(bsrc + (nc - nc % NR) * b_rs, b_rs, b_cs, nc % NR, kc, bp);
+            } else {
+                pack_panels<NR>(bsrc, b_rs, b_cs, nc, kc, bp);
+            }
             for (std::size_t ic = m0; ic < m1; ic += mc_max) {
                 const std::size_t mc = std::min(mc_max, m1 - ic);
                 pack_panels<MR>(A + ic * a_rs + pc * a_cs, a_rs, a_cs, mc, kc, ap);
                 for (std::size_t jr = 0; jr < nc; jr += NR) {
                     const std::size_t nr = std::min(NR, nc - jr);
+                    const T* b = b_in_place ? (nr == NR ? bsrc + jr : bp) : bp + jr * kc;
+                    const std::size_t bstride = b_in_place && nr == NR ? ldb : NR;
                     for (std::size_t ir = 0; ir < mc; ir += MR) {
                         const std::size_t mr = std::min(MR, mc - ir);
-                        T* c = C + (ic + ir) * ldc + jc + jr;
-                        kernel::run(kc, ap + ir * kc, bp + jr * kc, c, ldc, mr, nr, add);
-                        if (last)
-                            for (std::size_t i = 0; i < mr; ++i) ep(ic + ir + i, jc + jr, c + i * ldc, nr);
+                        const std::size_t row = ic + ir, col = jc + jr;
+                        if constexpr (TransC) {
+                            T* c = C + col * ldc + row;
+                            kernel::run(kc, ap + ir * kc, b, bstride, c, ldc, mr, nr, add);
+                            if (last)
+                                for (std::size_t j = 0; j < nr; ++j) ep(col + j, row, c + j * ldc, mr);
+                        } else {
+                            T* c = C + row * ldc + col;
+                            kernel::run(kc, ap + ir * kc, b, bstride, c, ldc, mr, nr, add);
+                            if (last)
+                                for (std::size_t i = 0; i < mr; ++i) ep(row + i, col, c + i * ldc, nr);
+                        }
                     }
                 }
             }
@@ -147,36 +171,16 @@ void gemm_block(std::size_t m0, std::size_t m1, std::size_t n0, std::size_t n1, 
     }
 }
 
-/// K = 0: C = 0 (or unchanged), then the epilogue.
-template <class T, class Epilogue>
-void gemm_empty(std::size_t M, std::size_t N, T* C, std::size_t ldc, bool accumulate, const Epilogue& ep) {
-    for (std::size_t i = 0; i < M; ++i) {
-        T* c = C + i * ldc;
-        if (!accumulate) std::fill(c, c + N, T(0));
-        ep(i, std::size_t{0}, c, N);
-    }
-}
-
-/// Work (multiply-adds) below which a product runs on the calling thread alone.
-inline constexpr std::size_t serial_work = std::size_t{1} << 18;
-
-}  // namespace detail
-
-template <trans TA, trans TB, class T, class Epilogue = epilogue::none>
-void gemm(std::size_t M, std::size_t N, std::size_t K, const T* A, std::size_t lda, const T* B, std::size_t ldb,
-          T* C, std::size_t ldc, bool accumulate = false, const Epilogue& ep = {}, thread_pool& pool = cpu_pool()) {
-    record_pass(pass::gemm);
-    if (M == 0 || N == 0) return;
-    if (K == 0) {
-        detail::gemm_empty(M, N, C, ldc, accumulate, ep);
-        return;
-    }
-    using bl = detail::blocking<T>;
+/// Runs gemm_block over a grid of threads: C's MR/NR-aligned blocks are split, K never.
+template <trans TA, trans TB, class T, std::size_t MR, std::size_t NV, bool TransC, class Epilogue>
+void gemm_threads(std::size_t M, std::size_t N, std::size_t K, const T* A, std::size_t lda, const T* B,
+                  std::size_t ldb, T* C, std::size_t ldc, bool accumulate, const Epilogue& ep, thread_pool& pool) {
+    constexpr std::size_t NR = blocking<T, MR, NV>::NR;
     auto block = [&](std::size_t m0, std::size_t m1, std::size_t n0, std::size_t n1) {
-        detail::gemm_block<TA, TB, T, Epilogue>(m0, m1, n0, n1, K, A, lda, B, ldb, C, ldc, accumulate, ep);
+        gemm_block<TA, TB, T, MR, NV, TransC, Epilogue>(m0, m1, n0, n1, K, A, lda, B, ldb, C, ldc, accumulate, ep);
     };
-    const std::size_t mpanels = (M + bl::MR - 1) / bl::MR, npanels = (N + bl::NR - 1) / bl::NR;
-    if (pool.size() == 1 || M * N * K < detail::serial_work || mpanels * npanels == 1) {
+    const std::size_t mpanels = (M + MR - 1) / MR, npanels = (N + NR - 1) / NR;
+    if (pool.size() == 1 || M * N * K <= serial_work || mpanels * npanels == 1) {
         block(0, M, 0, N);
         return;
     }
@@ -197,12 +201,77 @@ void gemm(std::size_t M, std::size_t N, std::size_t K, const T* A, std::size_t l
         }
         if (t >= tm * tn) return;
         const std::size_t ti = t / tn, tj = t % tn;
-        const std::size_t m0 = std::min(M, detail::split_even(mpanels, tm, ti) * bl::MR);
-        const std::size_t m1 = std::min(M, detail::split_even(mpanels, tm, ti + 1) * bl::MR);
-        const std::size_t n0 = std::min(N, detail::split_even(npanels, tn, tj) * bl::NR);
-        const std::size_t n1 = std::min(N, detail::split_even(npanels, tn, tj + 1) * bl::NR);
+        const std::size_t m0 = std::min(M, split_even(mpanels, tm, ti) * MR);
+        const std::size_t m1 = std::min(M, split_even(mpanels, tm, ti + 1) * MR);
+        const std::size_t n0 = std::min(N, split_even(npanels, tn, tj) * NR);
+        const std::size_t n1 = std::min(N, split_even(npanels, tn, tj + 1) * NR);
         if (m0 < m1 && n0 < n1) block(m0, m1, n0, n1);
     });
+}
+
+/// Picks the register tile. Few rows (batch-1 inference, narrow outputs): a tile exactly
+/// as tall as needed with wider rows, so no FMA works on padding. Otherwise the tile that
+/// wastes least on padded edge rows and columns, weighted by how fast its inner loop runs
+/// (measured on Zen 5: 14×32, 12×32 and 6×64 run alike; 8×48 is ~5% slower). The choice
+/// depends on the sizes alone (never on the thread count).
+template <trans TA, trans TB, class T, bool TransC, class Epilogue>
+void gemm_tiles(std::size_t M, std::size_t N, std::size_t K, const T* A, std::size_t lda, const T* B,
+                std::size_t ldb, T* C, std::size_t ldc, bool accumulate, const Epilogue& ep, thread_pool& pool) {
+#define CTDL_GEMM_TILE(mr, nv) \
+    gemm_threads<TA, TB, T, mr, nv, TransC, Epilogue>(M, N, K, A, lda, B, ldb, C, ldc, accumulate, ep, pool)
+#if defined(__AVX512F__)
+    if (M == 1) return CTDL_GEMM_TILE(1, 4);
+    if (M <= 2) return CTDL_GEMM_TILE(2, 4);
+    if (M <= 4) return CTDL_GEMM_TILE(4, 4);
+    if (M <= 6) return CTDL_GEMM_TILE(6, 4);
+    if (M <= 8) return CTDL_GEMM_TILE(8, 3);
+    if (M <= 10) return CTDL_GEMM_TILE(10, 2);
+    if (M <= 12) return CTDL_GEMM_TILE(12, 2);
+    if constexpr (!TransC) {
+        constexpr std::size_t w = simd<T>::width;
+        auto used = [](std::size_t n, std::size_t r) { return double(n) / double((n + r - 1) / r * r); };
+        const double s14 = used(M, 14) * used(N, 2 * w), s12 = 0.99 * used(M, 12) * used(N, 2 * w);
+        const double s8 = 0.95 * used(M, 8) * used(N, 3 * w), s6 = used(M, 6) * used(N, 4 * w);
+        const double best = std::max(std::max(s14, s12), std::max(s8, s6));
+        if (s14 == best) return CTDL_GEMM_TILE(14, 2);
+        if (s12 == best) return CTDL_GEMM_TILE(12, 2);
+        if (s6 == best) return CTDL_GEMM_TILE(6, 4);
+        return CTDL_GEMM_TILE(8, 3);
+    }
+#endif
+    if constexpr (!TransC) return CTDL_GEMM_TILE(tile<T>::rows, tile<T>::vecs);
+    else if (M <= tile<T>::rows) return CTDL_GEMM_TILE(tile<T>::rows, tile<T>::vecs);
+#undef CTDL_GEMM_TILE
+}
+
+/// K = 0: C = 0 (or unchanged), then the epilogue.
+template <class T, class Epilogue>
+void gemm_empty(std::size_t M, std::size_t N, T* C, std::size_t ldc, bool accumulate, const Epilogue& ep) {
+    for (std::size_t i = 0; i < M; ++i) {
+        T* c = C + i * ldc;
+        if (!accumulate) std::fill(c, c + N, T(0));
+        ep(i, std::size_t{0}, c, N);
+    }
+}
+
+}  // namespace detail
+
+template <trans TA, trans TB, class T, class Epilogue = epilogue::none>
+void gemm(std::size_t M, std::size_t N, std::size_t K, const T* A, std::size_t lda, const T* B, std::size_t ldb,
+          T* C, std::size_t ldc, bool accumulate = false, const Epilogue& ep = {}, thread_pool& pool = cpu_pool()) {
+    record_pass(pass::gemm);
+    if (M == 0 || N == 0) return;
+    if (K == 0) {
+        detail::gemm_empty(M, N, C, ldc, accumulate, ep);
+        return;
+    }
+    // A narrow C (few columns, more rows) is computed as Cᵀ = op(B)ᵀ·op(A)ᵀ, which is short
+    // and wide: op(B)ᵀ is B read with the other transpose flag, likewise op(A)ᵀ.
+    constexpr trans flip_a = TA == trans::n ? trans::t : trans::n, flip_b = TB == trans::n ? trans::t : trans::n;
+    if (N < detail::tile<T>::rows && N < M)
+        detail::gemm_tiles<flip_b, flip_a, T, true>(N, M, K, B, ldb, A, lda, C, ldc, accumulate, ep, pool);
+    else
+        detail::gemm_tiles<TA, TB, T, false>(M, N, K, A, lda, B, ldb, C, ldc, accumulate, ep, pool);
 }
 
 /// The same with sizes known at compile time; operands are dense (lda = K or M, ldb = N or

@@ -1,30 +1,33 @@
 #pragma once
 // The register-tile micro-kernel of the cpu GEMM.
 //
-// With a packed panel a (kc × MR, a[k·MR + i]) and a packed panel b (kc × NR, b[k·NR + j]),
-// NR = NV · width, it computes the MR × NR tile
+// With a packed panel a (kc × MR, a[k·MR + i]) and a panel b of kc rows of NR = NV · width
+// values (b[k·ldb + j]; ldb = NR when packed, the row stride of B when B is read in place),
+// it computes the MR × NR tile
 //
-//     acc[i][j] = Σ_{k < kc} a[k·MR + i] · b[k·NR + j]
+//     acc[i][j] = Σ_{k < kc} a[k·MR + i] · b[k·ldb + j]
 //
 // in registers (one FMA chain per element, k ascending, starting from 0), then writes
 //     C = acc        (add == false)      or      C = C + acc     (add == true)
-// for the mr × nr corner that lies inside C. Every element of C sees the same sequence of
-// operations wherever its tile sits, so results never depend on how C is split up.
+// for the mr × nr corner that lies inside C: at c[i·ldc + j], or at c[j·ldc + i] when
+// TransC (the driver computes Cᵀ = op(B)ᵀ·op(A)ᵀ for narrow C). Every element of C sees
+// the same sequence of operations wherever its tile sits and whatever the tile shape, so
+// results never depend on how C is split up.
 #include <cstddef>
 
 #include "gemm_simd.hpp"
 
 namespace ctdl::cpu_kernels::detail {
 
-template <class T, std::size_t MR, std::size_t NV>
+template <class T, std::size_t MR, std::size_t NV, bool TransC = false>
 struct micro_kernel {
     using S = simd<T>;
     using reg = typename S::reg;
     static constexpr std::size_t W = S::width;
     static constexpr std::size_t NR = NV * W;
 
-    static void run(std::size_t kc, const T* __restrict a, const T* __restrict b, T* __restrict c, std::size_t ldc,
-                    std::size_t mr, std::size_t nr, bool add) {
+    static void run(std::size_t kc, const T* __restrict a, const T* __restrict b, std::size_t ldb, T* __restrict c,
+                    std::size_t ldc, std::size_t mr, std::size_t nr, bool add) {
         reg acc[MR][NV];
 #pragma GCC unroll 32
         for (std::size_t i = 0; i < MR; ++i)
@@ -42,10 +45,10 @@ struct micro_kernel {
                 for (std::size_t v = 0; v < NV; ++v) acc[i][v] = S::fma(av, bv[v], acc[i][v]);
             }
             a += MR;
-            b += NR;
+            b += ldb;
         }
 
-        if (mr == MR && nr == NR) [[likely]] {
+        if (!TransC && mr == MR && nr == NR) [[likely]] {
 #pragma GCC unroll 32
             for (std::size_t i = 0; i < MR; ++i)
 #pragma GCC unroll 8
@@ -59,13 +62,23 @@ struct micro_kernel {
             for (std::size_t i = 0; i < MR; ++i)
 #pragma GCC unroll 8
                 for (std::size_t v = 0; v < NV; ++v) S::store(tmp + i * NR + v * W, acc[i][v]);
-            for (std::size_t i = 0; i < mr; ++i) {
-                T* p = c + i * ldc;
-                const T* q = tmp + i * NR;
-                if (add)
-                    for (std::size_t j = 0; j < nr; ++j) p[j] += q[j];
-                else
-                    for (std::size_t j = 0; j < nr; ++j) p[j] = q[j];
+            if constexpr (TransC) {
+                for (std::size_t j = 0; j < nr; ++j) {
+                    T* p = c + j * ldc;
+                    if (add)
+                        for (std::size_t i = 0; i < mr; ++i) p[i] += tmp[i * NR + j];
+                    else
+                        for (std::size_t i = 0; i < mr; ++i) p[i] = tmp[i * NR + j];
+                }
+            } else {
+                for (std::size_t i = 0; i < mr; ++i) {
+                    T* p = c + i * ldc;
+                    const T* q = tmp + i * NR;
+                    if (add)
+                        for (std::size_t j = 0; j < nr; ++j) p[j] += q[j];
+                    else
+                        for (std::size_t j = 0; j < nr; ++j) p[j] = q[j];
+                }
             }
         }
     }

@@ -1,7 +1,10 @@
 #include <catch2/catch.hpp>
 #include <ctdl/exec/cpu/gemm.hpp>
 
+#include <atomic>
 #include <cmath>
+#include <cstdlib>
+#include <new>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -235,4 +238,61 @@ TEST_CASE("each gemm call records exactly one gemm pass") {
     k::gemm<2, 2, 2, trans::t, trans::t>(tiny.a.v.data(), tiny.b.v.data(), c.data());
     CHECK(counting.counts()[ctdl::pass::gemm] == 5);
     CHECK(counting.counts().total() == 5);
+}
+
+// ---------------------------------------------------------------- no allocation after warm-up
+// This test binary counts heap allocations while `counting_allocations` is set.
+namespace {
+std::atomic<bool> counting_allocations{false};
+std::atomic<std::size_t> allocations{0};
+void* counted(std::size_t n, std::size_t align) {
+    if (counting_allocations.load(std::memory_order_relaxed)) allocations.fetch_add(1);
+    if (n == 0) n = 1;
+    void* p = align <= alignof(std::max_align_t) ? std::malloc(n) : std::aligned_alloc(align, (n + align - 1) / align * align);
+    if (!p) throw std::bad_alloc();
+    return p;
+}
+}  // namespace
+void* operator new(std::size_t n) { return counted(n, alignof(std::max_align_t)); }
+void* operator new[](std::size_t n) { return counted(n, alignof(std::max_align_t)); }
+void* operator new(std::size_t n, std::align_val_t a) { return counted(n, static_cast<std::size_t>(a)); }
+void* operator new[](std::size_t n, std::align_val_t a) { return counted(n, static_cast<std::size_t>(a)); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+
+TEST_CASE("gemm allocates nothing after warm-up (1 and 2 threads, every form and tile)") {
+    std::mt19937 g(11);
+    ctdl::thread_pool p1(1), p2(2);
+    problem<trans::n, trans::t, float> fwd({64, 256, 784}, 0, g), narrow({64, 10, 256}, 0, g), one({1, 256, 784}, 0, g);
+    problem<trans::n, trans::n, float> dx({64, 784, 256}, 0, g);
+    problem<trans::t, trans::n, float> dw({256, 784, 64}, 0, g);
+    std::vector<float> bias(784, 0.5f);
+    // Preallocated output: only the kernels' own allocations are counted.
+    std::vector<float> c(784 * 784);
+    auto kernels = [&] {
+        for (auto* pool : {&p1, &p2}) {
+            k::gemm<trans::n, trans::t, float>(64, 256, 784, fwd.a.v.data(), 784, fwd.b.v.data(), 784, c.data(), 256, false,
+                                               ctdl::epilogue::bias<float>{bias.data()}, *pool);
+            k::gemm<trans::n, trans::t, float>(64, 10, 256, narrow.a.v.data(), 256, narrow.b.v.data(), 256, c.data(), 10, true,
+                                               ctdl::epilogue::none{}, *pool);
+            k::gemm<trans::n, trans::t, float>(1, 256, 784, one.a.v.data(), 784, one.b.v.data(), 784, c.data(), 256, false,
+                                               ctdl::epilogue::none{}, *pool);
+            k::gemm<trans::n, trans::n, float>(64, 784, 256, dx.a.v.data(), 256, dx.b.v.data(), 784, c.data(), 784, false,
+                                               ctdl::epilogue::none{}, *pool);
+            k::gemm<trans::t, trans::n, float>(256, 784, 64, dw.a.v.data(), 256, dw.b.v.data(), 784, c.data(), 784, true,
+                                               ctdl::epilogue::none{}, *pool);
+        }
+    };
+    kernels();  // warm-up: per-thread scratch grows to its final size
+    allocations = 0;
+    counting_allocations = true;
+    for (int step = 0; step < 3; ++step) kernels();
+    counting_allocations = false;
+    CHECK(allocations.load() == 0);
 }

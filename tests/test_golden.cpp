@@ -9,9 +9,8 @@
 #include <string>
 #include <vector>
 
-#ifndef CTDL_GOLDEN_DIR
-#define CTDL_GOLDEN_DIR "tests/golden"
-#endif
+#include "golden_files.hpp"
+
 
 namespace nn = ctdl::nn;
 using ctdl::shape;
@@ -19,26 +18,9 @@ using mlp = nn::sequential<nn::linear<784, 256>, nn::relu, nn::linear<256, 256>,
 
 namespace {
 
-std::string golden(const char* name) { return std::string(CTDL_GOLDEN_DIR) + "/" + name; }
-
-/// ‖a - b‖₂ / ‖b‖₂: the error relative to the tensor's scale.
-double relative_error(const float* a, const std::vector<float>& b) {
-    double num = 0, den = 0;
-    for (std::size_t i = 0; i < b.size(); ++i) {
-        const double d = static_cast<double>(a[i]) - b[i];
-        num += d * d;
-        den += static_cast<double>(b[i]) * b[i];
-    }
-    return std::sqrt(num / den);
-}
-
-std::vector<float> read_floats(const ctdl::safetensors::file& f, const std::string& name) {
-    const auto* t = f.find(name);
-    REQUIRE(t != nullptr);
-    std::vector<float> v(t->element_count());
-    t->copy_to(std::span<float>(v));
-    return v;
-}
+using ctdl_test::golden;
+using ctdl_test::read_floats;
+using ctdl_test::relative_error;
 
 struct batch {
     ctdl::tensor<float, shape<16, 784>> x;

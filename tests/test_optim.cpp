@@ -14,37 +14,14 @@
 #include <string>
 #include <vector>
 
+#include "golden_files.hpp"
+
 namespace optim = ctdl::optim;
 
 namespace {
 
-// ---------------------------------------------------------------- golden files
-
-// "# name" starts a section; the numbers after it are its values.
-std::map<std::string, std::vector<double>> read_golden(const std::string& file) {
-    const std::string path = std::string(CTDL_GOLDEN_DIR) + "/" + file;
-    std::ifstream in(path);
-    if (!in) throw std::runtime_error("cannot open " + path);
-    std::map<std::string, std::vector<double>> out;
-    std::string line, key;
-    while (std::getline(in, line)) {
-        if (line.rfind("# ", 0) == 0) {
-            key = line.substr(2);
-            out[key];
-            continue;
-        }
-        std::istringstream words(line);
-        std::string w;
-        while (words >> w) out[key].push_back(std::strtod(w.c_str(), nullptr));
-    }
-    return out;
-}
-
-const std::vector<double>& section(const std::map<std::string, std::vector<double>>& g, const std::string& key) {
-    const auto it = g.find(key);
-    if (it == g.end()) throw std::runtime_error("golden section missing: " + key);
-    return it->second;
-}
+using ctdl_test::read_golden;
+using ctdl_test::section;
 
 template <class T>
 constexpr double rel_tol = std::same_as<T, float> ? 1e-5 : 1e-12;

@@ -23,7 +23,7 @@ struct dims {
 
 // Sizes around every blocking edge: 1, odd, tile remainders, several K blocks.
 const dims sizes[] = {{1, 1, 1},     {3, 5, 7},       {17, 33, 65},   {64, 10, 256}, {130, 257, 100},
-                      {256, 256, 256}, {64, 784, 256}, {1, 300, 33},  {8, 64, 513},  {29, 3, 1000}, {100, 13, 40}, {48, 96, 20}};
+                      {256, 256, 256}, {64, 784, 256}, {1, 300, 33},  {8, 64, 513},  {29, 3, 1000}, {100, 13, 40}, {48, 96, 20}, {2, 70, 37}, {4, 9, 300}, {3, 1, 16}};
 
 // op(X) stored row-major with padding: rows × cols with row stride ld.
 template <class T>
@@ -257,6 +257,14 @@ void* operator new(std::size_t n) { return counted(n, alignof(std::max_align_t))
 void* operator new[](std::size_t n) { return counted(n, alignof(std::max_align_t)); }
 void* operator new(std::size_t n, std::align_val_t a) { return counted(n, static_cast<std::size_t>(a)); }
 void* operator new[](std::size_t n, std::align_val_t a) { return counted(n, static_cast<std::size_t>(a)); }
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept try { return counted(n, alignof(std::max_align_t)); } catch (...) { return nullptr; }
+void* operator new[](std::size_t n, const std::nothrow_t&) noexcept try { return counted(n, alignof(std::max_align_t)); } catch (...) { return nullptr; }
+void* operator new(std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept try { return counted(n, static_cast<std::size_t>(a)); } catch (...) { return nullptr; }
+void* operator new[](std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept try { return counted(n, static_cast<std::size_t>(a)); } catch (...) { return nullptr; }
+void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete[](void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }

@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <new>
+#include <type_traits>
 
 #include "../pass_count.hpp"
 #include "gemm_kernel.hpp"
@@ -244,6 +245,74 @@ void gemm_tiles(std::size_t M, std::size_t N, std::size_t K, const T* A, std::si
 #undef CTDL_GEMM_TILE
 }
 
+#if defined(__AVX512F__)
+// GCC 12 flags the undefined pass-through operand inside the lane-reduction intrinsics.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+/// Batch-1 style forward, C = A·Bᵀ with M ≤ 4 rows (both operands contiguous along k):
+/// dot products straight from memory, no packing. Each element is
+///     c[i, j] = hsum_lanes( Σ_{k0 < K - K mod w, by w} a[i, k0:k0+w] ⊙ b[j, k0:k0+w] ) + Σ_{tail k} a[i,k]·b[j,k]
+/// (lane partial sums by FMA, a fixed lane reduction, then the K mod w tail in order), the
+/// same whatever the thread count. Thread t computes a block of columns, then runs the
+/// epilogue over its row segments.
+template <class T, std::size_t MR, class Epilogue>
+void gemm_dot_rows(std::size_t N, std::size_t K, const T* A, std::size_t lda, const T* B, std::size_t ldb, T* C,
+                   std::size_t ldc, bool accumulate, const Epilogue& ep, std::size_t j0, std::size_t j1) {
+    using S = simd<T>;
+    using reg = typename S::reg;
+    constexpr std::size_t W = S::width, JB = 4;
+    const std::size_t kv = K / W * W;
+    for (std::size_t j = j0; j < j1; j += JB) {
+        const std::size_t jn = std::min(JB, j1 - j);
+        const T* b[JB];
+        for (std::size_t q = 0; q < JB; ++q) b[q] = B + (j + (q < jn ? q : 0)) * ldb;  // missing columns: recomputed, discarded
+        reg acc[MR][JB];
+        for (std::size_t i = 0; i < MR; ++i)
+            for (std::size_t q = 0; q < JB; ++q) acc[i][q] = S::zero();
+        for (std::size_t k = 0; k < kv; k += W) {
+            reg bv[JB];
+            for (std::size_t q = 0; q < JB; ++q) bv[q] = S::load(b[q] + k);
+            for (std::size_t i = 0; i < MR; ++i) {
+                const reg av = S::load(A + i * lda + k);
+                for (std::size_t q = 0; q < JB; ++q) acc[i][q] = S::fma(av, bv[q], acc[i][q]);
+            }
+        }
+        for (std::size_t i = 0; i < MR; ++i)
+            for (std::size_t q = 0; q < jn; ++q) {
+                T sum;
+                if constexpr (std::is_same_v<T, float>) sum = _mm512_reduce_add_ps(acc[i][q]);
+                else sum = _mm512_reduce_add_pd(acc[i][q]);
+                for (std::size_t k = kv; k < K; ++k) sum += A[i * lda + k] * b[q][k];
+                T& c = C[i * ldc + j + q];
+                c = accumulate ? c + sum : sum;
+            }
+    }
+    (void)N;
+    for (std::size_t i = 0; i < MR; ++i) ep(i, j0, C + i * ldc + j0, j1 - j0);
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+template <class T, std::size_t MR, class Epilogue>
+void gemm_dot(std::size_t M, std::size_t N, std::size_t K, const T* A, std::size_t lda, const T* B, std::size_t ldb,
+              T* C, std::size_t ldc, bool accumulate, const Epilogue& ep, thread_pool& pool) {
+    (void)M;
+    const std::size_t groups = (N + 3) / 4;
+    if (pool.size() == 1 || MR * N * K <= serial_work || groups < 2) {
+        gemm_dot_rows<T, MR>(N, K, A, lda, B, ldb, C, ldc, accumulate, ep, 0, N);
+        return;
+    }
+    pool.run([&](std::size_t t, std::size_t n) {
+        const std::size_t j0 = std::min(N, split_even(groups, n, t) * 4), j1 = std::min(N, split_even(groups, n, t + 1) * 4);
+        if (j0 < j1) gemm_dot_rows<T, MR>(N, K, A, lda, B, ldb, C, ldc, accumulate, ep, j0, j1);
+    });
+}
+#endif
+
 /// K = 0: C = 0 (or unchanged), then the epilogue.
 template <class T, class Epilogue>
 void gemm_empty(std::size_t M, std::size_t N, T* C, std::size_t ldc, bool accumulate, const Epilogue& ep) {
@@ -265,6 +334,17 @@ void gemm(std::size_t M, std::size_t N, std::size_t K, const T* A, std::size_t l
         detail::gemm_empty(M, N, C, ldc, accumulate, ep);
         return;
     }
+#if defined(__AVX512F__)
+    if constexpr (TA == trans::n && TB == trans::t && (std::is_same_v<T, float> || std::is_same_v<T, double>)) {
+        switch (M) {  // batch-1 forward: dot products, nothing packed
+            case 1: return detail::gemm_dot<T, 1>(M, N, K, A, lda, B, ldb, C, ldc, accumulate, ep, pool);
+            case 2: return detail::gemm_dot<T, 2>(M, N, K, A, lda, B, ldb, C, ldc, accumulate, ep, pool);
+            case 3: return detail::gemm_dot<T, 3>(M, N, K, A, lda, B, ldb, C, ldc, accumulate, ep, pool);
+            case 4: return detail::gemm_dot<T, 4>(M, N, K, A, lda, B, ldb, C, ldc, accumulate, ep, pool);
+            default: break;
+        }
+    }
+#endif
     // A narrow C (few columns, more rows) is computed as Cᵀ = op(B)ᵀ·op(A)ᵀ, which is short
     // and wide: op(B)ᵀ is B read with the other transpose flag, likewise op(A)ᵀ.
     constexpr trans flip_a = TA == trans::n ? trans::t : trans::n, flip_b = TB == trans::n ? trans::t : trans::n;

@@ -26,6 +26,7 @@ namespace ctdl::cpu_kernels::detail {
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 // In-register transposes, r[i][k] → r[k][i]: three rounds of interleaves, each doubling
 // the size of the blocks that are already in place (1 → 2 → 4 → 8 → 16 lanes).

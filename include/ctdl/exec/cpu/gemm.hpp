@@ -121,9 +121,12 @@ void gemm_block(std::size_t m0, std::size_t m1, std::size_t n0, std::size_t n1, 
     // Equal M/N blocks, rounded up to whole micro-panels.
     const std::size_t mc_max = ((m1 - m0 + mblocks - 1) / mblocks + MR - 1) / MR * MR;
     const std::size_t nc_max = ((n1 - n0 + nblocks - 1) / nblocks + NR - 1) / NR * NR;
-    // A single row panel uses each B value once: read B in place (row-major op(B) only)
-    // instead of copying it; only a partial last panel is packed (zero padding).
-    const bool b_in_place = TB == trans::n && m1 - m0 <= MR;
+    // With few rows (≤ 128: a training batch, batch-1 inference) each B value is used by only
+    // a few row panels and copying B costs more than it saves: a row-major op(B) is read in
+    // place (NR-wide vectors at row stride ldb) and only a partial last panel is packed
+    // (zero padding). Measured on Zen 5: +10% at 64×784×256, equal or better up to 512².
+    // Either way every element sees the same arithmetic.
+    const bool b_in_place = TB == trans::n && m1 - m0 <= 128;
 
     T* ap = scratch<T, 0>(mc_max * kc_max);
     T* bp = scratch<T, 1>((b_in_place ? NR : nc_max) * kc_max);

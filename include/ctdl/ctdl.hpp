@@ -21,3 +21,4 @@
 #include "optim/optim.hpp"
 #include "io/snapshot.hpp"
 #include "loss/loss.hpp"
+#include "core/transfer.hpp"

@@ -3,6 +3,7 @@
 // (default: one thread per hardware thread) and the library's own kernels, which live in
 // exec/cpu/. A policy knows nothing about layers: it offers storage and kernels over
 // raw, row-major memory.
+#include <algorithm>
 #include <cstddef>
 
 #include "aligned_buffer.hpp"
@@ -30,6 +31,38 @@ struct cpu {
     /// for a given thread count.
     static void set_threads(std::size_t n) { pool().resize(n); }
     static std::size_t threads() { return pool().size(); }
+
+    // ------------------------------------------------ primitives (shared with ctdl::device)
+
+    /// f(i) for i in [0, n), split statically over the pool (serial when n is small).
+    template <class F>
+    static void for_each_index(std::size_t n, const F& f) {
+        auto body = [&](std::size_t b, std::size_t e) {
+            for (std::size_t i = b; i < e; ++i) f(i);
+        };
+        if (n < 4096) body(0, n);
+        else pool().parallel_for(n, body);
+    }
+    /// Σ f(i) over [0, n), in double, in index order (bitwise reproducible).
+    template <class F>
+    static double sum(std::size_t n, const F& f) {
+        double s = 0;
+        for (std::size_t i = 0; i < n; ++i) s += static_cast<double>(f(i));
+        return s;
+    }
+    template <class T>
+    static void copy_to_host(const T* src, T* dst, std::size_t n) {
+        std::copy_n(src, n, dst);
+    }
+    template <class T>
+    static void copy_from_host(const T* src, T* dst, std::size_t n) {
+        std::copy_n(src, n, dst);
+    }
+    template <class T>
+    static void copy(const T* src, T* dst, std::size_t n) {
+        record_pass(pass::copy);
+        std::copy_n(src, n, dst);
+    }
 
     // ------------------------------------------------ kernels (row-major raw memory)
 

@@ -55,12 +55,18 @@ namespace detail {
 template <snapshot_model M>
 void copy_parameters_out(const M& model, std::span<typename M::value_type> out) {
     const auto* p = model.parameters();
-    std::copy(p, p + out.size(), out.begin());
+    if constexpr (requires { typename M::exec_type; requires !M::exec_type::host_accessible; })
+        M::exec_type::copy_to_host(p, out.data(), out.size());
+    else
+        std::copy(p, p + out.size(), out.begin());
 }
 
 template <snapshot_model M>
 void copy_parameters_in(M& model, std::span<const typename M::value_type> in) {
-    std::copy(in.begin(), in.end(), model.parameters());
+    if constexpr (requires { typename M::exec_type; requires !M::exec_type::host_accessible; })
+        M::exec_type::copy_from_host(in.data(), model.parameters(), in.size());
+    else
+        std::copy(in.begin(), in.end(), model.parameters());
 }
 
 template <snapshot_model M>

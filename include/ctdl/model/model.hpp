@@ -20,7 +20,9 @@
 
 #include "../core/random.hpp"
 #include "../core/tensor.hpp"
+#include "../exec/aligned_buffer.hpp"
 #include "../exec/cpu.hpp"
+#include "../exec/hd.hpp"
 #include "../graph/context.hpp"
 #include "../graph/frozen.hpp"
 #include "../nn/layer.hpp"
@@ -71,7 +73,13 @@ public:
 
     /// Parameters initialised as PyTorch initialises the same modules, from seed s.
     explicit model(seed s = seed{0}) : seed_(s), params_(parameter_count), grads_(gradient_count) {
-        Arch::initialize(params_.data(), s, 0);
+        if constexpr (Exec::host_accessible) {
+            Arch::initialize(params_.data(), s, 0);
+        } else {  // initialised on the host (the same numbers as on the cpu), then copied once
+            aligned_buffer<T> host(parameter_count);
+            Arch::initialize(host.data(), s, 0);
+            Exec::copy_from_host(host.data(), params_.data(), parameter_count);
+        }
     }
 
     model(model&&) noexcept = default;
@@ -165,13 +173,17 @@ public:
         using out_shape = output_shape<Arch, shape_of<X>>;
         auto transform = acts.root.dout_transform(x.data(), acts.out.data());
         if constexpr (!std::same_as<decltype(transform), epilogue::none>)
-            Exec::map_rows(leading_size<out_shape>, last_extent<out_shape>, dy.data(), [](T v) { return v; },
-                           transform, dy.data());
+            Exec::map_rows(leading_size<out_shape>, last_extent<out_shape>, dy.data(), identity{}, transform,
+                           static_cast<const T*>(dy.data()));
         acts.root.backward(params_.data(), grads_.data(), x.data(), acts.out.data(), dy.data(),
                            static_cast<T*>(nullptr), epilogue::none{}, accumulate);
     }
 
 private:
+    struct identity {
+        CTDL_HD T operator()(T v) const { return v; }
+    };
+
     template <class A2, class E2, class T2>
     friend class model;
     template <class A2, class E2, class T2>

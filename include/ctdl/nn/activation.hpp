@@ -8,6 +8,7 @@
 #include <cmath>
 #include <numbers>
 
+#include "../exec/hd.hpp"
 #include "layer.hpp"
 
 namespace ctdl::nn {
@@ -17,11 +18,11 @@ struct relu : parameter_free {
     static constexpr bool pointwise = true;
     static constexpr bool derivative_from_output = true;
     template <class T>
-    static T f(T x) { return x > T(0) ? x : T(0); }
+    CTDL_HD static T f(T x) { return x > T(0) ? x : T(0); }
     template <class T>
-    static T df(T x) { return x > T(0) ? T(1) : T(0); }
+    CTDL_HD static T df(T x) { return x > T(0) ? T(1) : T(0); }
     template <class T>
-    static T df_from_output(T y) { return y > T(0) ? T(1) : T(0); }
+    CTDL_HD static T df_from_output(T y) { return y > T(0) ? T(1) : T(0); }
 };
 
 /// tanh(x); tanh'(x) = 1 - tanh(x)^2
@@ -29,11 +30,11 @@ struct tanh : parameter_free {
     static constexpr bool pointwise = true;
     static constexpr bool derivative_from_output = true;
     template <class T>
-    static T f(T x) { return std::tanh(x); }
+    CTDL_HD static T f(T x) { return std::tanh(x); }
     template <class T>
-    static T df(T x) { return df_from_output(std::tanh(x)); }
+    CTDL_HD static T df(T x) { return df_from_output(std::tanh(x)); }
     template <class T>
-    static T df_from_output(T y) { return T(1) - y * y; }
+    CTDL_HD static T df_from_output(T y) { return T(1) - y * y; }
 };
 
 /// sigmoid(x) = 1 / (1 + e^-x); sigmoid'(x) = s (1 - s)
@@ -41,11 +42,11 @@ struct sigmoid : parameter_free {
     static constexpr bool pointwise = true;
     static constexpr bool derivative_from_output = true;
     template <class T>
-    static T f(T x) { return T(1) / (T(1) + std::exp(-x)); }
+    CTDL_HD static T f(T x) { return T(1) / (T(1) + std::exp(-x)); }
     template <class T>
-    static T df(T x) { return df_from_output(f(x)); }
+    CTDL_HD static T df(T x) { return df_from_output(f(x)); }
     template <class T>
-    static T df_from_output(T y) { return y * (T(1) - y); }
+    CTDL_HD static T df_from_output(T y) { return y * (T(1) - y); }
 };
 
 enum class gelu_approximation { none, tanh };
@@ -57,7 +58,7 @@ struct gelu : parameter_free {
     static constexpr bool pointwise = true;
     static constexpr bool derivative_from_output = false;
     template <class T>
-    static T f(T x) {
+    CTDL_HD static T f(T x) {
         if constexpr (A == gelu_approximation::none) {
             return T(0.5) * x * (T(1) + std::erf(x * T(std::numbers::sqrt2 / 2)));
         } else {
@@ -66,7 +67,7 @@ struct gelu : parameter_free {
         }
     }
     template <class T>
-    static T df(T x) {
+    CTDL_HD static T df(T x) {
         if constexpr (A == gelu_approximation::none) {
             // Φ(x) + x φ(x)
             const T cdf = T(0.5) * (T(1) + std::erf(x * T(std::numbers::sqrt2 / 2)));

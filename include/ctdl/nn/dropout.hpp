@@ -9,6 +9,7 @@
 
 #include "../core/random.hpp"
 #include "../exec/aligned_buffer.hpp"
+#include "../exec/hd.hpp"
 #include "layer.hpp"
 
 namespace ctdl::nn {
@@ -35,29 +36,35 @@ struct dropout : parameter_free {
 
         void forward(const T*, const T* in, T* out, bool store) {
             if (!store || P == 0.0) {
-                Exec::map_rows(rows, cols, out, [](T x) { return x; }, epilogue::none{}, in);
+                Exec::map_rows(rows, cols, out, [] CTDL_HD (T x) { return x; }, epilogue::none{}, in);
                 return;
             }
-            const T keep_scale = T(1.0 / (1.0 - P));
-            const std::uint64_t base = calls_++ * in_shape::size;
-            T* m = mask_.data();
-            for (std::size_t i = 0; i < in_shape::size; ++i)
-                m[i] = stream_.template uniform<double>(base + i) < P ? T(0) : keep_scale;
-            Exec::map_rows(rows, cols, out, [](T x, T k) { return x * k; }, epilogue::none{}, in,
-                           static_cast<const T*>(m));
+            Exec::for_each_index(in_shape::size, draw_mask{stream_, calls_++ * in_shape::size, mask_.data()});
+            Exec::map_rows(rows, cols, out, [] CTDL_HD (T x, T k) { return x * k; }, epilogue::none{}, in,
+                           static_cast<const T*>(mask_.data()));
         }
         epilogue::none dout_transform(const T*, const T*) const { return {}; }
         template <class Ep>
         void backward(const T*, T*, const T*, const T*, const T* dout, T* din, const Ep& din_ep, bool) {
             if constexpr (Ctx::need_dx)
-                Exec::map_rows(rows, cols, din, [](T g, T k) { return g * k; }, din_ep, dout,
+                Exec::map_rows(rows, cols, din, [] CTDL_HD (T g, T k) { return g * k; }, din_ep, dout,
                                static_cast<const T*>(mask_.data()));
         }
 
     private:
+        /// m[i] = 0 with probability P, else 1/(1-P); draw base + i of the layer's stream.
+        struct draw_mask {
+            random_stream stream;
+            std::uint64_t base;
+            T* m;
+            CTDL_HD void operator()(std::size_t i) const {
+                m[i] = stream.template uniform<double>(base + i) < P ? T(0) : T(1.0 / (1.0 - P));
+            }
+        };
+
         random_stream stream_{seed{0}, 0x64726f70ull ^ (Ctx::param_offset << 20) ^ in_shape::size};
         std::uint64_t calls_ = 0;
-        aligned_buffer<T> mask_{in_shape::size};
+        typename Exec::template buffer<T> mask_{in_shape::size};
     };
 };
 

@@ -16,7 +16,8 @@
 #include <vector>
 
 #include "../core/shape.hpp"
-#include "../exec/cpu/gemm.hpp"
+#include "../exec/epilogue.hpp"
+#include "../exec/hd.hpp"
 
 namespace ctdl {
 

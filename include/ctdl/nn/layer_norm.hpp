@@ -76,10 +76,10 @@ struct layer_norm {
         }
 
     private:
-        using cache = std::conditional_t<backward_needed, aligned_buffer<T>, std::nullptr_t>;
+        using cache = std::conditional_t<backward_needed, typename Exec::template buffer<T>, std::nullptr_t>;
         [[no_unique_address]] cache mean_ = make(), rstd_ = make();
         static cache make() {
-            if constexpr (backward_needed) return aligned_buffer<T>(rows);
+            if constexpr (backward_needed) return typename Exec::template buffer<T>(rows);
             else return nullptr;
         }
     };

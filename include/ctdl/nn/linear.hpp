@@ -17,6 +17,7 @@
 #include "../core/random.hpp"
 #include "../core/shape.hpp"
 #include "../exec/aligned_buffer.hpp"
+#include "../exec/hd.hpp"
 #include "layer.hpp"
 #include "pointwise.hpp"
 
@@ -92,7 +93,7 @@ struct linear<In, Out, Bias>::node {
     struct forward_epilogue {
         const T* b;
         T* z;
-        void operator()(std::size_t row, std::size_t col0, T* c, std::size_t len) const {
+        CTDL_HD void operator()(std::size_t row, std::size_t col0, T* c, std::size_t len) const {
             for (std::size_t j = 0; j < len; ++j) {
                 T v = c[j];
                 if constexpr (Bias) v += b[col0 + j];
@@ -133,8 +134,8 @@ struct linear<In, Out, Bias>::node {
     }
 
 private:
-    [[no_unique_address]] std::conditional_t<keep_z, aligned_buffer<T>, std::nullptr_t> z_ = [] {
-        if constexpr (keep_z) return aligned_buffer<T>(rows * Out);
+    [[no_unique_address]] std::conditional_t<keep_z, typename Exec::template buffer<T>, std::nullptr_t> z_ = [] {
+        if constexpr (keep_z) return typename Exec::template buffer<T>(rows * Out);
         else return nullptr;
     }();
 };

@@ -9,7 +9,8 @@
 // the chain into its GEMM epilogue (nn/linear.hpp).
 #include <cstddef>
 
-#include "../exec/cpu/gemm.hpp"
+#include "../exec/epilogue.hpp"
+#include "../exec/hd.hpp"
 #include "layer.hpp"
 
 namespace ctdl::nn {
@@ -23,20 +24,20 @@ struct chain {
     }();
 
     template <class T>
-    static T apply(T x) {
+    CTDL_HD static T apply(T x) {
         ((x = P::f(x)), ...);
         return x;
     }
     /// d chain / dx at x.
     template <class T>
-    static T derivative(T x) {
+    CTDL_HD static T derivative(T x) {
         T d = T(1);
         ((d *= P::df(x), x = P::f(x)), ...);
         return d;
     }
     /// d chain / dx, from the chain's output y (only when derivative_from_output).
     template <class T>
-    static T derivative_at_output(T y) {
+    CTDL_HD static T derivative_at_output(T y) {
         return (P::df_from_output(y) * ...);
     }
 };
@@ -51,7 +52,7 @@ template <class Chain, class T, bool FromOutput>
 struct chain_derivative_epilogue {
     const T* at;
     std::size_t ld;
-    void operator()(std::size_t row, std::size_t col0, T* c, std::size_t len) const {
+    CTDL_HD void operator()(std::size_t row, std::size_t col0, T* c, std::size_t len) const {
         const T* a = at + row * ld + col0;
         for (std::size_t j = 0; j < len; ++j) {
             if constexpr (FromOutput) c[j] *= Chain::derivative_at_output(a[j]);
@@ -73,17 +74,17 @@ struct chain_node {
     static constexpr bool backward_needed = Ctx::need_dx;
 
     void forward(const T*, const T* in, T* out, bool) {
-        Exec::map_rows(rows, cols, out, [](T x) { return Chain::apply(x); }, epilogue::none{}, in);
+        Exec::map_rows(rows, cols, out, [] CTDL_HD (T x) { return Chain::apply(x); }, epilogue::none{}, in);
     }
     /// dx = dy · chain'(x), in one pass, then the upstream epilogue.
     template <class Ep>
     void backward(const T*, T*, const T* in, const T* out, const T* dout, T* din, const Ep& din_ep, bool) {
         if constexpr (Ctx::need_dx) {
             if constexpr (Chain::derivative_from_output)
-                Exec::map_rows(rows, cols, din, [](T dy, T y) { return dy * Chain::derivative_at_output(y); },
+                Exec::map_rows(rows, cols, din, [] CTDL_HD (T dy, T y) { return dy * Chain::derivative_at_output(y); },
                                din_ep, dout, out);
             else
-                Exec::map_rows(rows, cols, din, [](T dy, T x) { return dy * Chain::derivative(x); }, din_ep, dout, in);
+                Exec::map_rows(rows, cols, din, [] CTDL_HD (T dy, T x) { return dy * Chain::derivative(x); }, din_ep, dout, in);
         }
     }
     epilogue::none dout_transform(const T*, const T*) const { return {}; }

@@ -32,7 +32,7 @@ struct add_then {
     const T* add;
     std::size_t ld;
     Next next;
-    void operator()(std::size_t row, std::size_t col0, T* c, std::size_t len) const {
+    CTDL_HD void operator()(std::size_t row, std::size_t col0, T* c, std::size_t len) const {
         const T* a = add + row * ld + col0;
         for (std::size_t j = 0; j < len; ++j) c[j] += a[j];
         next(row, col0, c, len);
@@ -76,7 +76,7 @@ struct residual {
 
         void forward(const T* params, const T* in, T* out, bool store) {
             f_.forward(params, in, fx_.data(), store);
-            Exec::map_rows(rows, cols, out, [](T x, T f) { return x + f; }, epilogue::none{}, in,
+            Exec::map_rows(rows, cols, out, [] CTDL_HD (T x, T f) { return x + f; }, epilogue::none{}, in,
                            static_cast<const T*>(fx_.data()));
         }
         epilogue::none dout_transform(const T*, const T*) const { return {}; }
@@ -87,22 +87,22 @@ struct residual {
             if constexpr (inner_node::backward_needed) {
                 const T* df = dout;
                 if constexpr (transform_needed) {
-                    Exec::map_rows(rows, cols, dtmp_.data(), [](T g) { return g; },
+                    Exec::map_rows(rows, cols, dtmp_.data(), [] CTDL_HD (T g) { return g; },
                                    f_.dout_transform(in, fx_.data()), dout);
                     df = dtmp_.data();
                 }
                 f_.backward(params, grads, in, fx_.data(), df, din, detail::add_then<T, Ep>{dout, cols, din_ep},
                             accumulate);
             } else if constexpr (Ctx::need_dx) {
-                Exec::map_rows(rows, cols, din, [](T g) { return g; }, din_ep, dout);
+                Exec::map_rows(rows, cols, din, [] CTDL_HD (T g) { return g; }, din_ep, dout);
             }
         }
 
     private:
         inner_node f_;
-        aligned_buffer<T> fx_{in_shape::size};
-        [[no_unique_address]] std::conditional_t<transform_needed, aligned_buffer<T>, std::nullptr_t> dtmp_ = [] {
-            if constexpr (transform_needed) return aligned_buffer<T>(in_shape::size);
+        typename Exec::template buffer<T> fx_{in_shape::size};
+        [[no_unique_address]] std::conditional_t<transform_needed, typename Exec::template buffer<T>, std::nullptr_t> dtmp_ = [] {
+            if constexpr (transform_needed) return typename Exec::template buffer<T>(in_shape::size);
             else return nullptr;
         }();
     };

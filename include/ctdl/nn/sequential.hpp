@@ -219,6 +219,7 @@ template <class... L>
 template <class Ctx>
 struct sequential<L...>::node {
     using T = typename Ctx::value_type;
+    using buffer = typename Ctx::exec_type::template buffer<T>;
     using in_shape = typename Ctx::in_shape;
     using out_shape = output_shape<in_shape>;
     using nodes_info =
@@ -253,11 +254,11 @@ struct sequential<L...>::node {
 
     node() {
         for (std::size_t k = 0; k < stored; ++k)
-            acts_[k] = aligned_buffer<T>(backward_needed ? boundary_sizes[k] : max_boundary);
+            acts_[k] = buffer(backward_needed ? boundary_sizes[k] : max_boundary);
         // Step k (k >= 1) writes the gradient at its input into grad_[k % 2].
         if constexpr (backward_needed && n > 1) {
-            grad_[1] = aligned_buffer<T>(max_boundary);
-            if constexpr (n > 2) grad_[0] = aligned_buffer<T>(max_boundary);
+            grad_[1] = buffer(max_boundary);
+            if constexpr (n > 2) grad_[0] = buffer(max_boundary);
         }
     }
 
@@ -320,8 +321,8 @@ private:
     }
 
     nodes_type nodes_;
-    std::array<aligned_buffer<T>, (stored > 0 ? stored : 1)> acts_;
-    std::array<aligned_buffer<T>, 2> grad_;
+    std::array<buffer, (stored > 0 ? stored : 1)> acts_;
+    std::array<buffer, 2> grad_;
 };
 
 }  // namespace ctdl::nn

@@ -25,6 +25,7 @@
 #include <new>
 #include <type_traits>
 
+#include "../epilogue.hpp"
 #include "../pass_count.hpp"
 #include "gemm_kernel.hpp"
 #include "gemm_pack.hpp"
@@ -33,27 +34,7 @@
 
 namespace ctdl {
 
-enum class trans { n, t };
-
-namespace epilogue {
-
-/// No epilogue.
-struct none {
-    template <class T>
-    void operator()(std::size_t, std::size_t, T*, std::size_t) const {}
-};
-
-/// c[j] += b[col0 + j]: a bias over the columns of C (a linear layer's output features).
-template <class T>
-struct bias {
-    const T* b;
-    void operator()(std::size_t, std::size_t col0, T* c, std::size_t len) const {
-        const T* bb = b + col0;
-        for (std::size_t j = 0; j < len; ++j) c[j] += bb[j];
-    }
-};
-
-}  // namespace epilogue
+// trans and the epilogues (none, bias) are shared by all policies: exec/epilogue.hpp.
 
 namespace cpu_kernels {
 namespace detail {

@@ -1,0 +1,275 @@
+#pragma once
+// ctdl::device: the execution policy on Thrust's device system.
+//
+// Under nvcc that is CUDA (tensors in GPU memory); a host compiler builds the same code for
+// Thrust's OMP or CPP system (THRUST_DEVICE_SYSTEM), which is how machines without a GPU
+// test it. Every kernel is written once as a Thrust for_each over rows, columns or
+// elements with a functor that runs on either side; layers call these through the same
+// static interface as ctdl::cpu. Memory is not host-accessible: tensors move between
+// policies with ctdl::to<Exec>(tensor).
+#include <cmath>
+#include <cstddef>
+#include <cstring>
+
+#include <thrust/execution_policy.h>
+#include <thrust/for_each.h>
+#include <thrust/functional.h>
+#include <thrust/iterator/counting_iterator.h>
+#include <thrust/transform_reduce.h>
+
+#include "device/buffer.hpp"
+#include "epilogue.hpp"
+#include "hd.hpp"
+#include "pass_count.hpp"
+
+namespace ctdl {
+
+namespace device_kernels {
+
+template <trans TA, trans TB, class T, class Epilogue>
+struct gemm_rows {
+    std::size_t n, k;
+    const T* a;
+    std::size_t lda;
+    const T* b;
+    std::size_t ldb;
+    T* c;
+    std::size_t ldc;
+    bool accumulate;
+    Epilogue ep;
+    CTDL_HD void operator()(std::size_t i) const {
+        T* ci = c + i * ldc;
+        for (std::size_t j = 0; j < n; ++j) {
+            T s = accumulate ? ci[j] : T(0);
+            for (std::size_t p = 0; p < k; ++p) {
+                const T av = TA == trans::n ? a[i * lda + p] : a[p * lda + i];
+                const T bv = TB == trans::n ? b[p * ldb + j] : b[j * ldb + p];
+                s += av * bv;
+            }
+            ci[j] = s;
+        }
+        ep(i, std::size_t{0}, ci, n);
+    }
+};
+
+template <class T, class F, class Epilogue, class... In>
+struct map_rows_fn {
+    std::size_t cols;
+    T* out;
+    F f;
+    Epilogue ep;
+    thrust::tuple<const In*...> in;
+    CTDL_HD void operator()(std::size_t r) const {
+        T* o = out + r * cols;
+        apply(r, o, std::index_sequence_for<In...>{});
+        ep(r, std::size_t{0}, o, cols);
+    }
+    template <std::size_t... I>
+    CTDL_HD void apply(std::size_t r, T* o, std::index_sequence<I...>) const {
+        const std::size_t base = r * cols;
+        for (std::size_t c = 0; c < cols; ++c) o[c] = f(thrust::get<I>(in)[base + c]...);
+    }
+};
+
+template <class T>
+struct sum_cols_fn {
+    std::size_t rows, cols;
+    const T* in;
+    T* out;
+    bool accumulate;
+    CTDL_HD void operator()(std::size_t c) const {
+        T s = accumulate ? out[c] : T(0);
+        for (std::size_t r = 0; r < rows; ++r) s += in[r * cols + c];
+        out[c] = s;
+    }
+};
+
+template <class T>
+struct softmax_fn {
+    std::size_t cols;
+    const T* in;
+    T* out;
+    CTDL_HD void operator()(std::size_t r) const {
+        const T* x = in + r * cols;
+        T* y = out + r * cols;
+        T m = x[0];
+        for (std::size_t c = 1; c < cols; ++c) m = x[c] > m ? x[c] : m;
+        T s = 0;
+        for (std::size_t c = 0; c < cols; ++c) s += (y[c] = std::exp(x[c] - m));
+        const T inv = T(1) / s;
+        for (std::size_t c = 0; c < cols; ++c) y[c] *= inv;
+    }
+};
+
+template <class T, class Epilogue>
+struct softmax_backward_fn {
+    std::size_t cols;
+    const T *y, *dy;
+    T* dx;
+    Epilogue ep;
+    CTDL_HD void operator()(std::size_t r) const {
+        const T* yr = y + r * cols;
+        const T* dyr = dy + r * cols;
+        T* dxr = dx + r * cols;
+        T dot = 0;
+        for (std::size_t c = 0; c < cols; ++c) dot += dyr[c] * yr[c];
+        for (std::size_t c = 0; c < cols; ++c) dxr[c] = yr[c] * (dyr[c] - dot);
+        ep(r, std::size_t{0}, dxr, cols);
+    }
+};
+
+template <class T>
+struct layer_norm_forward_fn {
+    std::size_t cols;
+    const T *x, *w, *b;
+    T *y, *mean, *rstd;
+    T eps;
+    CTDL_HD void operator()(std::size_t r) const {
+        const T* xr = x + r * cols;
+        T* yr = y + r * cols;
+        double s = 0;
+        for (std::size_t c = 0; c < cols; ++c) s += xr[c];
+        const T mu = static_cast<T>(s / static_cast<double>(cols));
+        double v = 0;
+        for (std::size_t c = 0; c < cols; ++c) v += static_cast<double>((xr[c] - mu) * (xr[c] - mu));
+        const T rho = static_cast<T>(1.0 / std::sqrt(v / static_cast<double>(cols) + static_cast<double>(eps)));
+        for (std::size_t c = 0; c < cols; ++c) yr[c] = (xr[c] - mu) * rho * w[c] + b[c];
+        if (mean) mean[r] = mu;
+        if (rstd) rstd[r] = rho;
+    }
+};
+
+template <class T>
+struct layer_norm_dw_fn {
+    std::size_t rows, cols;
+    const T *x, *mean, *rstd, *dy;
+    T *dw, *db;
+    bool accumulate;
+    CTDL_HD void operator()(std::size_t c) const {
+        T sw = accumulate ? dw[c] : T(0), sb = accumulate ? db[c] : T(0);
+        for (std::size_t r = 0; r < rows; ++r) {
+            const T g = dy[r * cols + c];
+            sw += g * (x[r * cols + c] - mean[r]) * rstd[r];
+            sb += g;
+        }
+        dw[c] = sw;
+        db[c] = sb;
+    }
+};
+
+template <class T, class Epilogue>
+struct layer_norm_dx_fn {
+    std::size_t cols;
+    const T *x, *w, *mean, *rstd, *dy;
+    T* dx;
+    Epilogue ep;
+    CTDL_HD void operator()(std::size_t r) const {
+        const T* xr = x + r * cols;
+        const T* dyr = dy + r * cols;
+        T* dxr = dx + r * cols;
+        const T mu = mean[r], rho = rstd[r];
+        double sg = 0, sgx = 0;
+        for (std::size_t c = 0; c < cols; ++c) {
+            const T g = dyr[c] * w[c];
+            sg += g;
+            sgx += g * (xr[c] - mu) * rho;
+        }
+        const T mg = static_cast<T>(sg / static_cast<double>(cols));
+        const T mgx = static_cast<T>(sgx / static_cast<double>(cols));
+        for (std::size_t c = 0; c < cols; ++c) dxr[c] = rho * (dyr[c] * w[c] - mg - (xr[c] - mu) * rho * mgx);
+        ep(r, std::size_t{0}, dxr, cols);
+    }
+};
+
+}  // namespace device_kernels
+
+struct device {
+    template <class T>
+    using buffer = device_buffer<T>;
+    static constexpr bool host_accessible = false;
+
+    // ------------------------------------------------ primitives
+
+    /// f(i) for i in [0, n), in parallel on the device system.
+    template <class F>
+    static void for_each_index(std::size_t n, const F& f) {
+        if (n == 0) return;
+        thrust::for_each_n(thrust::device, thrust::counting_iterator<std::size_t>(0), n, f);
+    }
+    /// Σ f(i) over [0, n), accumulated in double.
+    template <class F>
+    static double sum(std::size_t n, const F& f) {
+        if (n == 0) return 0.0;
+        return thrust::transform_reduce(thrust::device, thrust::counting_iterator<std::size_t>(0),
+                                        thrust::counting_iterator<std::size_t>(n), f, 0.0, thrust::plus<double>());
+    }
+    template <class T>
+    static void copy_to_host(const T* src, T* dst, std::size_t n) {
+        if (n) thrust::copy_n(thrust::device_pointer_cast(src), n, dst);
+    }
+    template <class T>
+    static void copy_from_host(const T* src, T* dst, std::size_t n) {
+        if (n) thrust::copy_n(src, n, thrust::device_pointer_cast(dst));
+    }
+    template <class T>
+    static void copy(const T* src, T* dst, std::size_t n) {
+        record_pass(pass::copy);
+        if (n) thrust::copy_n(thrust::device, thrust::device_pointer_cast(src), n, thrust::device_pointer_cast(dst));
+    }
+
+    // ------------------------------------------------ kernels (the cpu policy's interface)
+
+    template <trans TA, trans TB, class T, class Epilogue = epilogue::none>
+    static void gemm(std::size_t m, std::size_t n, std::size_t k, const T* a, std::size_t lda, const T* b,
+                     std::size_t ldb, T* c, std::size_t ldc, bool accumulate = false, const Epilogue& ep = {}) {
+        record_pass(pass::gemm);
+        for_each_index(m, device_kernels::gemm_rows<TA, TB, T, Epilogue>{n, k, a, lda, b, ldb, c, ldc, accumulate, ep});
+    }
+
+    template <class T, class F, class Epilogue, class... In>
+    static void map_rows(std::size_t rows, std::size_t cols, T* out, const F& f, const Epilogue& ep,
+                         const In*... in) {
+        record_pass(pass::map);
+        for_each_index(rows, device_kernels::map_rows_fn<T, F, Epilogue, In...>{cols, out, f, ep,
+                                                                               thrust::make_tuple(in...)});
+    }
+
+    template <class T>
+    static void sum_cols(std::size_t rows, std::size_t cols, const T* in, T* out, bool accumulate = false) {
+        record_pass(pass::reduce);
+        for_each_index(cols, device_kernels::sum_cols_fn<T>{rows, cols, in, out, accumulate});
+    }
+
+    template <class T>
+    static void softmax_rows(std::size_t rows, std::size_t cols, const T* in, T* out) {
+        record_pass(pass::softmax);
+        for_each_index(rows, device_kernels::softmax_fn<T>{cols, in, out});
+    }
+    template <class T, class Epilogue>
+    static void softmax_backward_rows(std::size_t rows, std::size_t cols, const T* y, const T* dy, T* dx,
+                                      const Epilogue& ep) {
+        record_pass(pass::softmax);
+        for_each_index(rows, device_kernels::softmax_backward_fn<T, Epilogue>{cols, y, dy, dx, ep});
+    }
+    template <class T>
+    static void layer_norm_forward(std::size_t rows, std::size_t cols, const T* x, const T* w, const T* b, T* y,
+                                   T* mean, T* rstd, T eps) {
+        record_pass(pass::map);
+        for_each_index(rows, device_kernels::layer_norm_forward_fn<T>{cols, x, w, b, y, mean, rstd, eps});
+    }
+    template <class T, class Epilogue>
+    static void layer_norm_backward(std::size_t rows, std::size_t cols, const T* x, const T* w, const T* mean,
+                                    const T* rstd, const T* dy, T* dx, T* dw, T* db, bool accumulate,
+                                    const Epilogue& ep) {
+        if (dw) {
+            record_pass(pass::reduce);
+            for_each_index(cols, device_kernels::layer_norm_dw_fn<T>{rows, cols, x, mean, rstd, dy, dw, db, accumulate});
+        }
+        if (dx) {
+            record_pass(pass::map);
+            for_each_index(rows, device_kernels::layer_norm_dx_fn<T, Epilogue>{cols, x, w, mean, rstd, dy, dx, ep});
+        }
+    }
+};
+
+}  // namespace ctdl

@@ -14,10 +14,12 @@
 namespace ctdl::graph {
 
 template <shape_like In, class T, class Exec, std::size_t ParamOffset, std::size_t GradOffset, bool Frozen,
-          bool NeedDx>
+          bool NeedDx, class Input = T>
 struct context {
     using in_shape = In;
     using value_type = T;
+    /// The element type of the input: T, or an integer type for token ids (embeddings).
+    using input_type = Input;
     using exec_type = Exec;
     static constexpr std::size_t param_offset = ParamOffset;
     static constexpr std::size_t grad_offset = GradOffset;
@@ -25,8 +27,9 @@ struct context {
     static constexpr bool need_dx = NeedDx;
 
     /// The same context for a part of this layer: another input shape and offsets.
-    template <shape_like In2, std::size_t P2, std::size_t G2, bool NeedDx2, bool Frozen2 = Frozen>
-    using child = context<In2, T, Exec, P2, G2, Frozen2, NeedDx2>;
+    template <shape_like In2, std::size_t P2, std::size_t G2, bool NeedDx2, bool Frozen2 = Frozen,
+              class Input2 = Input>
+    using child = context<In2, T, Exec, P2, G2, Frozen2, NeedDx2, Input2>;
 };
 
 }  // namespace ctdl::graph

@@ -51,12 +51,16 @@ struct model_is_frozen_and_cannot_be_trained {
 
 template <class Model, class Input>
 struct model_input_must_match_architecture {
-    static_assert(std::same_as<typename std::remove_cvref_t<Input>::value_type, typename Model::value_type>,
-                  "model: the input's element type differs from the model's");
+    static_assert(std::same_as<typename std::remove_cvref_t<Input>::value_type, typename Model::value_type> ||
+                      std::integral<typename std::remove_cvref_t<Input>::value_type>,
+                  "model: the input's element type must be the model's (or integer token ids for an embedding)");
     static_assert(std::same_as<typename std::remove_cvref_t<Input>::exec_type, typename Model::exec_type>,
                   "model: the input lives under another execution policy than the model (use ctdl::to<Exec>)");
     static constexpr bool value = true;
 };
+
+template <class X>
+using element_of = typename std::remove_cvref_t<X>::value_type;
 
 template <class Arch, class Exec, class T>
 class model {
@@ -110,9 +114,9 @@ public:
 
     /// The activation storage of this model for input shape In: the node tree, the output,
     /// and the gradient at the output. Owned by the user, or by the model (activations_for).
-    template <shape_like In>
+    template <shape_like In, class Input = T>
     class activations {
-        using root_context = graph::context<In, T, Exec, 0, 0, false, false>;
+        using root_context = graph::context<In, T, Exec, 0, 0, false, false, Input>;
 
     public:
         using root_type = typename Arch::template node<root_context>;
@@ -126,14 +130,15 @@ public:
     };
 
     /// The model's own activation storage for input shape In (made on first use).
-    template <shape_like In>
-    activations<In>& activations_for() {
-        const std::type_info* id = &typeid(activations<In>);
+    template <shape_like In, class Input = T>
+    activations<In, Input>& activations_for() {
+        using A = activations<In, Input>;
+        const std::type_info* id = &typeid(A);
         for (auto& w : workspaces_)
-            if (w.id == id) return *static_cast<activations<In>*>(w.ptr.get());
-        auto* a = new activations<In>();
+            if (w.id == id) return *static_cast<A*>(w.ptr.get());
+        auto* a = new A();
         if constexpr (requires { a->root.reseed(seed_); }) a->root.reseed(seed_);
-        workspaces_.push_back({id, std::shared_ptr<void>(a, [](void* p) { delete static_cast<activations<In>*>(p); })});
+        workspaces_.push_back({id, std::shared_ptr<void>(a, [](void* p) { delete static_cast<A*>(p); })});
         return *a;
     }
 
@@ -143,7 +148,7 @@ public:
         static_assert(model_input_must_match_architecture<model, X>::value);
         using In = shape_of<X>;
         tensor<T, output_shape<Arch, In>, Exec> y;
-        activations_for<In>().root.forward(params_.data(), x.data(), y.data(), false);
+        activations_for<In, element_of<X>>().root.forward(params_.data(), x.data(), y.data(), false);
         return y;
     }
 
@@ -152,12 +157,12 @@ public:
     void forward(const X& x, Y&& y) {
         static_assert(model_input_must_match_architecture<model, X>::value);
         static_assert(copy_needs_equal_shapes<output_shape<Arch, shape_of<X>>, shape_of<Y>>::value);
-        activations_for<shape_of<X>>().root.forward(params_.data(), x.data(), y.data(), false);
+        activations_for<shape_of<X>, element_of<X>>().root.forward(params_.data(), x.data(), y.data(), false);
     }
 
     /// The training forward: y = f(x), keeping in acts what backward needs. Returns acts.out.
     template <tensor_like X>
-    const auto& forward(const X& x, activations<shape_of<X>>& acts) {
+    const auto& forward(const X& x, activations<shape_of<X>, element_of<X>>& acts) {
         static_assert(model_input_must_match_architecture<model, X>::value);
         acts.root.forward(params_.data(), x.data(), acts.out.data(), true);
         return acts.out;
@@ -167,7 +172,7 @@ public:
     /// gradients() (or adds to them with accumulate). dy is overwritten (it becomes the
     /// gradient before the last layer's activation).
     template <tensor_like X, tensor_like DY>
-    void backward(activations<shape_of<X>>& acts, const X& x, DY&& dy, bool accumulate = false) {
+    void backward(activations<shape_of<X>, element_of<X>>& acts, const X& x, DY&& dy, bool accumulate = false) {
         static_assert(model_is_frozen_and_cannot_be_trained<model>::value);
         static_assert(copy_needs_equal_shapes<output_shape<Arch, shape_of<X>>, shape_of<DY>>::value);
         using out_shape = output_shape<Arch, shape_of<X>>;

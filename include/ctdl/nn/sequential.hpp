@@ -205,10 +205,12 @@ struct sequential_nodes<Ctx, type_list<Steps...>, std::index_sequence<I...>> {
         using type = typename step_output<prev_step, typename input_of<K - 1, S>::type>::type;
     };
 
+    // Step 0 reads the sequential's input (maybe token ids); the others read activations.
     template <std::size_t K>
-    using ctx_of = typename Ctx::template child<typename input_of<K, typename Ctx::in_shape>::type,
-                                                Ctx::param_offset + param_before(K), Ctx::grad_offset + grad_before(K),
-                                                Ctx::need_dx || (!Ctx::frozen && grad_before(K) > 0)>;
+    using ctx_of = typename Ctx::template child<
+        typename input_of<K, typename Ctx::in_shape>::type, Ctx::param_offset + param_before(K),
+        Ctx::grad_offset + grad_before(K), Ctx::need_dx || (!Ctx::frozen && grad_before(K) > 0), Ctx::frozen,
+        std::conditional_t<K == 0, typename Ctx::input_type, typename Ctx::value_type>>;
 
     using tuple = std::tuple<typename step_node<Steps, ctx_of<I>>::type...>;
 };
@@ -270,17 +272,19 @@ struct sequential<L...>::node {
     /// The activation after step k (k < n - 1).
     T* act(std::size_t k) { return acts_[backward_needed ? k : k % 2].data(); }
 
-    void forward(const T* params, const T* in, T* out, bool store) {
+    using In = typename Ctx::input_type;
+
+    void forward(const T* params, const In* in, T* out, bool store) {
         forward_from<0>(params, in, out, store);
     }
 
-    auto dout_transform(const T* in, const T* out) const {
+    auto dout_transform(const In* in, const T* out) const {
         if constexpr (n == 1) return std::get<0>(nodes_).dout_transform(in, out);
         else return std::get<n - 1>(nodes_).dout_transform(const_cast<node*>(this)->act(n - 2), out);
     }
 
     template <class Ep>
-    void backward(const T* params, T* grads, const T* in, const T* out, const T* dout, T* din, const Ep& din_ep,
+    void backward(const T* params, T* grads, const In* in, const T* out, const T* dout, T* din, const Ep& din_ep,
                   bool accumulate) {
         static_assert(backward_needed || !Ctx::need_dx);
         backward_from<n - 1>(params, grads, in, out, dout, din, din_ep, accumulate);
@@ -292,28 +296,30 @@ private:
         if constexpr (requires { nd.reseed(s); }) nd.reseed(s);
     }
 
-    template <std::size_t K>
-    void forward_from(const T* params, const T* in, T* out, bool store) {
+    template <std::size_t K, class Src>
+    void forward_from(const T* params, const Src* in, T* out, bool store) {
         T* dst = K + 1 == n ? out : act(K);
         std::get<K>(nodes_).forward(params, in, dst, store);
-        if constexpr (K + 1 < n) forward_from<K + 1>(params, dst, out, store);
+        if constexpr (K + 1 < n) forward_from<K + 1>(params, static_cast<const T*>(dst), out, store);
     }
 
     // Step K gets the gradient at its output (dout) and writes the gradient at its input
     // into the other gradient buffer, with step K-1's derivative as the epilogue.
     template <std::size_t K, class Ep>
-    void backward_from(const T* params, T* grads, const T* in, const T* out, const T* dout, T* din, const Ep& din_ep,
-                       bool accumulate) {
+    void backward_from(const T* params, T* grads, const In* in, const T* out, const T* dout, T* din,
+                       const Ep& din_ep, bool accumulate) {
         auto& nd = std::get<K>(nodes_);
         if constexpr (node_at<K>::backward_needed) {
-            const T* k_in = K == 0 ? in : act(K - 1);
             const T* k_out = K + 1 == n ? out : act(K);
             if constexpr (K == 0) {
-                nd.backward(params, grads, k_in, k_out, dout, din, din_ep, accumulate);
+                nd.backward(params, grads, in, k_out, dout, din, din_ep, accumulate);
             } else {
+                const T* k_in = act(K - 1);
                 T* dprev = grad_[K % 2].data();
-                const T* prev_in = K == 1 ? in : act(K - 2);
-                auto ep = std::get<K - 1>(nodes_).dout_transform(prev_in, k_in);
+                auto ep = [&] {
+                    if constexpr (K == 1) return std::get<0>(nodes_).dout_transform(in, k_in);
+                    else return std::get<K - 1>(nodes_).dout_transform(static_cast<const T*>(act(K - 2)), k_in);
+                }();
                 nd.backward(params, grads, k_in, k_out, dout, dprev, ep, accumulate);
                 backward_from<K - 1>(params, grads, in, out, dprev, din, din_ep, accumulate);
             }

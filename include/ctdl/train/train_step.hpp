@@ -25,7 +25,7 @@ template <class Model, class Optimizer, class Loss, tensor_like X, tensor_like T
 typename Model::value_type train_step(Model& net, Optimizer& opt, const Loss& loss, const X& x,
                                       const Target& target) {
     static_assert(model_is_frozen_and_cannot_be_trained<Model>::value);
-    auto& acts = net.template activations_for<shape_of<X>>();
+    auto& acts = net.template activations_for<shape_of<X>, element_of<X>>();
     const auto& y = net.forward(x, acts);
     static_assert(loss_function<Loss, std::remove_cvref_t<decltype(y)>, Target>,
                   "train_step: the loss must offer forward_backward(output, target, d_output) for this model's "

@@ -23,8 +23,9 @@ struct gradcheck_result {
 };
 
 /// Returns the largest relative error over all trainable parameters.
-template <class Model, class In>
-gradcheck_result gradcheck(Model& net, const ctdl::tensor<double, In>& x, double h = 1e-6) {
+template <class Model, class X>
+gradcheck_result gradcheck(Model& net, const X& x, double h = 1e-6) {
+    using In = ctdl::shape_of<X>;
     using Out = ctdl::output_shape<typename Model::arch_type, In>;
     ctdl::tensor<double, Out> r;
     fill_uniform(r, 99);
@@ -34,7 +35,7 @@ gradcheck_result gradcheck(Model& net, const ctdl::tensor<double, In>& x, double
         for (std::size_t i = 0; i < Out::size; ++i) s += y.data()[i] * r.data()[i];
         return s;
     };
-    auto& acts = net.template activations_for<In>();
+    auto& acts = net.template activations_for<In, ctdl::element_of<X>>();
     net.forward(x, acts);
     ctdl::tensor<double, Out> dy = r;
     net.backward(acts, x, dy);

@@ -17,6 +17,7 @@
 #include <thrust/iterator/counting_iterator.h>
 #include <thrust/transform_reduce.h>
 
+#include "attention_math.hpp"
 #include "device/buffer.hpp"
 #include "epilogue.hpp"
 #include "hd.hpp"
@@ -181,6 +182,28 @@ struct layer_norm_dx_fn {
     }
 };
 
+template <class T>
+struct attention_forward_fn {
+    attention_math::dims d;
+    T scale;
+    const T* qkv;
+    T *p, *att;
+    CTDL_HD void operator()(std::size_t bh) const {
+        attention_math::forward(d, bh, scale, qkv, p + bh * d.seq * d.seq, att);
+    }
+};
+
+template <class T>
+struct attention_backward_fn {
+    attention_math::dims d;
+    T scale;
+    const T *qkv, *p, *datt;
+    T *dqkv, *scratch;
+    CTDL_HD void operator()(std::size_t bh) const {
+        attention_math::backward(d, bh, scale, qkv, p + bh * d.seq * d.seq, datt, dqkv, scratch + bh * d.seq);
+    }
+};
+
 }  // namespace device_kernels
 
 struct device {
@@ -238,6 +261,19 @@ struct device {
     static void sum_cols(std::size_t rows, std::size_t cols, const T* in, T* out, bool accumulate = false) {
         record_pass(pass::reduce);
         for_each_index(cols, device_kernels::sum_cols_fn<T>{rows, cols, in, out, accumulate});
+    }
+
+    template <class T>
+    static void attention_forward(const attention_math::dims& d, T scale, const T* qkv, T* p, T* att) {
+        record_pass(pass::attention);
+        for_each_index(d.batch * d.heads, device_kernels::attention_forward_fn<T>{d, scale, qkv, p, att});
+    }
+    template <class T>
+    static void attention_backward(const attention_math::dims& d, T scale, const T* qkv, const T* p, const T* datt,
+                                   T* dqkv, T* scratch) {
+        record_pass(pass::attention);
+        for_each_index(d.batch * d.heads,
+                       device_kernels::attention_backward_fn<T>{d, scale, qkv, p, datt, dqkv, scratch});
     }
 
     template <class T>

@@ -21,6 +21,8 @@ enum class pass : unsigned {
     softmax,  // one row-softmax pass (fused softmax + cross-entropy counts here too)
     copy,     // a copy or fill of a buffer
     update,   // an optimizer update over a flat parameter buffer
+    attention,  // one fused causal-attention pass (all heads of a batch)
+    gather,   // an embedding lookup or its scatter-add backward
     other,
     kinds_    // number of kinds; not a kind
 };

@@ -1,0 +1,103 @@
+#pragma once
+// Causal scaled dot-product attention for one (batch, head), written once for every policy.
+//
+// qkv holds rows [T, 3D] (q | k | v, head h at columns h·hd .. h·hd + hd of each third).
+// For query i and keys j ≤ i:
+//   s_ij = scale · q_i · k_j,   P_i = softmax_j(s_i),   o_i = Σ_j P_ij v_j
+// Backward, from dO:
+//   dP_ij = dO_i · v_j,   dV_j = Σ_i P_ij dO_i,   dS_ij = P_ij (dP_ij - Σ_j' P_ij' dP_ij'),
+//   dQ_i = scale Σ_j dS_ij k_j,   dK_j = scale Σ_i dS_ij q_i
+// One task owns one (batch, head): it writes only its own slices, so there are no races
+// and the result does not depend on how tasks are spread over threads.
+#include <cmath>
+#include <cstddef>
+
+#include "hd.hpp"
+
+namespace ctdl::attention_math {
+
+struct dims {
+    std::size_t batch, seq, heads, head_dim, width;  // width = heads · head_dim
+};
+
+/// Forward for task bh = b · heads + h. p: [seq, seq] probabilities of this task (kept for backward).
+template <class T>
+CTDL_HD void forward(const dims& d, std::size_t bh, T scale, const T* qkv, T* p, T* att) {
+    const std::size_t b = bh / d.heads, h = bh % d.heads, ld = 3 * d.width;
+    const T* q0 = qkv + b * d.seq * ld + h * d.head_dim;
+    const T* k0 = q0 + d.width;
+    const T* v0 = q0 + 2 * d.width;
+    T* o0 = att + b * d.seq * d.width + h * d.head_dim;
+    for (std::size_t i = 0; i < d.seq; ++i) {
+        const T* qi = q0 + i * ld;
+        T* pi = p + i * d.seq;
+        T m = T(-1e30);
+        for (std::size_t j = 0; j <= i; ++j) {
+            const T* kj = k0 + j * ld;
+            T s = 0;
+            for (std::size_t c = 0; c < d.head_dim; ++c) s += qi[c] * kj[c];
+            s *= scale;
+            pi[j] = s;
+            m = s > m ? s : m;
+        }
+        T z = 0;
+        for (std::size_t j = 0; j <= i; ++j) z += (pi[j] = std::exp(pi[j] - m));
+        const T inv = T(1) / z;
+        for (std::size_t j = 0; j <= i; ++j) pi[j] *= inv;
+        for (std::size_t j = i + 1; j < d.seq; ++j) pi[j] = T(0);
+        T* oi = o0 + i * d.width;
+        for (std::size_t c = 0; c < d.head_dim; ++c) oi[c] = T(0);
+        for (std::size_t j = 0; j <= i; ++j) {
+            const T* vj = v0 + j * ld;
+            const T w = pi[j];
+            for (std::size_t c = 0; c < d.head_dim; ++c) oi[c] += w * vj[c];
+        }
+    }
+}
+
+/// Backward for task bh: from datt (the gradient at the attention output) into dqkv.
+/// scratch: [seq] values of this task.
+template <class T>
+CTDL_HD void backward(const dims& d, std::size_t bh, T scale, const T* qkv, const T* p, const T* datt, T* dqkv,
+                      T* scratch) {
+    const std::size_t b = bh / d.heads, h = bh % d.heads, ld = 3 * d.width;
+    const std::size_t off = b * d.seq * ld + h * d.head_dim;
+    const T* q0 = qkv + off;
+    const T* k0 = q0 + d.width;
+    const T* v0 = q0 + 2 * d.width;
+    T* dq0 = dqkv + off;
+    T* dk0 = dq0 + d.width;
+    T* dv0 = dq0 + 2 * d.width;
+    const T* do0 = datt + b * d.seq * d.width + h * d.head_dim;
+    for (std::size_t i = 0; i < d.seq; ++i)
+        for (std::size_t c = 0; c < d.head_dim; ++c) dq0[i * ld + c] = dk0[i * ld + c] = dv0[i * ld + c] = T(0);
+    for (std::size_t i = 0; i < d.seq; ++i) {
+        const T* pi = p + i * d.seq;
+        const T* doi = do0 + i * d.width;
+        T* dp = scratch;
+        T dot = 0;
+        for (std::size_t j = 0; j <= i; ++j) {
+            const T* vj = v0 + j * ld;
+            T s = 0;
+            for (std::size_t c = 0; c < d.head_dim; ++c) s += doi[c] * vj[c];
+            dp[j] = s;
+            dot += s * pi[j];
+            T* dvj = dv0 + j * ld;
+            const T w = pi[j];
+            for (std::size_t c = 0; c < d.head_dim; ++c) dvj[c] += w * doi[c];
+        }
+        const T* qi = q0 + i * ld;
+        T* dqi = dq0 + i * ld;
+        for (std::size_t j = 0; j <= i; ++j) {
+            const T ds = pi[j] * (dp[j] - dot) * scale;
+            const T* kj = k0 + j * ld;
+            T* dkj = dk0 + j * ld;
+            for (std::size_t c = 0; c < d.head_dim; ++c) {
+                dqi[c] += ds * kj[c];
+                dkj[c] += ds * qi[c];
+            }
+        }
+    }
+}
+
+}  // namespace ctdl::attention_math

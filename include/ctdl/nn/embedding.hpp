@@ -1,0 +1,194 @@
+#pragma once
+// Token and position embeddings.
+//
+// embedding<Vocab, D>: integer token ids [..., T] -> vectors [..., T, D]; y[r] = W[id[r]].
+//   Parameter weight [Vocab, D], initialised N(0, 1) as torch.nn.Embedding. Backward is a
+//   scatter-add dW[id[r]] += dy[r], done per column of W so that it is deterministic.
+//   An id outside [0, Vocab) is bad data: ctdl::error naming it (checked on every forward).
+// position_embedding<MaxT, D>: y[b, t] = x[b, t] + P[t] for t < T <= MaxT. Parameter weight
+//   [MaxT, D], N(0, 1). Backward: dP[t] = Σ_b dy[b, t]; dx = dy.
+#include <concepts>
+#include <cstddef>
+#include <string>
+
+#include "../core/error.hpp"
+#include "../core/init.hpp"
+#include "../core/random.hpp"
+#include "../core/shape.hpp"
+#include "../exec/epilogue.hpp"
+#include "../exec/hd.hpp"
+#include "layer.hpp"
+
+namespace ctdl {
+
+template <class Layer, class Input>
+struct embedding_input_must_be_token_ids {
+    static_assert(std::integral<Input>, "embedding: the input must be integer token ids (the model's first layer)");
+    static constexpr bool value = true;
+};
+
+template <class Layer, shape_like Input>
+struct position_embedding_sequence_must_fit {
+    static_assert(Input::rank >= 2 && Input::extents[Input::rank - 1] == Layer::width,
+                  "position_embedding<MaxT, D>: the input must be [..., T, D]");
+    static_assert(Input::rank < 2 || Input::extents[Input::rank - 2] <= Layer::max_length,
+                  "position_embedding<MaxT, D>: the sequence is longer than MaxT");
+    using type = Input;
+};
+
+}  // namespace ctdl
+
+namespace ctdl::nn {
+
+template <std::size_t Vocab, std::size_t D>
+struct embedding {
+    static constexpr std::size_t vocab = Vocab, width = D;
+    static constexpr std::size_t parameter_count = Vocab * D;
+    static constexpr std::size_t trainable_parameter_count = parameter_count;
+
+    template <shape_like S>
+    using output_shape = append<S, D>;
+
+    template <class V>
+    static constexpr void visit_parameters(V& v, std::size_t offset) {
+        v.param("weight", offset, {Vocab, D});
+    }
+    template <class T>
+    static void initialize(T* params, seed s, std::size_t offset) {
+        init::normal(tensor_view<T, shape<Vocab, D>>(params + offset), random_stream(s, offset), 0.0, 1.0);
+    }
+
+    template <class Ctx>
+    struct node {
+        using T = typename Ctx::value_type;
+        using Id = typename Ctx::input_type;
+        using Exec = typename Ctx::exec_type;
+        using in_shape = typename Ctx::in_shape;
+        using out_shape = output_shape<in_shape>;
+        static_assert(embedding_input_must_be_token_ids<embedding, Id>::value);
+        static constexpr std::size_t rows = in_shape::size;
+        static constexpr bool backward_needed = !Ctx::frozen;
+
+        struct invalid_id {
+            const Id* ids;
+            CTDL_HD double operator()(std::size_t r) const {
+                return ids[r] < Id(0) || static_cast<std::size_t>(ids[r]) >= Vocab ? 1.0 : 0.0;
+            }
+        };
+        struct gather {
+            const Id* ids;
+            const T* w;
+            T* out;
+            CTDL_HD void operator()(std::size_t i) const {
+                out[i] = w[static_cast<std::size_t>(ids[i / D]) * D + i % D];
+            }
+        };
+        struct scatter_column {
+            const Id* ids;
+            const T* dy;
+            T* gw;
+            bool accumulate;
+            CTDL_HD void operator()(std::size_t c) const {
+                if (!accumulate)
+                    for (std::size_t v = 0; v < Vocab; ++v) gw[v * D + c] = T(0);
+                for (std::size_t r = 0; r < rows; ++r) gw[static_cast<std::size_t>(ids[r]) * D + c] += dy[r * D + c];
+            }
+        };
+
+        void forward(const T* params, const Id* in, T* out, bool) {
+            record_pass(pass::reduce);
+            if (Exec::sum(rows, invalid_id{in}) != 0.0) {
+                // Bad data from outside: find the first bad id for the message.
+                aligned_buffer<Id> host(rows);
+                Exec::copy_to_host(in, host.data(), rows);
+                for (std::size_t r = 0; r < rows; ++r)
+                    if (host.data()[r] < Id(0) || static_cast<std::size_t>(host.data()[r]) >= Vocab)
+                        throw error("embedding: token id " + std::to_string(host.data()[r]) + " at position " +
+                                    std::to_string(r) + " is outside the vocabulary [0, " + std::to_string(Vocab) +
+                                    ")");
+            }
+            record_pass(pass::gather);
+            Exec::for_each_index(rows * D, gather{in, params + Ctx::param_offset, out});
+        }
+        epilogue::none dout_transform(const Id*, const T*) const { return {}; }
+
+        template <class Ep>
+        void backward(const T*, T* grads, const Id* in, const T*, const T* dout, T*, const Ep&, bool accumulate) {
+            if constexpr (!Ctx::frozen) {
+                record_pass(pass::gather);
+                Exec::for_each_index(D, scatter_column{in, dout, grads + Ctx::grad_offset, accumulate});
+            }
+        }
+    };
+};
+
+template <std::size_t MaxT, std::size_t D>
+struct position_embedding {
+    static constexpr std::size_t max_length = MaxT, width = D;
+    static constexpr std::size_t parameter_count = MaxT * D;
+    static constexpr std::size_t trainable_parameter_count = parameter_count;
+
+    template <shape_like S>
+    using output_shape = typename position_embedding_sequence_must_fit<position_embedding, S>::type;
+
+    template <class V>
+    static constexpr void visit_parameters(V& v, std::size_t offset) {
+        v.param("weight", offset, {MaxT, D});
+    }
+    template <class T>
+    static void initialize(T* params, seed s, std::size_t offset) {
+        init::normal(tensor_view<T, shape<MaxT, D>>(params + offset), random_stream(s, offset), 0.0, 1.0);
+    }
+
+    template <class Ctx>
+    struct node {
+        using T = typename Ctx::value_type;
+        using Exec = typename Ctx::exec_type;
+        using in_shape = typename Ctx::in_shape;
+        using out_shape = output_shape<in_shape>;
+        static constexpr std::size_t seq = in_shape::extents[in_shape::rank - 2];
+        static constexpr std::size_t batch = in_shape::size / (seq * D);
+        static constexpr bool backward_needed = !Ctx::frozen || Ctx::need_dx;
+
+        struct add_position {
+            const T *x, *p;
+            T* out;
+            CTDL_HD void operator()(std::size_t i) const { out[i] = x[i] + p[i % (seq * D)]; }
+        };
+        struct sum_over_batch {
+            const T* dy;
+            T* gp;
+            bool accumulate;
+            CTDL_HD void operator()(std::size_t i) const {
+                if (i >= seq * D) {  // positions this input does not reach
+                    if (!accumulate) gp[i] = T(0);
+                    return;
+                }
+                T s = accumulate ? gp[i] : T(0);
+                for (std::size_t b = 0; b < batch; ++b) s += dy[b * seq * D + i];
+                gp[i] = s;
+            }
+        };
+        struct identity {
+            CTDL_HD T operator()(T g) const { return g; }
+        };
+
+        void forward(const T* params, const T* in, T* out, bool) {
+            record_pass(pass::map);
+            Exec::for_each_index(in_shape::size, add_position{in, params + Ctx::param_offset, out});
+        }
+        epilogue::none dout_transform(const T*, const T*) const { return {}; }
+
+        template <class Ep>
+        void backward(const T*, T* grads, const T*, const T*, const T* dout, T* din, const Ep& din_ep,
+                      bool accumulate) {
+            if constexpr (!Ctx::frozen) {
+                record_pass(pass::reduce);
+                Exec::for_each_index(MaxT * D, sum_over_batch{dout, grads + Ctx::grad_offset, accumulate});
+            }
+            if constexpr (Ctx::need_dx) Exec::map_rows(batch * seq, D, din, identity{}, din_ep, dout);
+        }
+    };
+};
+
+}  // namespace ctdl::nn

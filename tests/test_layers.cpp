@@ -219,3 +219,21 @@ TEST_CASE("results do not depend on the thread count") {
     CHECK(ctdl::equal(one, two));
     CHECK(std::equal(g1.begin(), g1.end(), net.gradients()));
 }
+
+TEST_CASE("math::tanh and math::exp for float agree with the standard library in double") {
+    double worst_tanh = 0, worst_exp = 0;
+    for (int i = -200000; i <= 200000; ++i) {
+        const float x = static_cast<float>(i) * 1e-4f;  // [-20, 20]
+        const double t = std::tanh(static_cast<double>(x));
+        worst_tanh = std::max(worst_tanh, std::abs(ctdl::math::tanh(x) - t) / std::max(std::abs(t), 1e-30));
+        if (x < 80.f) {
+            const double e = std::exp(static_cast<double>(x));
+            worst_exp = std::max(worst_exp, std::abs(ctdl::math::exp(x) - e) / e);
+        }
+    }
+    CHECK(worst_tanh < 1e-6);
+    CHECK(worst_exp < 3e-7);
+    CHECK(ctdl::math::tanh(0.0f) == 0.0f);
+    CHECK(ctdl::math::tanh(50.0f) == 1.0f);
+    CHECK(ctdl::math::tanh(-50.0f) == -1.0f);
+}

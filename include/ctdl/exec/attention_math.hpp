@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstddef>
 
+#include "../core/math.hpp"
 #include "hd.hpp"
 
 namespace ctdl::attention_math {
@@ -41,7 +42,7 @@ CTDL_HD void forward(const dims& d, std::size_t bh, T scale, const T* qkv, T* p,
             m = s > m ? s : m;
         }
         T z = 0;
-        for (std::size_t j = 0; j <= i; ++j) z += (pi[j] = std::exp(pi[j] - m));
+        for (std::size_t j = 0; j <= i; ++j) z += (pi[j] = math::exp(pi[j] - m));
         const T inv = T(1) / z;
         for (std::size_t j = 0; j <= i; ++j) pi[j] *= inv;
         for (std::size_t j = i + 1; j < d.seq; ++j) pi[j] = T(0);

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <numbers>
 
+#include "../core/math.hpp"
 #include "../exec/hd.hpp"
 #include "layer.hpp"
 
@@ -30,9 +31,9 @@ struct tanh : parameter_free {
     static constexpr bool pointwise = true;
     static constexpr bool derivative_from_output = true;
     template <class T>
-    CTDL_HD static T f(T x) { return std::tanh(x); }
+    CTDL_HD static T f(T x) { return math::tanh(x); }
     template <class T>
-    CTDL_HD static T df(T x) { return df_from_output(std::tanh(x)); }
+    CTDL_HD static T df(T x) { return df_from_output(math::tanh(x)); }
     template <class T>
     CTDL_HD static T df_from_output(T y) { return T(1) - y * y; }
 };
@@ -42,7 +43,7 @@ struct sigmoid : parameter_free {
     static constexpr bool pointwise = true;
     static constexpr bool derivative_from_output = true;
     template <class T>
-    CTDL_HD static T f(T x) { return T(1) / (T(1) + std::exp(-x)); }
+    CTDL_HD static T f(T x) { return T(1) / (T(1) + math::exp(-x)); }
     template <class T>
     CTDL_HD static T df(T x) { return df_from_output(f(x)); }
     template <class T>
@@ -63,7 +64,7 @@ struct gelu : parameter_free {
             return T(0.5) * x * (T(1) + std::erf(x * T(std::numbers::sqrt2 / 2)));
         } else {
             const T u = T(std::numbers::sqrt2 * std::numbers::inv_sqrtpi) * (x + T(0.044715) * x * x * x);
-            return T(0.5) * x * (T(1) + std::tanh(u));
+            return T(0.5) * x * (T(1) + math::tanh(u));
         }
     }
     template <class T>
@@ -76,7 +77,7 @@ struct gelu : parameter_free {
         } else {
             const T k = T(std::numbers::sqrt2 * std::numbers::inv_sqrtpi);
             const T u = k * (x + T(0.044715) * x * x * x);
-            const T th = std::tanh(u);
+            const T th = math::tanh(u);
             return T(0.5) * (T(1) + th) + T(0.5) * x * (T(1) - th * th) * k * (T(1) + T(3 * 0.044715) * x * x);
         }
     }

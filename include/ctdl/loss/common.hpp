@@ -1,6 +1,10 @@
 #pragma once
 // What the losses share: the view concepts, the leading shape of a logits shape, and a
 // deterministic parallel sum over rows or elements.
+//
+// Every loss takes tensors (or views) under any execution policy, all under the same one.
+// Host policies (cpu) run the loss's own loops over raw memory; other policies (device)
+// run the same arithmetic as CTDL_HD functors through Exec::for_each_index and Exec::sum.
 #include <algorithm>
 #include <array>
 #include <concepts>
@@ -10,6 +14,7 @@
 #include "../core/shape.hpp"
 #include "../core/tensor.hpp"
 #include "../exec/cpu/pool.hpp"
+#include "../exec/hd.hpp"
 
 namespace ctdl::loss {
 
@@ -38,6 +43,33 @@ concept writable_host_floating_tensor =
         { x.data() } -> std::same_as<typename std::remove_cvref_t<X>::value_type*>;
     };
 
+/// A tensor or view of floating-point elements under any policy.
+template <class X>
+concept floating_tensor = tensor_like<X> && std::floating_point<typename std::remove_cvref_t<X>::value_type>;
+
+/// A tensor or view of class indices under any policy.
+template <class X>
+concept integer_tensor = tensor_like<X> && class_index<std::remove_cv_t<typename std::remove_cvref_t<X>::value_type>>;
+
+/// A floating-point tensor whose elements can be written (a gradient output), under any policy.
+template <class X>
+concept writable_floating_tensor =
+    floating_tensor<X> && requires(X& x) {
+        { x.data() } -> std::same_as<typename std::remove_cvref_t<X>::value_type*>;
+    };
+
+template <class X>
+using exec_of = typename std::remove_cvref_t<X>::exec_type;
+
+/// A loss reads and writes its tensors in place: they must all live under one policy.
+template <class First, class... Rest>
+struct loss_tensors_must_live_under_one_policy {
+    static_assert((std::is_same_v<First, Rest> && ...),
+                  "loss: the tensors of one call live under different execution policies (move them with "
+                  "ctdl::to<Exec> first)");
+    static constexpr bool value = true;
+};
+
 /// shape<Rows...> for S = shape<Rows..., C>: the shape of one target per row.
 template <shape_like S>
     requires(S::rank >= 1)
@@ -47,6 +79,21 @@ template <class X>
 using value_of = typename std::remove_cvref_t<X>::value_type;
 
 namespace detail {
+
+/// Element i of p, as a double (Exec::sum over a scratch buffer).
+template <class T>
+struct read_as_double {
+    const T* p;
+    CTDL_HD double operator()(std::size_t i) const { return static_cast<double>(p[i]); }
+};
+
+/// out[i] = f(i): a per-row value kept for a later Exec::sum.
+template <class F>
+struct store_in {
+    F f;
+    double* out;
+    CTDL_HD void operator()(std::size_t i) const { out[i] = f(i); }
+};
 
 /// Sums below this much work (elements touched) run on the calling thread.
 inline constexpr std::size_t parallel_work = std::size_t{1} << 16;

@@ -21,6 +21,14 @@
 // Unlike PyTorch, nothing is ignored unless ignore_index is given, so a stray -100 is an
 // error rather than a silently dropped row. Each call is one pass::softmax; the sum over
 // rows is in double, in chunks that do not depend on the thread count.
+//
+// On a policy that is not host-accessible (device; logits, targets, mask and dlogits all
+// live there) the targets are checked by an Exec::sum that counts the bad rows (only when
+// there are some are targets and mask copied to the host, to name the first in the
+// message); then one row-parallel Exec::for_each_index (max, log-sum-exp, loss term,
+// gradient) writes the per-row losses into a device scratch of one double per row, and an
+// Exec::sum over that scratch gives the mean. The scratch is allocated per call (losses are
+// stateless objects); the loss-only operator() needs none (one Exec::sum over the rows).
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -28,10 +36,12 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "../core/error.hpp"
 #include "../exec/pass_count.hpp"
 #include "common.hpp"
+#include "cross_entropy_rows.hpp"
 
 namespace ctdl::loss {
 
@@ -52,8 +62,8 @@ std::string row_name(std::size_t r) {
         std::string index, extents;
         for (std::size_t a = 0; a < Rows::rank; ++a) {
             const char* sep = a == 0 ? "" : ", ";
-            index += sep + std::to_string(r / Rows::strides[a] % Rows::extents[a]);
-            extents += sep + std::to_string(Rows::extents[a]);
+            index.append(sep).append(std::to_string(r / Rows::strides[a] % Rows::extents[a]));
+            extents.append(sep).append(std::to_string(Rows::extents[a]));
         }
         s += " (index [" + index + "] of targets shape [" + extents + "])";
     }
@@ -90,38 +100,45 @@ struct cross_entropy_t {
     std::optional<std::int64_t> ignore_index{};
 
     /// Mean loss.
-    template <host_floating_tensor L, host_integer_tensor Y>
+    template <floating_tensor L, integer_tensor Y>
     value_of<L> operator()(const L& logits, const Y& targets) const {
         static_assert(cross_entropy_targets_must_match_logits<shape_of<L>, shape_of<Y>>::value);
-        return run<shape_of<L>>(logits.data(), targets.data(), static_cast<const float*>(nullptr),
-                                static_cast<value_of<L>*>(nullptr));
+        static_assert(loss_tensors_must_live_under_one_policy<exec_of<L>, exec_of<Y>>::value);
+        return dispatch<shape_of<L>, exec_of<L>>(logits.data(), targets.data(), static_cast<const float*>(nullptr),
+                                                 static_cast<value_of<L>*>(nullptr));
     }
 
     /// Mean loss weighted per row by mask (mean over Σ mask).
-    template <host_floating_tensor L, host_integer_tensor Y, host_floating_tensor M>
+    template <floating_tensor L, integer_tensor Y, floating_tensor M>
     value_of<L> operator()(const L& logits, const Y& targets, const M& mask) const {
         static_assert(cross_entropy_targets_must_match_logits<shape_of<L>, shape_of<Y>>::value);
         static_assert(cross_entropy_mask_must_match_targets<shape_of<Y>, shape_of<M>>::value);
-        return run<shape_of<L>>(logits.data(), targets.data(), mask.data(), static_cast<value_of<L>*>(nullptr));
+        static_assert(loss_tensors_must_live_under_one_policy<exec_of<L>, exec_of<Y>, exec_of<M>>::value);
+        return dispatch<shape_of<L>, exec_of<L>>(logits.data(), targets.data(), mask.data(),
+                                                 static_cast<value_of<L>*>(nullptr));
     }
 
     /// Mean loss, and d(loss)/d(logits) written to dlogits, in one pass.
-    template <host_floating_tensor L, host_integer_tensor Y, writable_host_floating_tensor D>
+    template <floating_tensor L, integer_tensor Y, writable_floating_tensor D>
     value_of<L> forward_backward(const L& logits, const Y& targets, D&& dlogits) const {
         static_assert(cross_entropy_targets_must_match_logits<shape_of<L>, shape_of<Y>>::value);
         static_assert(cross_entropy_gradient_must_match_logits<shape_of<L>, shape_of<D>>::value);
         static_assert(std::is_same_v<value_of<L>, value_of<D>>, "cross_entropy: dlogits must have the logits' element type");
-        return run<shape_of<L>>(logits.data(), targets.data(), static_cast<const float*>(nullptr), dlogits.data());
+        static_assert(loss_tensors_must_live_under_one_policy<exec_of<L>, exec_of<Y>, exec_of<D>>::value);
+        return dispatch<shape_of<L>, exec_of<L>>(logits.data(), targets.data(), static_cast<const float*>(nullptr),
+                                                 dlogits.data());
     }
 
     /// As above, weighted per row by mask.
-    template <host_floating_tensor L, host_integer_tensor Y, host_floating_tensor M, writable_host_floating_tensor D>
+    template <floating_tensor L, integer_tensor Y, floating_tensor M, writable_floating_tensor D>
     value_of<L> forward_backward(const L& logits, const Y& targets, const M& mask, D&& dlogits) const {
         static_assert(cross_entropy_targets_must_match_logits<shape_of<L>, shape_of<Y>>::value);
         static_assert(cross_entropy_mask_must_match_targets<shape_of<Y>, shape_of<M>>::value);
         static_assert(cross_entropy_gradient_must_match_logits<shape_of<L>, shape_of<D>>::value);
         static_assert(std::is_same_v<value_of<L>, value_of<D>>, "cross_entropy: dlogits must have the logits' element type");
-        return run<shape_of<L>>(logits.data(), targets.data(), mask.data(), dlogits.data());
+        static_assert(
+            loss_tensors_must_live_under_one_policy<exec_of<L>, exec_of<Y>, exec_of<M>, exec_of<D>>::value);
+        return dispatch<shape_of<L>, exec_of<L>>(logits.data(), targets.data(), mask.data(), dlogits.data());
     }
 
 private:
@@ -130,13 +147,19 @@ private:
         return ignore_index && std::cmp_equal(t, *ignore_index);
     }
 
-    // mask may be null (every weight 1), dx may be null (loss only).
-    template <shape_like Shape, class T, class I, class W>
-    T run(const T* x, const I* y, const W* mask, T* dx) const {
+    template <shape_like Shape, class Exec, class T, class I, class W>
+    T dispatch(const T* x, const I* y, const W* mask, T* dx) const {
+        if constexpr (Exec::host_accessible)
+            return run<Shape>(x, y, mask, dx);
+        else
+            return run_on<Shape, Exec>(x, y, mask, dx);
+    }
+
+    // Host targets and weights: throws on a bad one, else returns Σ w_r.
+    template <shape_like Shape, class I, class W>
+    double checked_total_weight(const I* y, const W* mask) const {
         using rows_shape = leading_shape<Shape>;
         constexpr std::size_t rows = leading_size<Shape>, classes = last_extent<Shape>;
-
-        // Targets and weights first: a bad one throws before anything is written.
         double total_weight = 0;
         for (std::size_t r = 0; r < rows; ++r) {
             if (ignored(y[r])) continue;
@@ -154,6 +177,16 @@ private:
                 total_weight += 1;
             }
         }
+        return total_weight;
+    }
+
+    // mask may be null (every weight 1), dx may be null (loss only).
+    template <shape_like Shape, class T, class I, class W>
+    T run(const T* x, const I* y, const W* mask, T* dx) const {
+        constexpr std::size_t rows = leading_size<Shape>, classes = last_extent<Shape>;
+
+        // Targets and weights first: a bad one throws before anything is written.
+        const double total_weight = checked_total_weight<Shape>(y, mask);
         record_pass(pass::softmax);
         const double inv_total = total_weight > 0 ? 1 / total_weight : 0;
 
@@ -191,6 +224,38 @@ private:
             }
             return partial;
         });
+        return static_cast<T>(sum * inv_total);
+    }
+
+    // The same on a policy whose memory the host cannot read: Exec's primitives only.
+    template <shape_like Shape, class Exec, class T, class I, class W>
+    T run_on(const T* x, const I* y, const W* mask, T* dx) const {
+        constexpr std::size_t rows = leading_size<Shape>, classes = last_extent<Shape>;
+        const detail::ignore_rule ignored{ignore_index.has_value(), ignore_index.value_or(0)};
+
+        // Targets and weights first: count the bad rows there; name the first from a host copy.
+        if (Exec::sum(rows, detail::ce_invalid_row<I, W>{y, mask, classes, ignored}) != 0) {
+            std::vector<I> host_y(rows);
+            Exec::copy_to_host(y, host_y.data(), rows);
+            std::vector<W> host_mask(mask ? rows : 0);
+            if (mask) Exec::copy_to_host(mask, host_mask.data(), rows);
+            checked_total_weight<Shape>(host_y.data(), mask ? host_mask.data() : static_cast<const W*>(nullptr));
+            throw error("cross_entropy: a target or mask value is invalid");  // not reached: the check above throws
+        }
+        const double total_weight = !mask && !ignore_index ? static_cast<double>(rows)
+                                                           : Exec::sum(rows, detail::ce_row_weight<I, W>{y, mask, ignored});
+        record_pass(pass::softmax);
+        const double inv_total = total_weight > 0 ? 1 / total_weight : 0;
+
+        const detail::ce_row<T, I, W> row{x, y, mask, dx, classes, ignored, inv_total};
+        double sum;
+        if (dx) {
+            typename Exec::template buffer<double> losses(rows);  // per call: see the header comment
+            Exec::for_each_index(rows, detail::store_in<detail::ce_row<T, I, W>>{row, losses.data()});
+            sum = Exec::sum(rows, detail::read_as_double<double>{losses.data()});
+        } else {
+            sum = Exec::sum(rows, row);
+        }
         return static_cast<T>(sum * inv_total);
     }
 };

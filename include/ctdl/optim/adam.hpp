@@ -9,7 +9,9 @@
 //   p = p - (lr / (1 - beta1^t)) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
 //
 // The per-step scalars are computed in double, as PyTorch does in Python, and rounded to
-// the model's type once; the elementwise work is one fused pass in the model's type.
+// the model's type once; the elementwise work is one fused pass in the model's type. For a
+// device model the state lives in device memory and the pass is one Exec::for_each_index
+// per trainable segment (policy.hpp).
 //
 //   ctdl::optim::adamw opt{net, {.lr = 3e-4f, .weight_decay = 0.1f}};
 #include <algorithm>
@@ -22,7 +24,9 @@
 
 #include "../core/error.hpp"
 #include "../exec/aligned_buffer.hpp"
+#include "../exec/hd.hpp"
 #include "../exec/pass_count.hpp"
+#include "policy.hpp"
 #include "segment.hpp"
 #include "sqrt.hpp"
 #include "state.hpp"
@@ -47,6 +51,31 @@ struct adamw_options {
 };
 
 namespace detail {
+
+template <class T>
+struct adam_coefficients {
+    T grad_scale, l2, decay, beta1, one_minus_beta1, beta2, one_minus_beta2, neg_step_size, bias_correction2_sqrt, eps;
+};
+
+/// The cpu block's update of element i, as a functor for Exec::for_each_index.
+template <class T, bool L2>
+struct adam_update {
+    T* p;
+    const T* g;
+    T* m;
+    T* v;
+    adam_coefficients<T> c;
+    CTDL_HD void operator()(std::size_t i) const {
+        T gi = g[i] * c.grad_scale;
+        if constexpr (L2) gi = gi + c.l2 * p[i];
+        const T mi = m[i] * c.beta1 + c.one_minus_beta1 * gi;
+        const T vi = v[i] * c.beta2 + c.one_minus_beta2 * (gi * gi);
+        m[i] = mi;
+        v[i] = vi;
+        const T denom = std::sqrt(vi) / c.bias_correction2_sqrt + c.eps;
+        p[i] = p[i] * c.decay + (c.neg_step_size * mi) / denom;
+    }
+};
 
 /// The state and the fused pass shared by adam (Decoupled = false) and adamw (true).
 template <optimizable Model, bool Decoupled>
@@ -81,7 +110,8 @@ public:
     std::uint64_t step_count() const noexcept { return steps_; }
     void set_step_count(std::uint64_t n) noexcept { steps_ = n; }
 
-    /// "exp_avg" and "exp_avg_sq", in the gradient layout.
+    /// "exp_avg" and "exp_avg_sq", in the gradient layout. The spans point into the model's
+    /// memory: for a device model use state_to_host / state_from_host (state.hpp).
     std::vector<named_state<T>> state_tensors() {
         return {{"exp_avg", {exp_avg_.data(), exp_avg_.size()}}, {"exp_avg_sq", {exp_avg_sq_.data(), exp_avg_sq_.size()}}};
     }
@@ -96,9 +126,7 @@ private:
         if (!(lr >= 0)) throw error(std::string(Decoupled ? "adamw" : "adam") + ": lr must be >= 0, got " + std::to_string(lr));
     }
 
-    struct coefficients {
-        T grad_scale, l2, decay, beta1, one_minus_beta1, beta2, one_minus_beta2, neg_step_size, bias_correction2_sqrt, eps;
-    };
+    using coefficients = adam_coefficients<T>;
 
     // Blocks short enough for the square roots to stay in L1 between the loops.
     static constexpr std::size_t block = 256;
@@ -127,10 +155,16 @@ private:
     void sweep(const coefficients& c) {
         T* const m = exp_avg_.data();
         T* const v = exp_avg_sq_.data();
-        for_each_trainable(*model_, [&](T* p, const T* g, std::size_t s, std::size_t n) {
-            for (std::size_t i = 0; i < n; i += block)
-                run_block<L2>(p + i, g + i, m + s + i, v + s + i, std::min(block, n - i), c);
-        });
+        if constexpr (host_model<Model>) {
+            for_each_trainable(*model_, [&](T* p, const T* g, std::size_t s, std::size_t n) {
+                for (std::size_t i = 0; i < n; i += block)
+                    run_block<L2>(p + i, g + i, m + s + i, v + s + i, std::min(block, n - i), c);
+            });
+        } else {
+            for_each_segment(*model_, [&](T* p, const T* g, std::size_t s, std::size_t n) {
+                Model::exec_type::for_each_index(n, adam_update<T, L2>{p, g, m + s, v + s, c});
+            });
+        }
     }
 
     void update(T grad_scale) {
@@ -159,7 +193,7 @@ private:
     Model* model_;
     T lr_, beta1_, beta2_, eps_, weight_decay_;
     std::uint64_t steps_ = 0;
-    aligned_buffer<T> exp_avg_, exp_avg_sq_;
+    state_buffer<Model> exp_avg_, exp_avg_sq_;
 };
 
 }  // namespace detail

@@ -12,16 +12,41 @@
 // A norm that is not finite (an inf or NaN gradient) leaves the gradients as they are; the
 // caller sees it in the returned value.
 //
+// For a device model the sum of squares is one Exec::sum per trainable segment (in double,
+// in the device system's order) and the scaling one Exec::for_each_index per segment.
+//
 // To fold the clipping into the optimizer pass instead: opt.step(clip_scale(grad_norm(net), max_norm)).
 #include <cmath>
 #include <cstddef>
 #include <string>
 
 #include "../core/error.hpp"
+#include "../exec/hd.hpp"
 #include "../exec/pass_count.hpp"
+#include "policy.hpp"
 #include "segment.hpp"
 
 namespace ctdl::optim {
+
+namespace detail {
+
+template <class T>
+struct square_of {
+    const T* g;
+    CTDL_HD double operator()(std::size_t i) const {
+        const double x = static_cast<double>(g[i]);
+        return x * x;
+    }
+};
+
+template <class T>
+struct scale_by {
+    T* g;
+    T k;
+    CTDL_HD void operator()(std::size_t i) const { g[i] *= k; }
+};
+
+}  // namespace detail
 
 /// The global L2 norm of the trainable gradients, in double (one reduce pass).
 template <optimizable Model>
@@ -29,23 +54,31 @@ double grad_norm(Model& model) {
     static_assert(gradient_segments_must_lie_within_gradient_count<Model>::value);
     record_pass(pass::reduce);
     const auto* const grads = model.gradients();
-    double lane[8] = {};
-    for (const segment& s : Model::gradient_segments) {
-        const auto* g = grads + s.grad_offset;
-        std::size_t i = 0;
-        for (; i + 8 <= s.size; i += 8)
-            for (std::size_t j = 0; j < 8; ++j) {
+    if constexpr (!detail::host_model<Model>) {
+        using T = typename Model::value_type;
+        double sum = 0;
+        for (const segment& s : Model::gradient_segments)
+            sum += Model::exec_type::sum(s.size, detail::square_of<T>{grads + s.grad_offset});
+        return std::sqrt(sum);
+    } else {
+        double lane[8] = {};
+        for (const segment& s : Model::gradient_segments) {
+            const auto* g = grads + s.grad_offset;
+            std::size_t i = 0;
+            for (; i + 8 <= s.size; i += 8)
+                for (std::size_t j = 0; j < 8; ++j) {
+                    const double x = static_cast<double>(g[i + j]);
+                    lane[j] += x * x;
+                }
+            for (std::size_t j = 0; i + j < s.size; ++j) {
                 const double x = static_cast<double>(g[i + j]);
                 lane[j] += x * x;
             }
-        for (std::size_t j = 0; i + j < s.size; ++j) {
-            const double x = static_cast<double>(g[i + j]);
-            lane[j] += x * x;
         }
+        double sum = 0;
+        for (double l : lane) sum += l;
+        return std::sqrt(sum);
     }
-    double sum = 0;
-    for (double l : lane) sum += l;
-    return std::sqrt(sum);
 }
 
 /// The factor clip_grad_norm applies for a given norm: min(1, max_norm / (norm + 1e-6)),
@@ -68,9 +101,14 @@ double clip_grad_norm(Model& model, double max_norm) {
         using T = typename Model::value_type;
         const T k = static_cast<T>(scale);
         T* const grads = model.gradients();
-        for (const segment& s : Model::gradient_segments) {
-            T* const g = grads + s.grad_offset;
-            for (std::size_t i = 0; i < s.size; ++i) g[i] *= k;
+        if constexpr (detail::host_model<Model>) {
+            for (const segment& s : Model::gradient_segments) {
+                T* const g = grads + s.grad_offset;
+                for (std::size_t i = 0; i < s.size; ++i) g[i] *= k;
+            }
+        } else {
+            for (const segment& s : Model::gradient_segments)
+                Model::exec_type::for_each_index(s.size, detail::scale_by<T>{grads + s.grad_offset, k});
         }
     }
     return norm;

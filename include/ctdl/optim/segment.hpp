@@ -10,7 +10,7 @@
 // optim::optimizable<Model> is the interface the optimizers and clip_grad_norm need:
 //   using value_type = T;                           // float or double
 //   static constexpr std::size_t gradient_count;    // elements of the gradient buffer
-//   T* parameters();  T* gradients();               // flat host buffers
+//   T* parameters();  T* gradients();               // flat buffers (in exec_type's memory, if any)
 //   static constexpr auto gradient_segments;        // std::array<ctdl::segment, N>
 #include <array>
 #include <concepts>
@@ -36,7 +36,7 @@ template <std::size_t N>
 struct is_segment_array<std::array<segment, N>> : std::true_type {};
 }  // namespace detail
 
-/// A model the optimizers can update: flat host buffers and compile-time segments.
+/// A model the optimizers can update: flat buffers and compile-time segments.
 template <class Model>
 concept optimizable = requires(Model& m) {
     typename Model::value_type;

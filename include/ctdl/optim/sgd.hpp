@@ -12,7 +12,8 @@
 //   opt.step();            // one fused pass over the trainable ranges
 //
 // The momentum buffer (gradient_count elements) exists only when momentum != 0 and is
-// allocated here, never in step().
+// allocated here, never in step(). For a device model it lives in device memory and each
+// step is one Exec::for_each_index per trainable segment (policy.hpp).
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -21,7 +22,9 @@
 
 #include "../core/error.hpp"
 #include "../exec/aligned_buffer.hpp"
+#include "../exec/hd.hpp"
 #include "../exec/pass_count.hpp"
+#include "policy.hpp"
 #include "segment.hpp"
 #include "state.hpp"
 #include "sweep.hpp"
@@ -36,6 +39,41 @@ struct sgd_options {
     T weight_decay = 0;
     bool nesterov = false;
 };
+
+namespace detail {
+
+template <class T>
+struct sgd_coefficients {
+    T grad_scale, weight_decay, momentum, one_minus_dampening, neg_lr;
+};
+
+/// The cpu loop's update of element i, as a functor for Exec::for_each_index.
+template <class T, bool Decay, bool Momentum, bool First, bool Nesterov>
+struct sgd_update {
+    T* p;
+    const T* g;
+    T* buf;
+    sgd_coefficients<T> c;
+    CTDL_HD void operator()(std::size_t i) const {
+        T d = g[i] * c.grad_scale;
+        if constexpr (Decay) d = d + c.weight_decay * p[i];
+        if constexpr (Momentum) {
+            T b;
+            if constexpr (First)
+                b = d;
+            else
+                b = buf[i] * c.momentum + c.one_minus_dampening * d;
+            buf[i] = b;
+            if constexpr (Nesterov)
+                d = d + c.momentum * b;
+            else
+                d = b;
+        }
+        p[i] = p[i] + c.neg_lr * d;
+    }
+};
+
+}  // namespace detail
 
 template <class Model>
 class sgd {
@@ -74,7 +112,8 @@ public:
     std::uint64_t step_count() const noexcept { return steps_; }
     void set_step_count(std::uint64_t n) noexcept { steps_ = n; }
 
-    /// "momentum_buffer" (when momentum != 0), in the gradient layout.
+    /// "momentum_buffer" (when momentum != 0), in the gradient layout. The spans point into
+    /// the model's memory: for a device model use state_to_host / state_from_host (state.hpp).
     std::vector<named_state<value_type>> state_tensors() {
         if (momentum_buffer_.size() == 0) return {};
         return {{"momentum_buffer", {momentum_buffer_.data(), momentum_buffer_.size()}}};
@@ -89,9 +128,7 @@ public:
 private:
     using T = value_type;
 
-    struct coefficients {
-        T grad_scale, weight_decay, momentum, one_minus_dampening, neg_lr;
-    };
+    using coefficients = detail::sgd_coefficients<T>;
 
     // One run of n elements; the flags are fixed for the whole pass.
     template <bool Decay, bool Momentum, bool First, bool Nesterov>
@@ -129,10 +166,16 @@ private:
                 dispatch<Flags..., true>(c);
             else
                 dispatch<Flags..., false>(c);
-        } else {
+        } else if constexpr (detail::host_model<Model>) {
             T* const buf = momentum_buffer_.data();
             detail::for_each_trainable(*model_, [&](T* p, const T* g, std::size_t s, std::size_t n) {
                 run<Flags...>(p, g, buf == nullptr ? nullptr : buf + s, n, c);
+            });
+        } else {
+            T* const buf = momentum_buffer_.data();
+            detail::for_each_segment(*model_, [&](T* p, const T* g, std::size_t s, std::size_t n) {
+                Model::exec_type::for_each_index(
+                    n, detail::sgd_update<T, Flags...>{p, g, buf == nullptr ? nullptr : buf + s, c});
             });
         }
     }
@@ -147,7 +190,7 @@ private:
     Model* model_;
     options_type opts_;
     std::uint64_t steps_ = 0;
-    aligned_buffer<T> momentum_buffer_;
+    detail::state_buffer<Model> momentum_buffer_;
 };
 
 template <class Model>

@@ -5,7 +5,9 @@
 //   -> one fused optimizer pass over the flat buffers.
 //
 // Uses the model's own activation storage for the input shape, made on first use: after
-// that first step, a step allocates nothing.
+// that first step, a step allocates nothing (on the device policy, cross_entropy still
+// allocates its per-row scratch in each call). The same code trains a model on any policy:
+// x and target live under the model's exec_type (ctdl::to<Exec> moves them there).
 #include <concepts>
 #include <type_traits>
 

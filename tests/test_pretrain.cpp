@@ -5,6 +5,7 @@
 #include <ctdl/data/corpus.hpp>
 #include <ctdl/data/tokenizer.hpp>
 #include <ctdl/models/gpt.hpp>
+#include <ctdl/infer/generate.hpp>
 #include <ctdl/train/loop.hpp>
 
 #include <filesystem>
@@ -122,4 +123,22 @@ TEST_CASE("pretraining: a checkpoint that does not fit changes nothing") {
     CHECK(std::equal(before.begin(), before.end(), m.parameters()));
     CHECK(gm.state() == ctdl::rng(ctdl::seed{5}).state());
     std::filesystem::remove(path);
+}
+
+TEST_CASE("generation: greedy is deterministic, sampling follows the generator, short prompts are refused") {
+    ctdl::model<ctdl::frozen<tiny>> net{ctdl::seed{4}};
+    std::vector<int> prompt(T);
+    for (std::size_t i = 0; i < T; ++i) prompt[i] = static_cast<int>(i % 50);
+    ctdl::rng g1(ctdl::seed{1}), g2(ctdl::seed{1}), g3(ctdl::seed{2});
+    const auto greedy = ctdl::infer::generate<T>(net, prompt, 10, g1, 0.0);
+    CHECK(greedy.size() == T + 10);
+    CHECK(std::equal(prompt.begin(), prompt.end(), greedy.begin()));
+    CHECK(ctdl::infer::generate<T>(net, prompt, 10, g1, 0.0) == greedy);
+    const auto a = ctdl::infer::generate<T>(net, prompt, 30, g2, 1.0);
+    const auto b = ctdl::infer::generate<T>(net, prompt, 30, g3, 1.0);
+    ctdl::rng g2again(ctdl::seed{1});
+    CHECK(ctdl::infer::generate<T>(net, prompt, 30, g2again, 1.0) == a);
+    CHECK(a != b);
+    for (int t : a) CHECK((t >= 0 && t < 64));
+    CHECK_THROWS_WITH(ctdl::infer::generate<T>(net, std::vector<int>(3, 1), 5, g1), Catch::Contains("needs 16"));
 }

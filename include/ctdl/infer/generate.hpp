@@ -1,0 +1,64 @@
+#pragma once
+// Sampling text from a language model with a fixed context of T tokens: the last T tokens
+// go in, the logits at the last position give the next token's distribution (softmax at
+// a temperature), a draw from the generator picks it, and the window slides on.
+#include <cmath>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "../core/error.hpp"
+#include "../core/random.hpp"
+#include "../core/tensor.hpp"
+#include "../core/transfer.hpp"
+
+namespace ctdl::infer {
+
+/// Appends n sampled tokens to prompt (which needs at least T tokens) and returns them.
+/// temperature 0 picks the most likely token.
+template <std::size_t T, class Model>
+std::vector<int> generate(Model& net, std::vector<int> prompt, std::size_t n, rng& g, double temperature = 0.8) {
+    using Exec = typename Model::exec_type;
+    using V = typename Model::value_type;
+    using out_shape = output_shape<typename Model::arch_type, shape<1, T>>;
+    constexpr std::size_t vocab = last_extent<out_shape>;
+    if (prompt.size() < T)
+        throw error("generate: the prompt has " + std::to_string(prompt.size()) + " tokens; this model needs " +
+                    std::to_string(T));
+    if (!(temperature >= 0)) throw error("generate: the temperature must be >= 0");
+    tensor<int, shape<1, T>> window;
+    tensor<V, out_shape, Exec> logits;
+    std::vector<double> p(vocab);
+    for (std::size_t k = 0; k < n; ++k) {
+        std::copy(prompt.end() - T, prompt.end(), window.data());
+        if constexpr (Exec::host_accessible) {
+            net.forward(window, logits);
+        } else {
+            net.forward(to<Exec>(window), logits);
+        }
+        const auto host = to<cpu>(logits);
+        const V* last = host.data() + (T - 1) * vocab;
+        std::size_t best = 0;
+        for (std::size_t v = 1; v < vocab; ++v)
+            if (last[v] > last[best]) best = v;
+        if (temperature == 0) {
+            prompt.push_back(static_cast<int>(best));
+            continue;
+        }
+        double z = 0;
+        for (std::size_t v = 0; v < vocab; ++v) z += (p[v] = std::exp((last[v] - last[best]) / temperature));
+        double u = g.next_uniform<double>() * z;
+        std::size_t pick = vocab - 1;
+        for (std::size_t v = 0; v < vocab; ++v) {
+            if (u < p[v]) {
+                pick = v;
+                break;
+            }
+            u -= p[v];
+        }
+        prompt.push_back(static_cast<int>(pick));
+    }
+    return prompt;
+}
+
+}  // namespace ctdl::infer

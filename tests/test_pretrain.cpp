@@ -140,5 +140,20 @@ TEST_CASE("generation: greedy is deterministic, sampling follows the generator, 
     CHECK(ctdl::infer::generate<T>(net, prompt, 30, g2again, 1.0) == a);
     CHECK(a != b);
     for (int t : a) CHECK((t >= 0 && t < 64));
-    CHECK_THROWS_WITH(ctdl::infer::generate<T>(net, std::vector<int>(3, 1), 5, g1), Catch::Contains("needs 16"));
+    CHECK_THROWS_WITH(ctdl::infer::generate<T>(net, std::vector<int>{}, 5, g1), Catch::Contains("empty"));
+    // a prompt shorter than the context works too
+    CHECK(ctdl::infer::generate<T>(net, std::vector<int>(3, 1), 5, g1).size() == 8);
+}
+
+TEST_CASE("a sequence shorter than the context: right padding gives the short sequence's outputs bitwise") {
+    ctdl::model<ctdl::frozen<tiny>> net{ctdl::seed{4}};
+    constexpr std::size_t L = 5;
+    ctdl::tensor<int, ctdl::shape<1, L>> short_ids;
+    ctdl::tensor<int, ctdl::shape<1, T>> padded;  // zeros after the first L
+    for (std::size_t t = 0; t < L; ++t) short_ids(0, t) = padded(0, t) = static_cast<int>(7 * t % 50);
+    for (std::size_t t = L; t < T; ++t) padded(0, t) = static_cast<int>(t);
+    const auto a = net.forward(short_ids);
+    const auto b = net.forward(padded);
+    for (std::size_t t = 0; t < L; ++t)
+        for (std::size_t v = 0; v < 64; ++v) REQUIRE(a(0, t, v) == b(0, t, v));
 }

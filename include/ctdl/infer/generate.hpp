@@ -1,7 +1,14 @@
 #pragma once
-// Sampling text from a language model with a fixed context of T tokens: the last T tokens
-// go in, the logits at the last position give the next token's distribution (softmax at
-// a temperature), a draw from the generator picks it, and the window slides on.
+// Sampling text from a causal language model with a context of at most T tokens: the last
+// (up to) T tokens go in, the logits at the last real position give the next token's
+// distribution (softmax at a temperature), a draw from the generator picks it, and the
+// window slides on.
+//
+// Shorter sequences need no new type: the window is padded on the right to T. In a causal
+// model position t only sees positions <= t, and every other layer works per position, so
+// the outputs at the real positions are exactly (bitwise) those of a model run on the
+// short sequence alone (tests/test_pretrain.cpp checks this); the padding costs compute only.
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <string>
@@ -14,7 +21,7 @@
 
 namespace ctdl::infer {
 
-/// Appends n sampled tokens to prompt (which needs at least T tokens) and returns them.
+/// Appends n sampled tokens to prompt (at least one token) and returns them.
 /// temperature 0 picks the most likely token.
 template <std::size_t T, class Model>
 std::vector<int> generate(Model& net, std::vector<int> prompt, std::size_t n, rng& g, double temperature = 0.8) {
@@ -22,22 +29,22 @@ std::vector<int> generate(Model& net, std::vector<int> prompt, std::size_t n, rn
     using V = typename Model::value_type;
     using out_shape = output_shape<typename Model::arch_type, shape<1, T>>;
     constexpr std::size_t vocab = last_extent<out_shape>;
-    if (prompt.size() < T)
-        throw error("generate: the prompt has " + std::to_string(prompt.size()) + " tokens; this model needs " +
-                    std::to_string(T));
+    if (prompt.empty()) throw error("generate: the prompt is empty; give at least one token");
     if (!(temperature >= 0)) throw error("generate: the temperature must be >= 0");
     tensor<int, shape<1, T>> window;
     tensor<V, out_shape, Exec> logits;
     std::vector<double> p(vocab);
     for (std::size_t k = 0; k < n; ++k) {
-        std::copy(prompt.end() - T, prompt.end(), window.data());
+        const std::size_t len = prompt.size() < T ? prompt.size() : T;
+        std::fill(window.begin(), window.end(), 0);
+        std::copy(prompt.end() - static_cast<std::ptrdiff_t>(len), prompt.end(), window.data());
         if constexpr (Exec::host_accessible) {
             net.forward(window, logits);
         } else {
             net.forward(to<Exec>(window), logits);
         }
         const auto host = to<cpu>(logits);
-        const V* last = host.data() + (T - 1) * vocab;
+        const V* last = host.data() + (len - 1) * vocab;
         std::size_t best = 0;
         for (std::size_t v = 1; v < vocab; ++v)
             if (last[v] > last[best]) best = v;

@@ -1,17 +1,13 @@
 #pragma once
-// Row-wise kernels of the normalising layers, with the epilogue protocol of gemm for the
-// gradient they hand upstream.
-//
-// layer norm over the last axis, per row r (x̂ = (x - μ) ρ, ρ = 1/√(σ² + ε), biased σ²):
-//   forward   y = x̂ w + b                       (keeps μ, ρ per row when asked)
-//   backward  g = dy w
-//             dx = ρ (g - mean(g) - x̂ mean(g x̂))
-//             dw = Σ_r dy x̂,  db = Σ_r dy       (columns summed in row order: deterministic)
-// softmax backward: dx = y (dy - Σ dy y)
+// Row-wise kernels of the normalising layers on the cpu pool, with the epilogue protocol of
+// gemm for the gradient they hand upstream. The per-row math is exec/row_math.hpp, shared
+// with the device policy; columns of dw are summed in row order, so results are
+// deterministic.
 #include <cmath>
 #include <cstddef>
 
 #include "../pass_count.hpp"
+#include "../row_math.hpp"
 #include "pool.hpp"
 
 namespace ctdl::cpu_kernels {
@@ -29,19 +25,9 @@ void layer_norm_forward(std::size_t rows, std::size_t cols, const T* x, const T*
                         T* rstd, T eps) {
     record_pass(pass::map);
     detail::rows_in_parallel(rows, cols, [&](std::size_t r0, std::size_t r1) {
-        for (std::size_t r = r0; r < r1; ++r) {
-            const T* xr = x + r * cols;
-            T* yr = y + r * cols;
-            double s = 0;
-            for (std::size_t c = 0; c < cols; ++c) s += xr[c];
-            const T mu = static_cast<T>(s / static_cast<double>(cols));
-            double v = 0;
-            for (std::size_t c = 0; c < cols; ++c) v += static_cast<double>((xr[c] - mu) * (xr[c] - mu));
-            const T rho = static_cast<T>(1.0 / std::sqrt(v / static_cast<double>(cols) + static_cast<double>(eps)));
-            for (std::size_t c = 0; c < cols; ++c) yr[c] = (xr[c] - mu) * rho * w[c] + b[c];
-            if (mean) mean[r] = mu;
-            if (rstd) rstd[r] = rho;
-        }
+        for (std::size_t r = r0; r < r1; ++r)
+            row_math::layer_norm_forward(cols, x + r * cols, w, b, y + r * cols, mean ? mean + r : nullptr,
+                                         rstd ? rstd + r : nullptr, eps);
     });
 }
 
@@ -53,37 +39,16 @@ void layer_norm_backward(std::size_t rows, std::size_t cols, const T* x, const T
     if (dw) {
         record_pass(pass::reduce);
         cpu_pool().parallel_for(cols, [&](std::size_t c0, std::size_t c1) {
-            for (std::size_t c = c0; c < c1; ++c) {
-                T sw = accumulate ? dw[c] : T(0), sb = accumulate ? db[c] : T(0);
-                for (std::size_t r = 0; r < rows; ++r) {
-                    const T g = dy[r * cols + c];
-                    sw += g * (x[r * cols + c] - mean[r]) * rstd[r];
-                    sb += g;
-                }
-                dw[c] = sw;
-                db[c] = sb;
-            }
+            for (std::size_t c = c0; c < c1; ++c)
+                row_math::layer_norm_dw_column(rows, cols, c, x, mean, rstd, dy, dw, db, accumulate);
         });
     }
     if (dx) {
         record_pass(pass::map);
         detail::rows_in_parallel(rows, cols, [&](std::size_t r0, std::size_t r1) {
             for (std::size_t r = r0; r < r1; ++r) {
-                const T* xr = x + r * cols;
-                const T* dyr = dy + r * cols;
-                T* dxr = dx + r * cols;
-                const T mu = mean[r], rho = rstd[r];
-                double sg = 0, sgx = 0;
-                for (std::size_t c = 0; c < cols; ++c) {
-                    const T g = dyr[c] * w[c];
-                    sg += g;
-                    sgx += g * (xr[c] - mu) * rho;
-                }
-                const T mg = static_cast<T>(sg / static_cast<double>(cols));
-                const T mgx = static_cast<T>(sgx / static_cast<double>(cols));
-                for (std::size_t c = 0; c < cols; ++c)
-                    dxr[c] = rho * (dyr[c] * w[c] - mg - (xr[c] - mu) * rho * mgx);
-                ep(r, std::size_t{0}, dxr, cols);
+                row_math::layer_norm_dx(cols, x + r * cols, w, mean[r], rstd[r], dy + r * cols, dx + r * cols);
+                ep(r, std::size_t{0}, dx + r * cols, cols);
             }
         });
     }
@@ -95,13 +60,8 @@ void softmax_backward_rows(std::size_t rows, std::size_t cols, const T* y, const
     record_pass(pass::softmax);
     detail::rows_in_parallel(rows, cols, [&](std::size_t r0, std::size_t r1) {
         for (std::size_t r = r0; r < r1; ++r) {
-            const T* yr = y + r * cols;
-            const T* dyr = dy + r * cols;
-            T* dxr = dx + r * cols;
-            T dot = 0;
-            for (std::size_t c = 0; c < cols; ++c) dot += dyr[c] * yr[c];
-            for (std::size_t c = 0; c < cols; ++c) dxr[c] = yr[c] * (dyr[c] - dot);
-            ep(r, std::size_t{0}, dxr, cols);
+            row_math::softmax_backward(cols, y + r * cols, dy + r * cols, dx + r * cols);
+            ep(r, std::size_t{0}, dx + r * cols, cols);
         }
     });
 }

@@ -6,6 +6,7 @@
 //   forward  Y  = X·Wᵀ   nt  M = batch, N = out, K = in
 //   dX       dX = dY·W   nn  M = batch, N = in,  K = out
 //   dW       dW = dYᵀ·X  tn  M = out,   N = in,  K = batch
+// and the batch-1 forward (M = 1) of the two large layers.
 // The two libraries run back to back for each shape (the machine's load drifts; ratios of
 // neighbours are what to read). Before a 2-thread ctdl run the benchmark sleeps until
 // OpenBLAS's workers have stopped spinning, so they do not compete with ctdl's.
@@ -95,6 +96,9 @@ std::vector<job> jobs() {
         v.push_back({"nn", trans::n, trans::n, batch, in, out});
         v.push_back({"tn", trans::t, trans::n, out, in, batch});
     }
+    // Batch-1 inference: the forward products of the MLP's two large layers.
+    for (auto [in, out] : {std::pair<std::size_t, std::size_t>{784, 256}, {256, 256}})
+        v.push_back({"nt", trans::n, trans::t, 1, out, in});
     return v;
 }
 

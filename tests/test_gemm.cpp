@@ -23,7 +23,15 @@ struct dims {
 
 // Sizes around every blocking edge: 1, odd, tile remainders, several K blocks.
 const dims sizes[] = {{1, 1, 1},     {3, 5, 7},       {17, 33, 65},   {64, 10, 256}, {130, 257, 100},
-                      {256, 256, 256}, {64, 784, 256}, {1, 300, 33},  {8, 64, 513},  {29, 3, 1000}, {100, 13, 40}, {48, 96, 20}, {2, 70, 37}, {4, 9, 300}, {3, 1, 16}};
+                      {256, 256, 256}, {64, 784, 256}, {1, 300, 33},  {8, 64, 513},  {29, 3, 1000}, {100, 13, 40}, {48, 96, 20}, {2, 70, 37}, {4, 9, 300}, {3, 1, 16},
+                      // few rows, weights over 64 KB: the dot-product path split over threads,
+                      // odd column counts, K tails, leftover k-steps of the accumulator rounds
+                      {1, 257, 200}, {2, 130, 129}, {3, 70, 300}, {4, 33, 1000}, {1, 256, 784},
+                      // narrow C (N <= 16, M > 4): dot-product blocks, partial row and column
+                      // blocks, K < one vector, K tails
+                      {5, 16, 7}, {37, 10, 256}, {70, 15, 17}, {9, 1, 33}, {200, 2, 100}, {64, 16, 784},
+                      // A read in place (M <= 128) with partial row panels, several blocks a thread
+                      {100, 300, 300}, {127, 1000, 64}, {64, 256, 10}};
 
 // op(X) stored row-major with padding: rows × cols with row stride ld.
 template <class T>
@@ -150,6 +158,32 @@ TEST_CASE("gemm is bitwise identical for 1, 2 and 3 threads on a large product")
     CHECK(std::memcmp(c1.data(), c3.data(), c1.size() * sizeof(float)) == 0);
 }
 
+TEST_CASE("gemm is bitwise identical for 1, 2 and 3 threads where blocks are handed out dynamically") {
+    std::mt19937 g(8);
+    ctdl::thread_pool p1(1), p2(2), p3(3);
+    // M <= 128 with row-major A: C's columns in several blocks a thread, taken from a counter.
+    problem<trans::n, trans::n, float> dx({64, 784, 256}, 0, g), odd({101, 1000, 70}, 2, g);
+    problem<trans::n, trans::t, float> fwd({64, 1000, 300}, 1, g);
+    problem<trans::n, trans::t, double> one({1, 999, 300}, 0, g), narrow({250, 11, 301}, 3, g);
+    auto same = [&](const auto& pr) {
+        for (bool acc : {false, true}) {
+            const auto c1 = pr.run(p1, acc);
+            pr.check(c1, acc);
+            for (int rep = 0; rep < 20; ++rep) {  // which thread takes which block varies from run to run
+                const auto c2 = pr.run(p2, acc), c3 = pr.run(p3, acc);
+                INFO("M=" << pr.M << " N=" << pr.N << " K=" << pr.K << " accumulate=" << acc);
+                REQUIRE(std::memcmp(c1.data(), c2.data(), c1.size() * sizeof(c1[0])) == 0);
+                REQUIRE(std::memcmp(c1.data(), c3.data(), c1.size() * sizeof(c1[0])) == 0);
+            }
+        }
+    };
+    same(dx);
+    same(odd);
+    same(fwd);
+    same(one);
+    same(narrow);
+}
+
 TEST_CASE("gemm with K = 0 zeroes C (or keeps it with accumulate) and still runs the epilogue") {
     ctdl::thread_pool p(2);
     std::vector<float> c(6, 5.0f), bias{1, 2, 3};
@@ -176,7 +210,8 @@ struct counting_relu {
 TEST_CASE("gemm epilogues: bias, and a custom relu called exactly once per element") {
     std::mt19937 g(99);
     ctdl::thread_pool p1(1), p2(2);
-    for (dims d : {dims{5, 7, 3}, dims{64, 784, 256}, dims{130, 257, 600}, dims{1, 33, 9}, dims{70, 6, 300}}) {
+    for (dims d : {dims{5, 7, 3}, dims{64, 784, 256}, dims{130, 257, 600}, dims{1, 33, 9}, dims{70, 6, 300},
+                   dims{1, 300, 784}, dims{3, 101, 700}, dims{37, 16, 250}}) {
         problem<trans::n, trans::t, float> pr(d, 2, g);
         std::vector<float> bias(d.n);
         for (std::size_t j = 0; j < d.n; ++j) bias[j] = float(j % 7) - 3.0f;
@@ -205,6 +240,34 @@ TEST_CASE("gemm epilogues: bias, and a custom relu called exactly once per eleme
                 CHECK(miscounted == 0);
             }
         }
+    }
+}
+
+TEST_CASE("gemm epilogue called exactly once per element in every form (blocks handed out dynamically)") {
+    std::mt19937 g(98);
+    ctdl::thread_pool p1(1), p2(2), p3(3);
+    auto check = [&](const auto& pr) {
+        const auto plain = pr.run(p1, false);
+        for (auto* pool : {&p1, &p2, &p3}) {
+            std::vector<int> hits(pr.M * pr.N, 0);
+            const auto relu = pr.run(*pool, false, counting_relu{&hits, pr.ldc, pr.N});
+            std::size_t wrong = 0, miscounted = 0;
+            for (std::size_t i = 0; i < pr.M; ++i)
+                for (std::size_t j = 0; j < pr.N; ++j) {
+                    const float x = plain[i * pr.ldc + j];
+                    if (relu[i * pr.ldc + j] != (x > 0 ? x : 0.0f)) ++wrong;
+                    if (hits[i * pr.N + j] != 1) ++miscounted;
+                }
+            INFO("M=" << pr.M << " N=" << pr.N << " K=" << pr.K << " threads=" << pool->size());
+            CHECK(wrong == 0);
+            CHECK(miscounted == 0);
+        }
+    };
+    for (dims d : {dims{64, 784, 256}, dims{100, 300, 300}, dims{64, 256, 10}, dims{7, 5, 100}}) {
+        check(problem<trans::n, trans::n, float>(d, 1, g));
+        check(problem<trans::n, trans::t, float>(d, 1, g));
+        check(problem<trans::t, trans::n, float>(d, 1, g));
+        check(problem<trans::t, trans::t, float>(d, 1, g));
     }
 }
 

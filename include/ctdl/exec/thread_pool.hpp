@@ -1,10 +1,14 @@
 #pragma once
 // A fixed-size thread pool with static work partitioning.
 //
-// run(f) calls f(t, n) once on each of n threads (t = 0 is the calling thread). Kernels
-// split their work by t alone, never by timing, so for a given thread count every result
-// is bitwise reproducible. Workers spin briefly between jobs (kernels come in quick
-// succession during a training step) and then sleep on an atomic wait.
+// run(f) calls f(t, n) once for each t in [0, n): t = 0 on the calling thread, t ≥ 1 on
+// worker t — unless worker t has not yet taken its part when the caller has finished its
+// own: then the caller runs f(t, n) itself (the slot is claimed by exactly one of them). A
+// descheduled worker (the machine is shared) thus never holds up a job it has not started.
+// Kernels split their work by t alone, never by timing or by which thread runs a part, so
+// for a given thread count every result is bitwise reproducible. Parts of one job must not
+// wait for each other. Workers spin briefly between jobs (kernels come in quick succession
+// during a training step) and then sleep on an atomic wait.
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
@@ -55,10 +59,13 @@ public:
         job_ = [&f](std::size_t t, std::size_t n) { f(t, n); };
         error_ = nullptr;
         remaining_.store(workers_.size(), std::memory_order_relaxed);
-        epoch_.fetch_add(1, std::memory_order_release);
+        const std::uint64_t e = epoch_.fetch_add(1, std::memory_order_release) + 1;
         epoch_.notify_all();
         execute(0);
-        // Wait for the workers: spin, then sleep.
+        // The parts no worker has claimed yet: run them here.
+        for (std::size_t t = 1; t < size(); ++t)
+            if (claim(t, e)) finish(t);
+        // Wait for the workers still running their parts: spin, then sleep.
         for (int spin = 0; remaining_.load(std::memory_order_acquire) != 0; ++spin) {
             if (spin > spin_limit) {
                 std::size_t r = remaining_.load(std::memory_order_acquire);
@@ -90,6 +97,19 @@ public:
 private:
     static constexpr int spin_limit = 1 << 14;
 
+    /// Slot t of job e: true for the one thread (worker t or the caller) that takes it.
+    bool claim(std::size_t t, std::uint64_t e) {
+        std::uint64_t expected = e - 1;
+        return claimed_[t].value.compare_exchange_strong(expected, e, std::memory_order_acq_rel,
+                                                         std::memory_order_relaxed);
+    }
+
+    /// Runs slot t and counts it done.
+    void finish(std::size_t t) {
+        execute(t);
+        if (remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1) remaining_.notify_one();
+    }
+
     void execute(std::size_t t) {
         in_job_ = true;
         try {
@@ -110,8 +130,9 @@ private:
                 if (spin > spin_limit) epoch_.wait(seen, std::memory_order_acquire);
             seen = now;
             if (quit_.load(std::memory_order_acquire)) return;
-            execute(t);
-            if (remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1) remaining_.notify_one();
+            // Job `now` is still running unless the caller took this part: then the job may
+            // be over and job_ gone, so nothing of it is touched.
+            if (claim(t, now)) finish(t);
         }
     }
 
@@ -120,6 +141,8 @@ private:
         quit_.store(false);
         workers_.reserve(threads - 1);
         const std::uint64_t epoch = epoch_.load();
+        claimed_ = std::vector<slot>(threads);
+        for (auto& c : claimed_) c.value.store(epoch, std::memory_order_relaxed);
         for (std::size_t t = 1; t < threads; ++t) workers_.emplace_back([this, t, epoch] { worker(t, epoch); });
     }
 
@@ -131,7 +154,14 @@ private:
         workers_.clear();
     }
 
+    // claimed_[t]: the last job (epoch) whose slot t was taken. Every slot of a job is taken
+    // before run() returns, so at the start of job e each holds e - 1. Own cache lines.
+    struct alignas(64) slot {
+        std::atomic<std::uint64_t> value{0};
+    };
+
     std::vector<std::thread> workers_;
+    std::vector<slot> claimed_;
     std::mutex submit_;
     std::function<void(std::size_t, std::size_t)> job_;
     std::atomic<std::uint64_t> epoch_{0};

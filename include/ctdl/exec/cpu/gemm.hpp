@@ -21,9 +21,11 @@
 // on K alone) whatever the thread count, so results are bitwise reproducible across
 // thread counts.
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <new>
 #include <type_traits>
+#include <utility>
 
 #include "../epilogue.hpp"
 #include "../pass_count.hpp"
@@ -39,8 +41,10 @@ namespace ctdl {
 namespace cpu_kernels {
 namespace detail {
 
-/// Per-thread packing scratch, 64-byte aligned; it only grows, so after the first calls
-/// of a training loop no GEMM allocates.
+/// Packing scratch of the calling thread, 64-byte aligned; it only grows, so after the first
+/// calls of a training loop no GEMM allocates. The thread that calls gemm holds the scratch
+/// of every part of the product (part t of a parallel product packs into region t), so it
+/// does not matter which of the pool's threads ends up running a part.
 template <class T, int Slot>
 inline T* scratch(std::size_t n) {
     struct buffer {
@@ -63,6 +67,9 @@ inline T* scratch(std::size_t n) {
 /// Work (multiply-adds) up to which a product runs on the calling thread alone.
 inline constexpr std::size_t serial_work = std::size_t{1} << 18;
 
+/// B bytes up to which the few-row dot-product path (M <= 4) runs on the calling thread alone.
+inline constexpr std::size_t dot_split_bytes = std::size_t{64} << 10;
+
 /// Blocking for T on this ISA. KC: depth of a block, so that a B micro-panel (KC × NR)
 /// and an A micro-panel (MR × KC) fit L1 (48 KiB) together; MC: rows of the packed A block
 /// (MC × KC, in L2); NC: columns of the packed B block (KC × NC). KC is the same for every
@@ -78,6 +85,12 @@ struct blocking {
     static constexpr std::size_t NC = NR * (1048576 / (NR * KC * sizeof(T)));
 };
 
+/// Whether gemm_block reads op(A) in place for a block of `rows` rows (see there).
+template <trans TA>
+constexpr bool a_reads_in_place(std::size_t rows) {
+    return TA == trans::n && rows <= 128;
+}
+
 /// n parts of [0, count) of equal size (±1): part p is [split_even(count, n, p), split_even(count, n, p+1)).
 constexpr std::size_t split_even(std::size_t count, std::size_t parts, std::size_t p) {
     return p * (count / parts) + std::min(p, count % parts);
@@ -86,19 +99,21 @@ constexpr std::size_t split_even(std::size_t count, std::size_t parts, std::size
 /// One thread's share: C[m0:m1, n0:n1] over all of K, with an MR × (NV·width) register tile.
 /// TransC: the problem is the transposed one, Cᵀ = op(B)ᵀ·op(A)ᵀ, and C is written (and
 /// the epilogue called) in C's own row-major layout.
+/// ap, bp: packing space for the block, at least block_scratch<T, MR, NV>(M, N, K).a / .b
+/// elements (M, N: the whole product's, which bound any block's).
 template <trans TA, trans TB, class T, std::size_t MR, std::size_t NV, bool TransC, class Epilogue>
 void gemm_block(std::size_t m0, std::size_t m1, std::size_t n0, std::size_t n1, std::size_t K, const T* A,
                 std::size_t lda, const T* B, std::size_t ldb, T* C, std::size_t ldc, bool accumulate,
-                const Epilogue& ep) {
+                const Epilogue& ep, T* ap, T* bp) {
     using bl = blocking<T, MR, NV>;
     constexpr std::size_t NR = bl::NR;
     using kernel = micro_kernel<T, MR, NV, TransC>;
+    using kernel_a_rows = micro_kernel<T, MR, NV, TransC, true>;
 
     // K is cut into equal blocks of at most KC; the cuts depend on K alone.
     const std::size_t kblocks = (K + bl::KC - 1) / bl::KC;
     const std::size_t mblocks = (m1 - m0 + bl::MC - 1) / bl::MC;
     const std::size_t nblocks = (n1 - n0 + bl::NC - 1) / bl::NC;
-    const std::size_t kc_max = (K + kblocks - 1) / kblocks;
     // Equal M/N blocks, rounded up to whole micro-panels.
     const std::size_t mc_max = ((m1 - m0 + mblocks - 1) / mblocks + MR - 1) / MR * MR;
     const std::size_t nc_max = ((n1 - n0 + nblocks - 1) / nblocks + NR - 1) / NR * NR;
@@ -108,9 +123,10 @@ void gemm_block(std::size_t m0, std::size_t m1, std::size_t n0, std::size_t n1, 
     // (zero padding). Measured on Zen 5: +10% at 64×784×256, equal or better up to 512².
     // Either way every element sees the same arithmetic.
     const bool b_in_place = TB == trans::n && m1 - m0 <= 128;
-
-    T* ap = scratch<T, 0>(mc_max * kc_max);
-    T* bp = scratch<T, 1>((b_in_place ? NR : nc_max) * kc_max);
+    // Likewise a row-major op(A) with few rows is read in place (its rows are contiguous along
+    // k; MR row streams): nothing to transpose, and a thread's share can be cut into small
+    // pieces without packing A again for each. Only a partial last row panel is packed.
+    const bool a_in_place = a_reads_in_place<TA>(m1 - m0);
 
     // op(A)[i, k] = A[i·a_rs + k·a_cs]; op(B)[k, j] = B[j·b_rs + k·b_cs].
     const std::size_t a_rs = TA == trans::n ? lda : 1, a_cs = TA == trans::n ? 1 : lda;
@@ -130,7 +146,12 @@ void gemm_block(std::size_t m0, std::size_t m1, std::size_t n0, std::size_t n1, 
             }
             for (std::size_t ic = m0; ic < m1; ic += mc_max) {
                 const std::size_t mc = std::min(mc_max, m1 - ic);
-                pack_panels<MR>(A + ic * a_rs + pc * a_cs, a_rs, a_cs, mc, kc, ap);
+                const T* asrc = A + ic * a_rs + pc * a_cs;
+                if (a_in_place) {
+                    if (mc % MR) pack_panels<MR>(asrc + (mc - mc % MR) * a_rs, a_rs, a_cs, mc % MR, kc, ap);
+                } else {
+                    pack_panels<MR>(asrc, a_rs, a_cs, mc, kc, ap);
+                }
                 for (std::size_t jr = 0; jr < nc; jr += NR) {
                     const std::size_t nr = std::min(NR, nc - jr);
                     const T* b = b_in_place ? (nr == NR ? bsrc + jr : bp) : bp + jr * kc;
@@ -138,14 +159,15 @@ void gemm_block(std::size_t m0, std::size_t m1, std::size_t n0, std::size_t n1, 
                     for (std::size_t ir = 0; ir < mc; ir += MR) {
                         const std::size_t mr = std::min(MR, mc - ir);
                         const std::size_t row = ic + ir, col = jc + jr;
+                        T* c = TransC ? C + col * ldc + row : C + row * ldc + col;
+                        if (a_in_place && mr == MR)
+                            kernel_a_rows::run(kc, asrc + ir * lda, lda, b, bstride, c, ldc, mr, nr, add);
+                        else
+                            kernel::run(kc, ap + (a_in_place ? 0 : ir * kc), MR, b, bstride, c, ldc, mr, nr, add);
                         if constexpr (TransC) {
-                            T* c = C + col * ldc + row;
-                            kernel::run(kc, ap + ir * kc, b, bstride, c, ldc, mr, nr, add);
                             if (last)
                                 for (std::size_t j = 0; j < nr; ++j) ep(col + j, row, c + j * ldc, mr);
                         } else {
-                            T* c = C + row * ldc + col;
-                            kernel::run(kc, ap + ir * kc, b, bstride, c, ldc, mr, nr, add);
                             if (last)
                                 for (std::size_t i = 0; i < mr; ++i) ep(row + i, col, c + i * ldc, nr);
                         }
@@ -156,41 +178,69 @@ void gemm_block(std::size_t m0, std::size_t m1, std::size_t n0, std::size_t n1, 
     }
 }
 
-/// Runs gemm_block over a grid of threads: C's MR/NR-aligned blocks are split, K never.
+/// Elements of packing space one gemm_block of a product M × N × K needs at most, for A
+/// and for B, each rounded up to whole 64-byte lines.
+template <class T, std::size_t MR, std::size_t NV>
+constexpr std::pair<std::size_t, std::size_t> block_scratch(std::size_t M, std::size_t N, std::size_t K) {
+    using bl = blocking<T, MR, NV>;
+    const std::size_t kblocks = (K + bl::KC - 1) / bl::KC, kc_max = (K + kblocks - 1) / kblocks;
+    const std::size_t line = 64 / sizeof(T);
+    auto lines = [&](std::size_t n) { return (n + line - 1) / line * line; };
+    // A block has at most min(M, MC) rows rounded up to MR (MC is a multiple of MR); likewise B.
+    const std::size_t mc = (std::min(M, bl::MC) + MR - 1) / MR * MR, nc = (std::min(N, bl::NC) + bl::NR - 1) / bl::NR * bl::NR;
+    return {lines(mc * kc_max), lines(nc * kc_max)};
+}
+
+/// Runs gemm_block over the pool: C is cut into MR/NR-aligned blocks that the threads take
+/// one at a time from a shared counter (a thread that is descheduled holds up at most the
+/// block it is in). K is never split and a block's arithmetic does not depend on where its
+/// edges lie, so which thread computes which block never changes a result.
 template <trans TA, trans TB, class T, std::size_t MR, std::size_t NV, bool TransC, class Epilogue>
 void gemm_threads(std::size_t M, std::size_t N, std::size_t K, const T* A, std::size_t lda, const T* B,
                   std::size_t ldb, T* C, std::size_t ldc, bool accumulate, const Epilogue& ep, thread_pool& pool) {
     constexpr std::size_t NR = blocking<T, MR, NV>::NR;
-    auto block = [&](std::size_t m0, std::size_t m1, std::size_t n0, std::size_t n1) {
-        gemm_block<TA, TB, T, MR, NV, TransC, Epilogue>(m0, m1, n0, n1, K, A, lda, B, ldb, C, ldc, accumulate, ep);
-    };
     const std::size_t mpanels = (M + MR - 1) / MR, npanels = (N + NR - 1) / NR;
-    if (pool.size() == 1 || M * N * K <= serial_work || mpanels * npanels == 1) {
-        block(0, M, 0, N);
+    const bool serial = pool.size() == 1 || M * N * K <= serial_work || mpanels * npanels == 1;
+    const std::size_t n = serial ? 1 : pool.size();
+    const auto [a_elems, b_elems] = block_scratch<T, MR, NV>(M, N, K);
+    T* const space = scratch<T, 0>(n * (a_elems + b_elems));  // region t: part t of the pool's job
+    auto block = [&](std::size_t t, std::size_t m0, std::size_t m1, std::size_t n0, std::size_t n1) {
+        T* ap = space + t * (a_elems + b_elems);
+        gemm_block<TA, TB, T, MR, NV, TransC, Epilogue>(m0, m1, n0, n1, K, A, lda, B, ldb, C, ldc, accumulate, ep, ap,
+                                                        ap + a_elems);
+    };
+    if (serial) {
+        block(0, 0, M, 0, N);
         return;
     }
-    pool.run([&](std::size_t t, std::size_t n) {
-        // A grid tm × tn = n of C blocks. Splitting N makes every thread pack all of A (M·K
-        // each), splitting M all of B (K·N each): pick the grid that packs least.
-        std::size_t tm = 1, tn = n, best = ~std::size_t{0};
-        for (std::size_t d = 1; d <= n; ++d) {
-            if (n % d) continue;
-            const std::size_t dm = d, dn = n / d;
-            if (dm > mpanels || dn > npanels) continue;
-            const std::size_t cost = dn * M * K + dm * K * N;
-            if (cost < best) best = cost, tm = dm, tn = dn;
+    // A grid tm × tn of C blocks, n of them. Splitting N makes every block pack all of A
+    // (M·K each), splitting M all of B (K·N each): pick the grid that packs least.
+    std::size_t tm = 1, tn = n, best = ~std::size_t{0};
+    for (std::size_t d = 1; d <= n; ++d) {
+        if (n % d) continue;
+        const std::size_t dm = d, dn = n / d;
+        if (dm > mpanels || dn > npanels) continue;
+        const std::size_t cost = dn * M * K + dm * K * N;
+        if (cost < best) best = cost, tm = dm, tn = dn;
+    }
+    if (best == ~std::size_t{0}) {  // fewer panels than threads: split the longer side only
+        if (mpanels >= npanels) tm = std::min(n, mpanels), tn = 1;
+        else tm = 1, tn = std::min(n, npanels);
+    }
+    // Columns cost no extra packing when A is read in place: then 4 blocks a thread, so
+    // the threads even out when one of them is slowed down.
+    if (tm == 1 && a_reads_in_place<TA>(M)) tn = std::min(npanels, 4 * n);
+    const std::size_t blocks = tm * tn;
+    std::atomic<std::size_t> next{0};
+    pool.run([&](std::size_t t, std::size_t) {
+        for (std::size_t b; (b = next.fetch_add(1, std::memory_order_relaxed)) < blocks;) {
+            const std::size_t ti = b / tn, tj = b % tn;
+            const std::size_t m0 = std::min(M, split_even(mpanels, tm, ti) * MR);
+            const std::size_t m1 = std::min(M, split_even(mpanels, tm, ti + 1) * MR);
+            const std::size_t n0 = std::min(N, split_even(npanels, tn, tj) * NR);
+            const std::size_t n1 = std::min(N, split_even(npanels, tn, tj + 1) * NR);
+            if (m0 < m1 && n0 < n1) block(t, m0, m1, n0, n1);
         }
-        if (best == ~std::size_t{0}) {  // fewer panels than threads: split the longer side only
-            if (mpanels >= npanels) tm = std::min(n, mpanels), tn = 1;
-            else tm = 1, tn = std::min(n, npanels);
-        }
-        if (t >= tm * tn) return;
-        const std::size_t ti = t / tn, tj = t % tn;
-        const std::size_t m0 = std::min(M, split_even(mpanels, tm, ti) * MR);
-        const std::size_t m1 = std::min(M, split_even(mpanels, tm, ti + 1) * MR);
-        const std::size_t n0 = std::min(N, split_even(npanels, tn, tj) * NR);
-        const std::size_t n1 = std::min(N, split_even(npanels, tn, tj + 1) * NR);
-        if (m0 < m1 && n0 < n1) block(m0, m1, n0, n1);
     });
 }
 
@@ -230,69 +280,208 @@ void gemm_tiles(std::size_t M, std::size_t N, std::size_t K, const T* A, std::si
 }
 
 #if defined(__AVX512F__)
-// GCC 12 flags the undefined pass-through operand inside the lane-reduction intrinsics.
+// GCC 12 flags the undefined pass-through operand inside the interleave and lane-reduction
+// intrinsics.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
+/// Lane sums of `width` registers at once, r[l] = Σ lanes of v[l], by a transposing tree of
+/// interleaves and adds. Every v[l] goes through the same tree (only the lane it sits in
+/// differs, and a + b = b + a exactly), so a sum does not depend on l.
+inline __m512 lane_sums(__m512 (&v)[16]) {
+    __m512 s1[8], s2[4];
+    for (int p = 0; p < 8; ++p)  // [a0+a2, b0+b2, a1+a3, b1+b3] per 128-bit chunk
+        s1[p] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * p], v[2 * p + 1]), _mm512_unpackhi_ps(v[2 * p], v[2 * p + 1]));
+    for (int q = 0; q < 4; ++q) {  // [a, b, c, d] per chunk: each the sum of its 4 lanes there
+        const __m512d x = _mm512_castps_pd(s1[2 * q]), y = _mm512_castps_pd(s1[2 * q + 1]);
+        s2[q] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(x, y)), _mm512_castpd_ps(_mm512_unpackhi_pd(x, y)));
+    }
+    // Chunks: (c0 + c2) + (c1 + c3), four registers to a chunk.
+    const __m512 u0 = _mm512_add_ps(_mm512_shuffle_f32x4(s2[0], s2[1], 0x88), _mm512_shuffle_f32x4(s2[0], s2[1], 0xdd));
+    const __m512 u1 = _mm512_add_ps(_mm512_shuffle_f32x4(s2[2], s2[3], 0x88), _mm512_shuffle_f32x4(s2[2], s2[3], 0xdd));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(u0, u1, 0x88), _mm512_shuffle_f32x4(u0, u1, 0xdd));
+}
+
+inline __m512d lane_sums(__m512d (&v)[8]) {
+    __m512d s1[4];
+    for (int p = 0; p < 4; ++p)  // [a0+a1, b0+b1] per 128-bit chunk
+        s1[p] = _mm512_add_pd(_mm512_unpacklo_pd(v[2 * p], v[2 * p + 1]), _mm512_unpackhi_pd(v[2 * p], v[2 * p + 1]));
+    const __m512d u0 = _mm512_add_pd(_mm512_shuffle_f64x2(s1[0], s1[1], 0x88), _mm512_shuffle_f64x2(s1[0], s1[1], 0xdd));
+    const __m512d u1 = _mm512_add_pd(_mm512_shuffle_f64x2(s1[2], s1[3], 0x88), _mm512_shuffle_f64x2(s1[2], s1[3], 0xdd));
+    return _mm512_add_pd(_mm512_shuffle_f64x2(u0, u1, 0x88), _mm512_shuffle_f64x2(u0, u1, 0xdd));
+}
+
+/// Narrow C = A·Bᵀ (N ≤ narrow_n; a classifier's last layer, whose weights sit in L1) as dot
+/// products of rows of A with rows of B, both contiguous along k: nothing is packed or
+/// transposed. Blocks of R rows × JB columns, R·JB = width accumulator registers; each
+/// element is
+///     c[i, j] = lane_sums( Σ_{k0 by w} a[i, k0:k0+w] ⊙ b[j, k0:k0+w] )
+/// (lane partial sums by FMA, k ascending, the last partial vector zero-filled, then the
+/// fixed lane tree), wherever its block lies, so results never depend on the thread count.
+/// Computes rows [r0, r1), then the epilogue over each of them.
+template <class T, std::size_t R, class Epilogue>
+void gemm_narrow_rows(std::size_t M, std::size_t N, std::size_t K, const T* A, std::size_t lda, const T* B,
+                      std::size_t ldb, T* C, std::size_t ldc, bool accumulate, const Epilogue& ep, std::size_t r0,
+                      std::size_t r1) {
+    using S = simd<T>;
+    using V = zmm<T>;
+    using reg = typename S::reg;
+    constexpr std::size_t W = S::width, JB = W / R;
+    static_assert(R * JB == W);
+    const std::size_t kv = K / W * W;
+    const __mmask16 tail = static_cast<__mmask16>((1u << (K - kv)) - 1);
+    alignas(64) T sums[W];
+    for (std::size_t i0 = r0; i0 < r1; i0 += R) {
+        const std::size_t rn = std::min(R, r1 - i0);
+        const T* a[R];
+        for (std::size_t i = 0; i < R; ++i) a[i] = A + std::min(i0 + i, M - 1) * lda;  // past the end: recomputed, discarded
+        for (std::size_t j0 = 0; j0 < N; j0 += JB) {
+            const std::size_t jn = std::min(JB, N - j0);
+            const T* b[JB];
+            for (std::size_t q = 0; q < JB; ++q) b[q] = B + std::min(j0 + q, N - 1) * ldb;
+            reg acc[W];
+            for (std::size_t l = 0; l < W; ++l) acc[l] = S::zero();
+            for (std::size_t k = 0; k < kv; k += W) {
+                reg bv[JB];
+                for (std::size_t q = 0; q < JB; ++q) {
+                    bv[q] = S::load(b[q] + k);
+                    __asm__("" : "+v"(bv[q]));  // one load, not one folded into each FMA: loads are the bottleneck
+                }
+                for (std::size_t i = 0; i < R; ++i) {
+                    reg av = S::load(a[i] + k);
+                    __asm__("" : "+v"(av));
+                    for (std::size_t q = 0; q < JB; ++q) acc[i * JB + q] = S::fma(av, bv[q], acc[i * JB + q]);
+                }
+            }
+            if (kv < K) {
+                reg bv[JB];
+                for (std::size_t q = 0; q < JB; ++q) bv[q] = V::load(b[q] + kv, tail);
+                for (std::size_t i = 0; i < R; ++i) {
+                    const reg av = V::load(a[i] + kv, tail);
+                    for (std::size_t q = 0; q < JB; ++q) acc[i * JB + q] = S::fma(av, bv[q], acc[i * JB + q]);
+                }
+            }
+            S::store(sums, lane_sums(acc));
+            for (std::size_t i = 0; i < rn; ++i) {
+                T* c = C + (i0 + i) * ldc + j0;
+                const T* s = sums + i * JB;
+                if (accumulate)
+                    for (std::size_t q = 0; q < jn; ++q) c[q] += s[q];
+                else
+                    for (std::size_t q = 0; q < jn; ++q) c[q] = s[q];
+            }
+        }
+        for (std::size_t i = 0; i < rn; ++i) ep(i0 + i, std::size_t{0}, C + (i0 + i) * ldc, N);
+    }
+}
+
+/// Columns up to which C = A·Bᵀ with more than 4 rows takes the dot-product path.
+inline constexpr std::size_t narrow_n = 16;
+
+/// Narrow C = A·Bᵀ: blocks of rows (R = width/2 rows × 2 columns), split over the threads.
+template <class T, class Epilogue>
+void gemm_narrow(std::size_t M, std::size_t N, std::size_t K, const T* A, std::size_t lda, const T* B,
+                 std::size_t ldb, T* C, std::size_t ldc, bool accumulate, const Epilogue& ep, thread_pool& pool) {
+    constexpr std::size_t R = simd<T>::width / 2;
+    const std::size_t blocks = (M + R - 1) / R;
+    if (pool.size() == 1 || M * N * K <= serial_work || blocks < 2) {
+        gemm_narrow_rows<T, R>(M, N, K, A, lda, B, ldb, C, ldc, accumulate, ep, 0, M);
+        return;
+    }
+    pool.run([&](std::size_t t, std::size_t n) {
+        const std::size_t r0 = std::min(M, split_even(blocks, n, t) * R), r1 = std::min(M, split_even(blocks, n, t + 1) * R);
+        if (r0 < r1) gemm_narrow_rows<T, R>(M, N, K, A, lda, B, ldb, C, ldc, accumulate, ep, r0, r1);
+    });
+}
+
 /// Batch-1 style forward, C = A·Bᵀ with M ≤ 4 rows (both operands contiguous along k):
-/// dot products straight from memory, no packing. Each element is
-///     c[i, j] = hsum_lanes( Σ_{k0 < K - K mod w, by w} a[i, k0:k0+w] ⊙ b[j, k0:k0+w] ) + Σ_{tail k} a[i,k]·b[j,k]
-/// (lane partial sums by FMA, a fixed lane reduction, then the K mod w tail in order), the
-/// same whatever the thread count. Thread t computes a block of columns, then runs the
-/// epilogue over its row segments.
+/// dot products straight from memory, no packing. Columns in groups of JB = 4, each with P
+/// accumulators per row that take the k-steps in turn (P = 4 / MR: at least 16 independent
+/// FMA chains). Each element is
+///     c[i, j] = hsum_lanes( (acc_0 + acc_1) + ... + acc_{P-1} ) + Σ_{tail k} a[i,k]·b[j,k]
+/// where acc_p = Σ_{k-steps s ≡ p mod P, ascending} a[i, s·w : s·w+w] ⊙ b[j, s·w : s·w+w]
+/// (for P > 1 the steps past the last whole round of P go to acc_0), a fixed lane reduction,
+/// then the K mod w tail in order: the same whatever the thread count. Columns [j0, j1), in
+/// reverse order of groups if `reverse`, then the epilogue over the row segments.
 template <class T, std::size_t MR, class Epilogue>
-void gemm_dot_rows(std::size_t N, std::size_t K, const T* A, std::size_t lda, const T* B, std::size_t ldb, T* C,
-                   std::size_t ldc, bool accumulate, const Epilogue& ep, std::size_t j0, std::size_t j1) {
+void gemm_dot_rows(std::size_t K, const T* A, std::size_t lda, const T* B, std::size_t ldb, T* C, std::size_t ldc,
+                   bool accumulate, const Epilogue& ep, std::size_t j0, std::size_t j1, bool reverse) {
     using S = simd<T>;
     using reg = typename S::reg;
-    constexpr std::size_t W = S::width, JB = 4;
+    constexpr std::size_t W = S::width, JB = 4, P = 4 / MR;
     const std::size_t kv = K / W * W;
-    for (std::size_t j = j0; j < j1; j += JB) {
-        const std::size_t jn = std::min(JB, j1 - j);
+    const std::size_t groups = (j1 - j0 + JB - 1) / JB;
+    for (std::size_t g = 0; g < groups; ++g) {
+        const std::size_t j = j0 + (reverse ? groups - 1 - g : g) * JB, jn = std::min(JB, j1 - j);
         const T* b[JB];
         for (std::size_t q = 0; q < JB; ++q) b[q] = B + (j + (q < jn ? q : 0)) * ldb;  // missing columns: recomputed, discarded
-        reg acc[MR][JB];
-        for (std::size_t i = 0; i < MR; ++i)
-            for (std::size_t q = 0; q < JB; ++q) acc[i][q] = S::zero();
-        for (std::size_t k = 0; k < kv; k += W) {
+        reg acc[P][MR][JB];
+        for (std::size_t p = 0; p < P; ++p)
+            for (std::size_t i = 0; i < MR; ++i)
+                for (std::size_t q = 0; q < JB; ++q) acc[p][i][q] = S::zero();
+        std::size_t k = 0;
+        for (; k + P * W <= kv; k += P * W)
+            for (std::size_t p = 0; p < P; ++p) {
+                reg bv[JB];
+                for (std::size_t q = 0; q < JB; ++q) bv[q] = S::load(b[q] + k + p * W);
+                for (std::size_t i = 0; i < MR; ++i) {
+                    const reg av = S::load(A + i * lda + k + p * W);
+                    for (std::size_t q = 0; q < JB; ++q) acc[p][i][q] = S::fma(av, bv[q], acc[p][i][q]);
+                }
+            }
+        for (; k < kv; k += W) {
             reg bv[JB];
             for (std::size_t q = 0; q < JB; ++q) bv[q] = S::load(b[q] + k);
             for (std::size_t i = 0; i < MR; ++i) {
                 const reg av = S::load(A + i * lda + k);
-                for (std::size_t q = 0; q < JB; ++q) acc[i][q] = S::fma(av, bv[q], acc[i][q]);
+                for (std::size_t q = 0; q < JB; ++q) acc[0][i][q] = S::fma(av, bv[q], acc[0][i][q]);
             }
         }
         for (std::size_t i = 0; i < MR; ++i)
             for (std::size_t q = 0; q < jn; ++q) {
+                reg v = acc[0][i][q];
+                for (std::size_t p = 1; p < P; ++p) v = S::add(v, acc[p][i][q]);
                 T sum;
-                if constexpr (std::is_same_v<T, float>) sum = _mm512_reduce_add_ps(acc[i][q]);
-                else sum = _mm512_reduce_add_pd(acc[i][q]);
-                for (std::size_t k = kv; k < K; ++k) sum += A[i * lda + k] * b[q][k];
+                if constexpr (std::is_same_v<T, float>) sum = _mm512_reduce_add_ps(v);
+                else sum = _mm512_reduce_add_pd(v);
+                for (std::size_t kk = kv; kk < K; ++kk) sum += A[i * lda + kk] * b[q][kk];
                 T& c = C[i * ldc + j + q];
                 c = accumulate ? c + sum : sum;
             }
     }
-    (void)N;
     for (std::size_t i = 0; i < MR; ++i) ep(i, j0, C + i * ldc + j0, j1 - j0);
 }
+
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
 
+/// Batch-1 C = A·Bᵀ (M = MR ≤ 4): its columns split over the threads.
 template <class T, std::size_t MR, class Epilogue>
-void gemm_dot(std::size_t M, std::size_t N, std::size_t K, const T* A, std::size_t lda, const T* B, std::size_t ldb,
-              T* C, std::size_t ldc, bool accumulate, const Epilogue& ep, thread_pool& pool) {
-    (void)M;
-    const std::size_t groups = (N + 3) / 4;
-    if (pool.size() == 1 || MR * N * K <= serial_work || groups < 2) {
-        gemm_dot_rows<T, MR>(N, K, A, lda, B, ldb, C, ldc, accumulate, ep, 0, N);
+void gemm_dot(std::size_t N, std::size_t K, const T* A, std::size_t lda, const T* B, std::size_t ldb, T* C,
+              std::size_t ldc, bool accumulate, const Epilogue& ep, thread_pool& pool) {
+    constexpr std::size_t JB = 4;
+    const std::size_t groups = (N + JB - 1) / JB;
+    // Every other call walks B backwards. Inference streams the same weights over and over;
+    // when they overflow L2 (one thread, 1.07 MB for the 784-256-256-10 MLP), a walk in
+    // one direction evicts each line just before it is needed again, while alternating
+    // walks start where the last one ended, in what L2 still holds. The order of the
+    // column groups changes no result.
+    static thread_local bool flip = false;
+    const bool reverse = flip = !flip;
+    // Split by weight bytes, not by work: at batch 1 the work is small but B (the weights) is
+    // streamed from cache; two threads hold half of B each in their own L2 (784×256 floats,
+    // 800 KB, overflows one 1 MB L2 beside the next layer's weights). The split is static
+    // (part t always gets the same columns), so each core keeps its half between calls.
+    if (pool.size() == 1 || N * K * sizeof(T) <= dot_split_bytes || groups < 2) {
+        gemm_dot_rows<T, MR>(K, A, lda, B, ldb, C, ldc, accumulate, ep, 0, N, reverse);
         return;
     }
     pool.run([&](std::size_t t, std::size_t n) {
-        const std::size_t j0 = std::min(N, split_even(groups, n, t) * 4), j1 = std::min(N, split_even(groups, n, t + 1) * 4);
-        if (j0 < j1) gemm_dot_rows<T, MR>(N, K, A, lda, B, ldb, C, ldc, accumulate, ep, j0, j1);
+        const std::size_t j0 = std::min(N, split_even(groups, n, t) * JB), j1 = std::min(N, split_even(groups, n, t + 1) * JB);
+        if (j0 < j1) gemm_dot_rows<T, MR>(K, A, lda, B, ldb, C, ldc, accumulate, ep, j0, j1, reverse);
     });
 }
 #endif
@@ -321,12 +510,14 @@ void gemm(std::size_t M, std::size_t N, std::size_t K, const T* A, std::size_t l
 #if defined(__AVX512F__)
     if constexpr (TA == trans::n && TB == trans::t && (std::is_same_v<T, float> || std::is_same_v<T, double>)) {
         switch (M) {  // batch-1 forward: dot products, nothing packed
-            case 1: return detail::gemm_dot<T, 1>(M, N, K, A, lda, B, ldb, C, ldc, accumulate, ep, pool);
-            case 2: return detail::gemm_dot<T, 2>(M, N, K, A, lda, B, ldb, C, ldc, accumulate, ep, pool);
-            case 3: return detail::gemm_dot<T, 3>(M, N, K, A, lda, B, ldb, C, ldc, accumulate, ep, pool);
-            case 4: return detail::gemm_dot<T, 4>(M, N, K, A, lda, B, ldb, C, ldc, accumulate, ep, pool);
+            case 1: return detail::gemm_dot<T, 1>(N, K, A, lda, B, ldb, C, ldc, accumulate, ep, pool);
+            case 2: return detail::gemm_dot<T, 2>(N, K, A, lda, B, ldb, C, ldc, accumulate, ep, pool);
+            case 3: return detail::gemm_dot<T, 3>(N, K, A, lda, B, ldb, C, ldc, accumulate, ep, pool);
+            case 4: return detail::gemm_dot<T, 4>(N, K, A, lda, B, ldb, C, ldc, accumulate, ep, pool);
             default: break;
         }
+        if (N <= detail::narrow_n)  // a classifier's last layer: dot products, nothing packed
+            return detail::gemm_narrow<T>(M, N, K, A, lda, B, ldb, C, ldc, accumulate, ep, pool);
     }
 #endif
     // A narrow C (few columns, more rows) is computed as Cᵀ = op(B)ᵀ·op(A)ᵀ, which is short

@@ -1,11 +1,12 @@
 #pragma once
 // The register-tile micro-kernel of the cpu GEMM.
 //
-// With a packed panel a (kc × MR, a[k·MR + i]) and a panel b of kc rows of NR = NV · width
-// values (b[k·ldb + j]; ldb = NR when packed, the row stride of B when B is read in place),
-// it computes the MR × NR tile
+// With a panel a of MR rows of C over kc (a[k·MR + i] when packed; with ARows, op(A) read in
+// place: a[i·lda + k]) and a panel b of kc rows of NR = NV · width values (b[k·ldb + j];
+// ldb = NR when packed, the row stride of B when B is read in place), it computes the
+// MR × NR tile
 //
-//     acc[i][j] = Σ_{k < kc} a[k·MR + i] · b[k·ldb + j]
+//     acc[i][j] = Σ_{k < kc} op(A)[i, k] · b[k·ldb + j]
 //
 // in registers (one FMA chain per element, k ascending, starting from 0), then writes
 //     C = acc        (add == false)      or      C = C + acc     (add == true)
@@ -19,15 +20,15 @@
 
 namespace ctdl::cpu_kernels::detail {
 
-template <class T, std::size_t MR, std::size_t NV, bool TransC = false>
+template <class T, std::size_t MR, std::size_t NV, bool TransC = false, bool ARows = false>
 struct micro_kernel {
     using S = simd<T>;
     using reg = typename S::reg;
     static constexpr std::size_t W = S::width;
     static constexpr std::size_t NR = NV * W;
 
-    static void run(std::size_t kc, const T* __restrict a, const T* __restrict b, std::size_t ldb, T* __restrict c,
-                    std::size_t ldc, std::size_t mr, std::size_t nr, bool add) {
+    static void run(std::size_t kc, const T* __restrict a, std::size_t lda, const T* __restrict b, std::size_t ldb,
+                    T* __restrict c, std::size_t ldc, std::size_t mr, std::size_t nr, bool add) {
         reg acc[MR][NV];
 #pragma GCC unroll 32
         for (std::size_t i = 0; i < MR; ++i)
@@ -40,11 +41,11 @@ struct micro_kernel {
             for (std::size_t v = 0; v < NV; ++v) bv[v] = S::load(b + v * W);
 #pragma GCC unroll 32
             for (std::size_t i = 0; i < MR; ++i) {
-                const reg av = S::set1(a[i]);
+                const reg av = S::set1(ARows ? a[i * lda] : a[i]);
 #pragma GCC unroll 8
                 for (std::size_t v = 0; v < NV; ++v) acc[i][v] = S::fma(av, bv[v], acc[i][v]);
             }
-            a += MR;
+            a += ARows ? 1 : MR;
             b += ldb;
         }
 

@@ -56,12 +56,18 @@ constexpr auto make_shape(std::index_sequence<I...>) {
     return shape<S::extents[I]...>{};
 }
 
-// Shape from a constexpr array (used by the type-level rules below).
-template <auto Arr>
-struct shape_from_array {
-    template <std::size_t... I>
-    static constexpr auto make(std::index_sequence<I...>) -> shape<Arr[I]...>;
-    using type = decltype(make(std::make_index_sequence<Arr.size()>{}));
+// Shape from a constexpr array (used by the type-level rules below). The extents pass
+// through shape_values as plain numbers: nvcc's host-code generator would otherwise spell
+// the shape by its argument expressions (Arr[0], ...), which do not compile.
+template <std::size_t... D>
+struct shape_values {
+    using type = shape<D...>;
+};
+template <auto Arr, class = std::make_index_sequence<Arr.size()>>
+struct shape_from_array;
+template <auto Arr, std::size_t... I>
+struct shape_from_array<Arr, std::index_sequence<I...>> {
+    using type = typename shape_values<Arr[I]...>::type;
 };
 
 }  // namespace detail

@@ -19,6 +19,7 @@
 
 #include "attention_math.hpp"
 #include "device/buffer.hpp"
+#include "device/gemm_cuda.hpp"
 #include "epilogue.hpp"
 #include "hd.hpp"
 #include "pass_count.hpp"
@@ -246,7 +247,12 @@ struct device {
     static void gemm(std::size_t m, std::size_t n, std::size_t k, const T* a, std::size_t lda, const T* b,
                      std::size_t ldb, T* c, std::size_t ldc, bool accumulate = false, const Epilogue& ep = {}) {
         record_pass(pass::gemm);
-        for_each_index(m, device_kernels::gemm_rows<TA, TB, T, Epilogue>{n, k, a, lda, b, ldb, c, ldc, accumulate, ep});
+#if CTDL_DEVICE_CUDA
+        if constexpr (device_cuda::blas_type<T>)  // cuBLASLt, the epilogue fused or after it
+            device_cuda::gemm<TA, TB>(m, n, k, a, lda, b, ldb, c, ldc, accumulate, ep);
+        else
+#endif
+            for_each_index(m, device_kernels::gemm_rows<TA, TB, T, Epilogue>{n, k, a, lda, b, ldb, c, ldc, accumulate, ep});
     }
 
     template <class T, class F, class Epilogue, class... In>

@@ -30,6 +30,18 @@ struct bias {
     }
 };
 
+/// What an epilogue computes, for GEMMs that can apply it themselves (cuBLASLt's fused
+/// epilogues): c = act(c + bias), the bias over C's columns (nullptr: none). An epilogue
+/// type says so with a member `epilogue::fused_form<T> fused() const`; none and bias<T> are
+/// known. Without one, or when it answers activation::custom, the GEMM calls the functor.
+enum class activation { none, relu, gelu_tanh, custom };
+
+template <class T>
+struct fused_form {
+    const T* bias = nullptr;
+    activation act = activation::custom;
+};
+
 }  // namespace epilogue
 
 }  // namespace ctdl

@@ -12,12 +12,14 @@
 // dZ itself arrives already multiplied by this layer's chain derivative: the layer after
 // it folded that into its own dX GEMM (see dout_transform).
 #include <cstddef>
+#include <type_traits>
 
 #include "../core/init.hpp"
 #include "../core/random.hpp"
 #include "../core/shape.hpp"
 #include "../exec/aligned_buffer.hpp"
 #include "../exec/hd.hpp"
+#include "activation.hpp"
 #include "layer.hpp"
 #include "pointwise.hpp"
 
@@ -89,6 +91,13 @@ struct linear<In, Out, Bias>::node {
     // The chain's derivative needs the GEMM's raw output z unless it can be read off y.
     static constexpr bool keep_z = backward_needed && !is_empty_chain<Chain> && !Chain::derivative_from_output;
 
+    /// The chain as a fused GEMM epilogue knows it (cuBLASLt), or custom. (tanh-GELU stays
+    /// custom: cuBLASLt's GELU is not held to this library's float tolerances.)
+    static constexpr epilogue::activation fused_activation =
+        is_empty_chain<Chain>                ? epilogue::activation::none
+        : std::is_same_v<Chain, chain<relu>> ? epilogue::activation::relu
+                                             : epilogue::activation::custom;
+
     /// y = chain(z), z = acc + b; z kept when the backward pass needs it.
     struct forward_epilogue {
         const T* b;
@@ -100,6 +109,12 @@ struct linear<In, Out, Bias>::node {
                 if (z) z[row * Out + col0 + j] = v;
                 c[j] = Chain::apply(v);
             }
+        }
+        /// The same, for GEMMs with fused epilogues (cuBLASLt): bias then the chain, when the
+        /// chain is one they know (none, relu) and z is not kept.
+        epilogue::fused_form<T> fused() const {
+            if (z) return {};
+            return {Bias ? b : nullptr, fused_activation};
         }
     };
 

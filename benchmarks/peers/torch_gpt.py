@@ -1,0 +1,173 @@
+#!/usr/bin/python3
+"""PyTorch peer of benchmarks/bench_gpt.cpp: the same GPT training step, float32, eager.
+
+Model: vocab 96, context 64, width 128, 4 heads, 4 pre-norm blocks (x + attn(ln1(x)),
+x + mlp(ln2(x)), MLP 512 with GELU(approximate='tanh')), final LayerNorm, untied LM head
+without bias: the module of tests/golden/make_gpt_golden.py (the same state_dict names as
+ctdl::models::gpt, checked against ctdl there). Attention is written out as nanoGPT's slow
+path (torch 1.13 has no scaled_dot_product_attention): one QKV Linear, q kᵀ / sqrt(hd),
+causal mask, softmax, @ v, output Linear.
+
+Step: opt.zero_grad(set_to_none=True); loss = F.cross_entropy(net(x).view(-1, V), y.view(-1));
+      loss.backward(); opt.step()    (AdamW lr 1e-3, betas 0.9/0.999, eps 1e-8, wd 0.01)
+Data: token ids and targets [16, 64], uniform in [0, 96). tokens/s = 16·64 / step time.
+
+Each case is timed with time.perf_counter: a warm-up, then REPEATS repeats of enough steps to
+last about --repeat-s seconds each; the time of a case is the median of the repeats.
+
+PyTorch is given every chance, and its best setting per thread count is reported:
+  * threads: torch.set_num_threads(t) and OMP_NUM_THREADS=t. Debian's torch runs its GEMMs in
+    OpenBLAS (pthreads build), whose own pool is set with OPENBLAS_NUM_THREADS: t, or 1 when
+    t > 1; with t > 1 also OMP_WAIT_POLICY=PASSIVE;
+  * interop: torch.set_num_interop_threads(1) or its default (each in its own process);
+  * OpenBLAS kernels: OPENBLAS_CORETYPE=SkylakeX (AVX-512; Debian's OpenBLAS 0.3.21 does not
+    know Zen 5) and, when the environment names another one (e.g. Haswell), that one too;
+  * variants: AdamW default (per-tensor loop) and AdamW(foreach=True); the masked_fill mask
+    as a registered buffer, so that it is not rebuilt per step.
+
+Run with Debian's python (/usr/bin/python3). Prints JSON on stdout:
+  {"cases": [{"case", "batch", "threads", "us", "setting", "all": {setting: us}}], ...}
+"""
+import argparse
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+V, CTX, D, HEADS, LAYERS, MLP, BATCH, T = 96, 64, 128, 4, 4, 512, 16, 64
+
+
+def worker(threads, interop, repeats, repeat_s):
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    if interop != "default":
+        torch.set_num_interop_threads(int(interop))
+    torch.set_num_threads(threads)
+    torch.manual_seed(7)
+
+    class Residual(nn.Sequential):
+        def forward(self, x):
+            return x + super().forward(x)
+
+    class Positions(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = nn.Parameter(torch.randn(CTX, D))
+
+        def forward(self, x):
+            return x + self.weight[: x.shape[-2]]
+
+    class Attention(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.qkv = nn.Linear(D, 3 * D)
+            self.proj = nn.Linear(D, D)
+            self.register_buffer("mask", torch.ones(CTX, CTX, dtype=torch.bool).triu(1), persistent=False)
+
+        def forward(self, x):
+            b, t, d = x.shape
+            hd = d // HEADS
+            q, k, v = self.qkv(x).split(d, dim=-1)
+            q, k, v = (z.view(b, t, HEADS, hd).transpose(1, 2) for z in (q, k, v))
+            s = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hd))
+            s = s.masked_fill(self.mask[:t, :t], float("-inf"))
+            o = F.softmax(s, dim=-1) @ v
+            return self.proj(o.transpose(1, 2).reshape(b, t, d))
+
+    def make_net():
+        def block():
+            return nn.Sequential(
+                Residual(nn.LayerNorm(D), Attention()),
+                Residual(nn.LayerNorm(D), nn.Linear(D, MLP), nn.GELU(approximate="tanh"), nn.Linear(MLP, D)))
+        return nn.Sequential(nn.Embedding(V, D), Positions(), nn.Sequential(*[block() for _ in range(LAYERS)]),
+                             nn.LayerNorm(D), nn.Linear(D, V, bias=False))
+
+    def time_it(step):
+        for _ in range(3):
+            step()
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < 0.2:
+            step()
+            n += 1
+        per = (time.perf_counter() - t0) / n
+        iters = max(3, int(repeat_s / per))
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            for _ in range(iters):
+                step()
+            times.append((time.perf_counter() - t0) / iters)
+        return statistics.median(times) * 1e6
+
+    g = torch.Generator().manual_seed(1234)
+    x = torch.randint(0, V, (BATCH, T), generator=g)
+    y = torch.randint(0, V, (BATCH, T), generator=g)
+    results = []
+    for variant, kw in (("adamw", {}), ("adamw_foreach", {"foreach": True})):
+        net = make_net()
+        opt = torch.optim.AdamW(net.parameters(), lr=1e-3, **kw)
+
+        def step():
+            opt.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(net(x).view(-1, V), y.view(-1))
+            loss.backward()
+            opt.step()
+
+        results.append({"case": "train", "batch": BATCH, "threads": threads, "interop": f"interop={interop}",
+                        "variant": variant, "us": time_it(step)})
+    return results
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", default="1,2", help="thread counts, comma-separated (default 1,2)")
+    ap.add_argument("--interop", default="default,1", help="interop settings to try (default: default,1)")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeat-s", type=float, default=0.3, help="seconds per repeat (default 0.3)")
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+
+    if args.worker:
+        json.dump(worker(int(args.threads), args.interop, args.repeats, args.repeat_s), sys.stdout)
+        return
+
+    runs = []
+    coretypes = ["SkylakeX"]
+    if os.environ.get("OPENBLAS_CORETYPE", "SkylakeX") != "SkylakeX":
+        coretypes.append(os.environ["OPENBLAS_CORETYPE"])
+    for t in [int(s) for s in args.threads.split(",")]:
+        envs = [{"OPENBLAS_NUM_THREADS": str(t)}]
+        if t > 1:
+            envs += [{"OPENBLAS_NUM_THREADS": "1"}, {"OPENBLAS_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"},
+                     {"OPENBLAS_NUM_THREADS": str(t), "OMP_WAIT_POLICY": "PASSIVE"}]
+        for extra in [dict(e, OPENBLAS_CORETYPE=c) for c in coretypes for e in envs]:
+            for interop in args.interop.split(","):
+                env = dict(os.environ, OMP_NUM_THREADS=str(t), **extra)
+                out = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", "--threads", str(t),
+                                      "--interop", interop, "--repeats", str(args.repeats),
+                                      "--repeat-s", str(args.repeat_s)],
+                                     env=env, check=True, stdout=subprocess.PIPE, text=True).stdout
+                tag = " ".join(f"{k}={v}" for k, v in extra.items())
+                for r in json.loads(out):
+                    r["setting"] = f"{r['variant']}, {r['interop']} {tag}".strip()
+                    runs.append(r)
+
+    import torch
+    cases = []
+    for t in [int(s) for s in args.threads.split(",")]:
+        mine = [r for r in runs if r["threads"] == t]
+        best = min(mine, key=lambda r: r["us"])
+        cases.append({"case": "train", "batch": BATCH, "threads": t, "us": best["us"], "setting": best["setting"],
+                      "all": {r["setting"]: r["us"] for r in mine}})
+    json.dump({"torch": torch.__version__, "openblas_coretypes": coretypes,
+               "tokens_per_step": BATCH * T, "cases": cases}, sys.stdout, indent=1)
+    print()
+
+
+if __name__ == "__main__":
+    main()

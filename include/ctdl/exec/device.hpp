@@ -18,6 +18,7 @@
 #include <thrust/transform_reduce.h>
 
 #include "attention_math.hpp"
+#include "row_math.hpp"
 #include "device/buffer.hpp"
 #include "device/gemm_cuda.hpp"
 #include "epilogue.hpp"
@@ -110,13 +111,8 @@ struct softmax_backward_fn {
     T* dx;
     Epilogue ep;
     CTDL_HD void operator()(std::size_t r) const {
-        const T* yr = y + r * cols;
-        const T* dyr = dy + r * cols;
-        T* dxr = dx + r * cols;
-        T dot = 0;
-        for (std::size_t c = 0; c < cols; ++c) dot += dyr[c] * yr[c];
-        for (std::size_t c = 0; c < cols; ++c) dxr[c] = yr[c] * (dyr[c] - dot);
-        ep(r, std::size_t{0}, dxr, cols);
+        row_math::softmax_backward(cols, y + r * cols, dy + r * cols, dx + r * cols);
+        ep(r, std::size_t{0}, dx + r * cols, cols);
     }
 };
 
@@ -127,17 +123,8 @@ struct layer_norm_forward_fn {
     T *y, *mean, *rstd;
     T eps;
     CTDL_HD void operator()(std::size_t r) const {
-        const T* xr = x + r * cols;
-        T* yr = y + r * cols;
-        double s = 0;
-        for (std::size_t c = 0; c < cols; ++c) s += xr[c];
-        const T mu = static_cast<T>(s / static_cast<double>(cols));
-        double v = 0;
-        for (std::size_t c = 0; c < cols; ++c) v += static_cast<double>((xr[c] - mu) * (xr[c] - mu));
-        const T rho = static_cast<T>(1.0 / std::sqrt(v / static_cast<double>(cols) + static_cast<double>(eps)));
-        for (std::size_t c = 0; c < cols; ++c) yr[c] = (xr[c] - mu) * rho * w[c] + b[c];
-        if (mean) mean[r] = mu;
-        if (rstd) rstd[r] = rho;
+        row_math::layer_norm_forward(cols, x + r * cols, w, b, y + r * cols, mean ? mean + r : nullptr,
+                                     rstd ? rstd + r : nullptr, eps);
     }
 };
 
@@ -148,14 +135,7 @@ struct layer_norm_dw_fn {
     T *dw, *db;
     bool accumulate;
     CTDL_HD void operator()(std::size_t c) const {
-        T sw = accumulate ? dw[c] : T(0), sb = accumulate ? db[c] : T(0);
-        for (std::size_t r = 0; r < rows; ++r) {
-            const T g = dy[r * cols + c];
-            sw += g * (x[r * cols + c] - mean[r]) * rstd[r];
-            sb += g;
-        }
-        dw[c] = sw;
-        db[c] = sb;
+        row_math::layer_norm_dw_column(rows, cols, c, x, mean, rstd, dy, dw, db, accumulate);
     }
 };
 
@@ -166,20 +146,8 @@ struct layer_norm_dx_fn {
     T* dx;
     Epilogue ep;
     CTDL_HD void operator()(std::size_t r) const {
-        const T* xr = x + r * cols;
-        const T* dyr = dy + r * cols;
-        T* dxr = dx + r * cols;
-        const T mu = mean[r], rho = rstd[r];
-        double sg = 0, sgx = 0;
-        for (std::size_t c = 0; c < cols; ++c) {
-            const T g = dyr[c] * w[c];
-            sg += g;
-            sgx += g * (xr[c] - mu) * rho;
-        }
-        const T mg = static_cast<T>(sg / static_cast<double>(cols));
-        const T mgx = static_cast<T>(sgx / static_cast<double>(cols));
-        for (std::size_t c = 0; c < cols; ++c) dxr[c] = rho * (dyr[c] * w[c] - mg - (xr[c] - mu) * rho * mgx);
-        ep(r, std::size_t{0}, dxr, cols);
+        row_math::layer_norm_dx(cols, x + r * cols, w, mean[r], rstd[r], dy + r * cols, dx + r * cols);
+        ep(r, std::size_t{0}, dx + r * cols, cols);
     }
 };
 

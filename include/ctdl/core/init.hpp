@@ -167,7 +167,8 @@ void uniform(T* x, std::size_t n, random_stream rs, std::uint64_t first, double 
     using C = compute_t<T>;
     const C l = static_cast<C>(lo), w = static_cast<C>(hi - lo);
     generate(x, n, [=, c = cached_stream{rs, first}](std::size_t i) mutable {
-        return static_cast<T>(l + w * c.template uniform<C>(i));
+        // An explicit fma: the same bits in every build (a compiler may or may not fuse l + w·u).
+        return static_cast<T>(std::fma(w, c.template uniform<C>(i), l));
     });
 }
 
@@ -177,7 +178,7 @@ void normal(T* x, std::size_t n, random_stream rs, std::uint64_t first, double m
     using C = compute_t<T>;
     const C m = static_cast<C>(mean), s = static_cast<C>(std);
     generate(x, n, [=, c = cached_normal{rs, first}](std::size_t i) mutable {
-        return static_cast<T>(m + s * static_cast<C>(c(i)));
+        return static_cast<T>(std::fma(s, static_cast<C>(c(i)), m));
     });
 }
 

@@ -15,7 +15,6 @@
 #include <thrust/for_each.h>
 #include <thrust/functional.h>
 #include <thrust/iterator/counting_iterator.h>
-#include <thrust/transform_reduce.h>
 
 #include "attention_math.hpp"
 #include "row_math.hpp"
@@ -173,6 +172,20 @@ struct attention_backward_fn {
     }
 };
 
+/// partial[c] = Σ f(i) over chunk c of [0, n).
+template <class F>
+struct chunk_sum {
+    std::size_t n, chunks;
+    F f;
+    double* partial;
+    CTDL_HD void operator()(std::size_t c) const {
+        const std::size_t b = n * c / chunks, e = n * (c + 1) / chunks;
+        double s = 0;
+        for (std::size_t i = b; i < e; ++i) s += static_cast<double>(f(i));
+        partial[c] = s;
+    }
+};
+
 }  // namespace device_kernels
 
 struct device {
@@ -188,12 +201,21 @@ struct device {
         if (n == 0) return;
         thrust::for_each_n(thrust::device, thrust::counting_iterator<std::size_t>(0), n, f);
     }
-    /// Σ f(i) over [0, n), accumulated in double.
+    /// Σ f(i) over [0, n), accumulated in double: a fixed number of contiguous chunks summed
+    /// in parallel, then their partial sums added in order on the host, so the result does not
+    /// depend on the device system or its thread count. (Thrust's own reduce is avoided: its
+    /// OMP system binds a reference to a null policy, which UBSan rightly reports.)
     template <class F>
     static double sum(std::size_t n, const F& f) {
         if (n == 0) return 0.0;
-        return thrust::transform_reduce(thrust::device, thrust::counting_iterator<std::size_t>(0),
-                                        thrust::counting_iterator<std::size_t>(n), f, 0.0, thrust::plus<double>());
+        constexpr std::size_t chunks = 256;
+        static thread_local device_buffer<double> partial(chunks);
+        for_each_index(chunks, device_kernels::chunk_sum<F>{n, chunks, f, partial.data()});
+        double host[chunks];
+        copy_to_host(static_cast<const double*>(partial.data()), host, chunks);
+        double s = 0;
+        for (double v : host) s += v;
+        return s;
     }
     template <class T>
     static void copy_to_host(const T* src, T* dst, std::size_t n) {

@@ -15,30 +15,14 @@
 
 #include <unistd.h>
 
+#include "temp_dir.hpp"
+
 using namespace ctdl::data;
 using Catch::Matchers::Contains;
 
 namespace {
 
-/// A fresh directory under the system temp dir, removed at scope exit.
-struct temp_dir {
-    std::filesystem::path path;
-    temp_dir() {
-        static int n = 0;
-        path = std::filesystem::temp_directory_path() /
-               ("ctdl_test_data_" + std::to_string(::getpid()) + "_" + std::to_string(n++));
-        std::filesystem::create_directories(path);
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path, ec);
-    }
-    std::filesystem::path write(const std::string& name, const std::string& bytes) const {
-        const auto p = path / name;
-        std::ofstream(p, std::ios::binary) << bytes;
-        return p;
-    }
-};
+using ctdl_test::temp_dir;
 
 std::vector<int> iota_tokens(std::size_t n, int mod = 1 << 30) {
     std::vector<int> v(n);

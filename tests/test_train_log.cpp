@@ -10,24 +10,14 @@
 
 #include <unistd.h>
 
+#include "temp_dir.hpp"
+
 using namespace ctdl::train;
 using Catch::Matchers::Contains;
 
 namespace {
 
-struct temp_dir {
-    std::filesystem::path path;
-    temp_dir() {
-        static int n = 0;
-        path = std::filesystem::temp_directory_path() /
-               ("ctdl_test_log_" + std::to_string(::getpid()) + "_" + std::to_string(n++));
-        std::filesystem::create_directories(path);
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path, ec);
-    }
-};
+using ctdl_test::temp_dir;
 
 std::string slurp(const std::filesystem::path& p) {
     std::ifstream f(p, std::ios::binary);

@@ -198,16 +198,18 @@ private:
 
 }  // namespace detail
 
-/// Adam with L2 weight decay added to the gradient (torch.optim.Adam).
-template <class Model>
-class adam : public detail::adam_core<checked_model<Model>, false> {
+namespace detail {
+
+/// The public face of adam and adamw: construction from an options struct, and options().
+template <class Model, bool Decoupled, class Options>
+class adam_with_options : public adam_core<checked_model<Model>, Decoupled> {
 public:
     using model_type = Model;
     using value_type = typename Model::value_type;
-    using options_type = adam_options<value_type>;
+    using options_type = Options;
 
-    explicit adam(Model& model, options_type options = {})
-        : detail::adam_core<Model, false>(model, options.lr, options.betas, options.eps, options.weight_decay),
+    explicit adam_with_options(Model& model, options_type options = {})
+        : adam_core<Model, Decoupled>(model, options.lr, options.betas, options.eps, options.weight_decay),
           opts_(options) {}
 
     /// The options given at construction, with the current lr.
@@ -221,26 +223,18 @@ private:
     options_type opts_;
 };
 
+}  // namespace detail
+
+/// Adam with L2 weight decay added to the gradient (torch.optim.Adam).
+template <class Model>
+class adam : public detail::adam_with_options<Model, false, adam_options<typename Model::value_type>> {
+    using detail::adam_with_options<Model, false, adam_options<typename Model::value_type>>::adam_with_options;
+};
+
 /// Adam with decoupled weight decay (torch.optim.AdamW).
 template <class Model>
-class adamw : public detail::adam_core<checked_model<Model>, true> {
-public:
-    using model_type = Model;
-    using value_type = typename Model::value_type;
-    using options_type = adamw_options<value_type>;
-
-    explicit adamw(Model& model, options_type options = {})
-        : detail::adam_core<Model, true>(model, options.lr, options.betas, options.eps, options.weight_decay),
-          opts_(options) {}
-
-    options_type options() const noexcept {
-        options_type o = opts_;
-        o.lr = this->lr();
-        return o;
-    }
-
-private:
-    options_type opts_;
+class adamw : public detail::adam_with_options<Model, true, adamw_options<typename Model::value_type>> {
+    using detail::adam_with_options<Model, true, adamw_options<typename Model::value_type>>::adam_with_options;
 };
 
 template <class Model>

@@ -198,6 +198,38 @@ TEST_CASE("frozen models: no gradients, same function; freeze() moves the parame
     CHECK(ctdl::equal(a, frozen.forward(x)));
 }
 
+template <std::size_t B>
+void check_small_batch_frozen() {
+    ctdl::model<mlp> net{ctdl::seed{5}};
+    ctdl::tensor<float, shape<B, 784>> x;
+    ctdl_test::fill_uniform(x, 6);
+    ctdl::model<ctdl::frozen<mlp>> frozen{ctdl::seed{5}};
+    // At batch <= 4 the frozen model runs from packed weights: the same numbers, bit for bit,
+    // and still one GEMM per linear layer.
+    ctdl::count_passes counting;
+    const auto b = frozen.forward(x);
+    CHECK(counting.counts()[ctdl::pass::gemm] == 3);
+    CHECK(counting.counts().total() == 3);
+    CHECK(ctdl::equal(net.forward(x), b));
+    // Changes through parameters() reach the next forward (the packs are made again).
+    frozen.parameters()[1] += 0.5f;
+    net.parameters()[1] += 0.5f;
+    const auto c = frozen.forward(x);
+    CHECK(!ctdl::equal(b, c));
+    CHECK(ctdl::equal(net.forward(x), c));
+    // So does copying another model's parameters in.
+    ctdl::model<ctdl::frozen<mlp>> other{ctdl::seed{8}};
+    frozen = other;
+    CHECK(ctdl::equal(frozen.forward(x), other.forward(x)));
+    CHECK(!ctdl::equal(frozen.forward(x), c));
+}
+
+TEST_CASE("frozen models at batch 1-4 (packed weights) compute what the trainable model does") {
+    check_small_batch_frozen<1>();
+    check_small_batch_frozen<3>();
+    check_small_batch_frozen<4>();
+}
+
 TEST_CASE("results do not depend on the thread count") {
     ctdl::model<mlp> net{ctdl::seed{3}};
     ctdl::tensor<float, shape<64, 784>> x;

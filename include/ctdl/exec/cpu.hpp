@@ -8,6 +8,7 @@
 
 #include "aligned_buffer.hpp"
 #include "attention_math.hpp"
+#include "cpu/attention.hpp"
 #include "cpu/gemm.hpp"
 #include "cpu/map_rows.hpp"
 #include "cpu/normalize.hpp"
@@ -74,6 +75,29 @@ struct cpu {
         cpu_kernels::gemm<TA, TB>(m, n, k, a, lda, b, ldb, c, ldc, accumulate, ep, pool());
     }
 
+    /// Packed weights for small-batch inference (batch ≤ packed_rows): a frozen model packs
+    /// each linear layer's weight W [n, k] once (pack_weight) and runs y = x Wᵀ from the
+    /// pack (gemm_packed), equal bit for bit to gemm<n, t> on W. Only where
+    /// packs_weights<T> (AVX-512 builds, float and double).
+    template <class T>
+    static constexpr bool packs_weights = cpu_kernels::packs_small_batch<T>;
+    static constexpr std::size_t packed_rows = cpu_kernels::packed_max_rows;
+    template <class T>
+    static constexpr std::size_t packed_weight_size(std::size_t n, std::size_t k) {
+        return cpu_kernels::packed_size<T>(n, k);
+    }
+#if defined(__AVX512F__)
+    template <class T>
+    static void pack_weight(std::size_t n, std::size_t k, const T* w, T* packed) {
+        cpu_kernels::pack_dot(n, k, w, k, packed);
+    }
+    template <class T, class Epilogue = epilogue::none>
+    static void gemm_packed(std::size_t m, std::size_t n, std::size_t k, const T* a, const T* packed, T* c,
+                            const Epilogue& ep = {}) {
+        cpu_kernels::gemm_packed(m, n, k, a, k, packed, c, n, false, ep, pool());
+    }
+#endif
+
     /// out[r, c] = f(in0[r, c], ...), then ep on each row.
     template <class T, class F, class Epilogue, class... In>
     static void map_rows(std::size_t rows, std::size_t cols, T* out, const F& f, const Epilogue& ep,
@@ -93,17 +117,19 @@ struct cpu {
         record_pass(pass::attention);
         pool().parallel_for(d.batch * d.heads, [&](std::size_t b0, std::size_t b1) {
             for (std::size_t bh = b0; bh < b1; ++bh)
-                attention_math::forward(d, bh, scale, qkv, p + bh * d.seq * d.seq, att);
+                cpu_kernels::attention_forward(d, bh, scale, qkv, p + bh * d.seq * d.seq, att);
         });
     }
-    /// Its backward into dqkv; scratch: [tasks, seq].
+    /// Its backward into dqkv; scratch: [tasks, seq, seq] (dS of each task; the device
+    /// policy needs only [tasks, seq] of it).
     template <class T>
     static void attention_backward(const attention_math::dims& d, T scale, const T* qkv, const T* p, const T* datt,
                                    T* dqkv, T* scratch) {
         record_pass(pass::attention);
         pool().parallel_for(d.batch * d.heads, [&](std::size_t b0, std::size_t b1) {
             for (std::size_t bh = b0; bh < b1; ++bh)
-                attention_math::backward(d, bh, scale, qkv, p + bh * d.seq * d.seq, datt, dqkv, scratch + bh * d.seq);
+                cpu_kernels::attention_backward(d, bh, scale, qkv, p + bh * d.seq * d.seq, datt, dqkv,
+                                                scratch + bh * d.seq * d.seq);
         });
     }
 

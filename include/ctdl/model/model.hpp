@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <concepts>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <typeinfo>
 #include <utility>
@@ -94,10 +95,16 @@ public:
         seed_ = o.seed_;
         params_ = o.params_;
         grads_ = o.grads_;
+        ++version_;
         return *this;
     }
 
-    T* parameters() noexcept { return params_.data(); }
+    /// The flat parameter buffer. Non-const access marks the parameters as changed: an
+    /// inference-only model repacks what it keeps packed (see pack_for) before its next forward.
+    T* parameters() noexcept {
+        ++version_;
+        return params_.data();
+    }
     const T* parameters() const noexcept { return params_.data(); }
     T* gradients() noexcept requires(gradient_count > 0) { return grads_.data(); }
     const T* gradients() const noexcept requires(gradient_count > 0) { return grads_.data(); }
@@ -125,6 +132,8 @@ public:
 
         root_type root;
         tensor<T, out_shape, Exec> out;
+        /// The model's parameter version its nodes' packed weights were made from (0: none).
+        std::uint64_t packed_version = 0;
         /// Scratch for dL/dy in train_step (trainable models only).
         [[no_unique_address]] std::conditional_t<(gradient_count > 0), tensor<T, out_shape, Exec>, std::nullptr_t> dout{};
     };
@@ -137,7 +146,10 @@ public:
         for (auto& w : workspaces_)
             if (w.id == id) return *static_cast<A*>(w.ptr.get());
         auto* a = new A();
-        if constexpr (requires { a->root.reseed(seed_); }) a->root.reseed(seed_);
+        auto reseed = [&](auto& nd) {
+            if constexpr (requires { nd.reseed(seed_); }) nd.reseed(seed_);
+        };
+        nn::for_each_node(a->root, reseed);
         workspaces_.push_back({id, std::shared_ptr<void>(a, [](void* p) { delete static_cast<A*>(p); })});
         return *a;
     }
@@ -148,7 +160,7 @@ public:
         static_assert(model_input_must_match_architecture<model, X>::value);
         using In = shape_of<X>;
         tensor<T, output_shape<Arch, In>, Exec> y;
-        activations_for<In, element_of<X>>().root.forward(params_.data(), x.data(), y.data(), false);
+        pack_for(activations_for<In, element_of<X>>()).root.forward(params_.data(), x.data(), y.data(), false);
         return y;
     }
 
@@ -157,14 +169,14 @@ public:
     void forward(const X& x, Y&& y) {
         static_assert(model_input_must_match_architecture<model, X>::value);
         static_assert(copy_needs_equal_shapes<output_shape<Arch, shape_of<X>>, shape_of<Y>>::value);
-        activations_for<shape_of<X>, element_of<X>>().root.forward(params_.data(), x.data(), y.data(), false);
+        pack_for(activations_for<shape_of<X>, element_of<X>>()).root.forward(params_.data(), x.data(), y.data(), false);
     }
 
     /// The training forward: y = f(x), keeping in acts what backward needs. Returns acts.out.
     template <tensor_like X>
     const auto& forward(const X& x, activations<shape_of<X>, element_of<X>>& acts) {
         static_assert(model_input_must_match_architecture<model, X>::value);
-        acts.root.forward(params_.data(), x.data(), acts.out.data(), true);
+        pack_for(acts).root.forward(params_.data(), x.data(), acts.out.data(), true);
         return acts.out;
     }
 
@@ -185,6 +197,23 @@ public:
     }
 
 private:
+    /// An inference-only model (no gradients) keeps some weights packed in its nodes for
+    /// the kernels that read them (the cpu policy's small-batch linear layers): packed when
+    /// an activation storage is first used, and again after the parameters changed.
+    template <class Acts>
+    Acts& pack_for(Acts& a) {
+        if constexpr (gradient_count == 0) {
+            if (a.packed_version != version_) {
+                auto pack = [&](auto& nd) {
+                    if constexpr (requires { nd.pack_weights(params_.data()); }) nd.pack_weights(params_.data());
+                };
+                nn::for_each_node(a.root, pack);
+                a.packed_version = version_;
+            }
+        }
+        return a;
+    }
+
     struct identity {
         CTDL_HD T operator()(T v) const { return v; }
     };
@@ -207,6 +236,7 @@ private:
     typename Exec::template buffer<T> params_;
     typename Exec::template buffer<T> grads_;
     std::vector<workspace> workspaces_;
+    std::uint64_t version_ = 1;  // bumped by non-const parameters()
 };
 
 /// The inference form of a trained model, taking over its parameters without a copy.

@@ -6,7 +6,8 @@
 //   y = [o_1 ... o_H] Wprojᵀ + bproj
 // Parameters, PyTorch-named: qkv.weight [3D, D], qkv.bias [3D], proj.weight [D, D],
 // proj.bias [D], initialised as torch.nn.Linear. The per-head math is one fused kernel
-// (exec/attention_math.hpp) keeping the attention probabilities for the backward pass.
+// (exec/attention_math.hpp; exec/cpu/attention.hpp on the cpu policy) keeping the
+// attention probabilities for the backward pass.
 #include <cmath>
 #include <cstddef>
 #include <type_traits>
@@ -121,7 +122,9 @@ struct causal_self_attention {
         static buffer grad_buffer(std::size_t n) { return backward_needed ? buffer(n) : buffer(); }
 
         buffer qkv_{rows * 3 * D}, p_{batch * Heads * seq * seq}, att_{rows * D};
-        buffer datt_ = grad_buffer(rows * D), dqkv_ = grad_buffer(rows * 3 * D), scratch_ = grad_buffer(batch * Heads * seq);
+        // scratch_: [tasks, seq, seq], what the cpu policy's backward needs (dS per task).
+        buffer datt_ = grad_buffer(rows * D), dqkv_ = grad_buffer(rows * 3 * D),
+               scratch_ = grad_buffer(batch * Heads * seq * seq);
     };
 };
 

@@ -8,7 +8,8 @@
 //   template <class V> visit_parameters(V&, offset)   its named parameters (PyTorch names and layouts),
 //   template <class Ctx> struct node     the runtime part for one context (graph/context.hpp):
 //        out_shape, forward(params, in, out, store), backward(params, grads, in, out, dout, din, din_ep),
-//        dout_transform(out) and init(params, rng).
+//        dout_transform(out) and init(params, rng); a graph's node also has
+//        visit_children(f), calling for_each_node(part, f) on each of its parts.
 // Models (model/model.hpp) own all state; a node owns only the activation cache its backward needs.
 #include <concepts>
 #include <cstddef>
@@ -45,6 +46,15 @@ concept layer = requires {
 /// A layer that maps each element on its own (activations); chains of them fuse into one pass.
 template <class L>
 concept pointwise_layer = layer<L> && L::pointwise;
+
+/// f(nd) for a node and every node inside it (graphs visit their parts through
+/// visit_children), parents before their parts. How the model reaches the nodes that draw
+/// random numbers (reseed) or pack weights (pack_weights).
+template <class Node, class F>
+void for_each_node(Node& nd, F& f) {
+    f(nd);
+    if constexpr (requires { nd.visit_children(f); }) nd.visit_children(f);
+}
 
 /// Base for layers without parameters whose output has the input's shape.
 struct parameter_free {

@@ -91,6 +91,16 @@ struct linear<In, Out, Bias>::node {
     // The chain's derivative needs the GEMM's raw output z unless it can be read off y.
     static constexpr bool keep_z = backward_needed && !is_empty_chain<Chain> && !Chain::derivative_from_output;
 
+    /// Frozen, at a batch the policy packs weights for (Exec::packed_rows): the weight is
+    /// packed once (pack_weights, called by the model when its parameters changed) and y is
+    /// computed from the pack, with the same result bit for bit.
+    static constexpr bool packs = [] {
+        if constexpr (requires { Exec::template packs_weights<T>; })
+            return Exec::template packs_weights<T> && !backward_needed && rows <= Exec::packed_rows;
+        else
+            return false;
+    }();
+
     /// The chain as a fused GEMM epilogue knows it (cuBLASLt), or custom. (tanh-GELU stays
     /// custom: cuBLASLt's GELU is not held to this library's float tolerances.)
     static constexpr epilogue::activation fused_activation =
@@ -122,8 +132,22 @@ struct linear<In, Out, Bias>::node {
         const T* w = params + Ctx::param_offset;
         T* z = nullptr;
         if constexpr (keep_z) z = store ? z_.data() : nullptr;
+        if constexpr (packs) {
+            if (packed_.size()) {
+                Exec::gemm_packed(rows, Out, In, in, packed_.data(), out, forward_epilogue{w + Out * In, nullptr});
+                return;
+            }
+        }
         Exec::template gemm<trans::n, trans::t>(rows, Out, In, in, In, w, In, out, Out, false,
                                                 forward_epilogue{w + Out * In, z});
+    }
+
+    /// (Re)packs this layer's weight from params for forward.
+    void pack_weights(const T* params)
+        requires packs
+    {
+        if (!packed_.size()) packed_ = typename Exec::template buffer<T>(Exec::template packed_weight_size<T>(Out, In));
+        Exec::pack_weight(Out, In, params + Ctx::param_offset, packed_.data());
     }
 
     /// What the layer after this one applies to the gradient it hands back: × chain'(·).
@@ -153,6 +177,7 @@ private:
         if constexpr (keep_z) return typename Exec::template buffer<T>(rows * Out);
         else return nullptr;
     }();
+    [[no_unique_address]] std::conditional_t<packs, typename Exec::template buffer<T>, std::nullptr_t> packed_{};
 };
 
 }  // namespace ctdl::nn

@@ -70,8 +70,9 @@ struct residual {
         using transform_type = decltype(std::declval<const inner_node&>().dout_transform(nullptr, nullptr));
         static constexpr bool transform_needed = !std::same_as<transform_type, epilogue::none>;
 
-        void reseed(seed s) {
-            if constexpr (requires { f_.reseed(s); }) f_.reseed(s);
+        template <class F>
+        void visit_children(F& f) {
+            for_each_node(f_, f);
         }
 
         void forward(const T* params, const T* in, T* out, bool store) {

@@ -264,9 +264,9 @@ struct sequential<L...>::node {
         }
     }
 
-    /// Gives every node that draws random numbers (dropout) its stream.
-    void reseed(seed s) {
-        std::apply([&](auto&... nd) { ((reseed_one(nd, s)), ...); }, nodes_);
+    template <class F>
+    void visit_children(F& f) {
+        std::apply([&](auto&... nd) { (for_each_node(nd, f), ...); }, nodes_);
     }
 
     /// The activation after step k (k < n - 1).
@@ -291,11 +291,6 @@ struct sequential<L...>::node {
     }
 
 private:
-    template <class N>
-    static void reseed_one(N& nd, seed s) {
-        if constexpr (requires { nd.reseed(s); }) nd.reseed(s);
-    }
-
     template <std::size_t K, class Src>
     void forward_from(const T* params, const Src* in, T* out, bool store) {
         T* dst = K + 1 == n ? out : act(K);

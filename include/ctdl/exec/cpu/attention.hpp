@@ -1,0 +1,231 @@
+#pragma once
+// Causal attention for the cpu policy: the math of exec/attention_math.hpp (which stays the
+// device's code) arranged as small register-tiled matrix products per (batch, head) task.
+//
+// Per task, with n = seq, Q, K, V, O, dO rows [n, hd] inside qkv / att / datt, and P, dS
+// [n, n] row-major and exactly zero above the diagonal:
+//   forward   S = scale · Q Kᵀ   (lower triangle)
+//             P_i = softmax_{j ≤ i}(S_i)
+//             O = P V
+//   backward  dV = Pᵀ dO
+//             dP = dO Vᵀ         (lower triangle)
+//             dS_ij = P_ij (dP_ij − Σ_j' P_ij' dP_ij') · scale
+//             dQ = dS K,   dK = dSᵀ Q
+// Every product is one kernel, tile: an R-row block of the result, held in vector
+// registers, gets C = α Σ_k a(r, k) B_k with B_k a contiguous row segment. For Q Kᵀ and
+// dO Vᵀ the rows B_k are columns of K (V): a block of 16 keys is first copied transposed
+// into a small stack buffer, so q_i · k_j for 16 keys j is one vector per term. Products
+// skip the upper triangle in whole blocks (blocks of 16 keys for the scores, R rows for
+// the others); the few entries above the diagonal inside a block read the zeros of P and
+// dS or are overwritten by the softmax.
+//
+// One task writes only its own slices and every sum runs in a fixed order, so results
+// are bitwise the same for any thread count. Sums differ in order from attention_math,
+// so cpu and device agree to rounding, not bitwise.
+#include <cstddef>
+
+#include "../../core/math.hpp"
+#include "../attention_math.hpp"
+#include "gemm_simd.hpp"
+#include "reduce.hpp"
+#include "softmax.hpp"
+
+namespace ctdl::cpu_kernels {
+
+namespace attention_detail {
+
+using detail::simd;
+
+/// One lane of T with simd<T>'s interface: the columns a vector does not fill.
+template <class T>
+struct one_lane {
+    using reg = T;
+    static constexpr std::size_t width = 1;
+    static reg zero() { return T(0); }
+    static reg load(const T* p) { return *p; }
+    static void store(T* p, reg v) { *p = v; }
+    static reg set1(T v) { return v; }
+    static reg fma(reg a, reg b, reg c) { return a * b + c; }
+};
+
+inline constexpr std::size_t rows = 8;          // R: rows of a result tile (divides key_block)
+inline constexpr std::size_t key_block = 16;    // keys per transposed block of K or V
+inline constexpr std::size_t depth_block = 128; // head_dim columns per transposed block (stack: depth_block · key_block)
+
+/// C[r, 0 .. cols) (+)= α Σ_{k0 ≤ k < k1} a[r·sr + k·sk] · b[k·ldb + 0 .. cols) for r < R,
+/// cols ≤ N · S::width; the R × N accumulators stay in registers. b's rows must be
+/// readable for N · S::width elements.
+template <class S, std::size_t R, std::size_t N, class T>
+inline void tile(std::size_t k0, std::size_t k1, const T* a, std::size_t sr, std::size_t sk, const T* b,
+                 std::size_t ldb, T alpha, bool add, T* c, std::size_t ldc, std::size_t cols) {
+    using reg = typename S::reg;
+    constexpr std::size_t w = S::width;
+    reg acc[R][N];
+#pragma GCC unroll 16
+    for (std::size_t r = 0; r < R; ++r)
+#pragma GCC unroll 16
+        for (std::size_t v = 0; v < N; ++v) acc[r][v] = S::zero();
+    for (std::size_t k = k0; k < k1; ++k) {
+        reg bv[N];
+#pragma GCC unroll 16
+        for (std::size_t v = 0; v < N; ++v) bv[v] = S::load(b + k * ldb + v * w);
+#pragma GCC unroll 16
+        for (std::size_t r = 0; r < R; ++r) {
+            const reg av = S::set1(a[r * sr + k * sk]);
+#pragma GCC unroll 16
+            for (std::size_t v = 0; v < N; ++v) acc[r][v] = S::fma(av, bv[v], acc[r][v]);
+        }
+    }
+    const reg al = S::set1(alpha);
+    if (cols == N * w) {
+#pragma GCC unroll 16
+        for (std::size_t r = 0; r < R; ++r)
+#pragma GCC unroll 16
+            for (std::size_t v = 0; v < N; ++v) {
+                T* p = c + r * ldc + v * w;
+                S::store(p, S::fma(acc[r][v], al, add ? S::load(p) : S::zero()));
+            }
+        return;
+    }
+    alignas(64) T tmp[R * N * w];
+#pragma GCC unroll 16
+    for (std::size_t r = 0; r < R; ++r)
+#pragma GCC unroll 16
+        for (std::size_t v = 0; v < N; ++v) S::store(tmp + (r * N + v) * w, S::fma(acc[r][v], al, S::zero()));
+    for (std::size_t r = 0; r < R; ++r)
+        for (std::size_t j = 0; j < cols; ++j) {
+            T& out = c[r * ldc + j];
+            out = add ? out + tmp[r * N * w + j] : tmp[r * N * w + j];
+        }
+}
+
+/// f.template operator()<S, N>(c0, cols) over the columns [0, n): chunks of two vectors,
+/// then one vector, then single lanes.
+template <class T, class F>
+inline void for_column_chunks(std::size_t n, const F& f) {
+    using S = simd<T>;
+    constexpr std::size_t w = S::width;
+    std::size_t c0 = 0;
+    for (; c0 + 2 * w <= n; c0 += 2 * w) f.template operator()<S, 2>(c0);
+    if (w > 1 && c0 + w <= n) {
+        f.template operator()<S, 1>(c0);
+        c0 += w;
+    }
+    for (; c0 < n; ++c0) f.template operator()<one_lane<T>, 1>(c0);
+}
+
+/// C[i, j] = α A_i · B_j (rows of hd values, strides lda, ldb) for every key block
+/// j0 ≤ j < j0 + 16 with j0 ≤ i; C is [n, n]. Entries with j > i inside the block of the
+/// diagonal are written too.
+template <class T>
+void lower_scores(std::size_t n, std::size_t hd, const T* a, std::size_t lda, const T* b, std::size_t ldb, T alpha,
+                  T* c) {
+    using S = simd<T>;
+    constexpr std::size_t kb = key_block, nk = kb / S::width;
+    alignas(64) T bt[depth_block * kb];  // bt[k · kb + l] = B[j0 + l, c0 + k]
+    for (std::size_t j0 = 0; j0 < n; j0 += kb) {
+        const std::size_t keys = n - j0 < kb ? n - j0 : kb;
+        for (std::size_t c0 = 0; c0 < hd; c0 += depth_block) {
+            const std::size_t depth = hd - c0 < depth_block ? hd - c0 : depth_block;
+            for (std::size_t l = 0; l < kb; ++l)
+                for (std::size_t k = 0; k < depth; ++k) bt[k * kb + l] = l < keys ? b[(j0 + l) * ldb + c0 + k] : T(0);
+            std::size_t i0 = j0;
+            for (; i0 + rows <= n; i0 += rows)
+                tile<S, rows, nk>(0, depth, a + i0 * lda + c0, lda, 1, bt, kb, alpha, c0 > 0, c + i0 * n + j0, n, keys);
+            for (; i0 < n; ++i0)
+                tile<S, 1, nk>(0, depth, a + i0 * lda + c0, lda, 1, bt, kb, alpha, c0 > 0, c + i0 * n + j0, n, keys);
+        }
+    }
+}
+
+/// C = L B: C_i = Σ_{j ≤ i} L_ij B_j for the lower-triangular [n, n] L (zero above the
+/// diagonal), B rows of hd values (stride ldb), C rows stride ldc.
+template <class T>
+void lower_times(std::size_t n, std::size_t hd, const T* l, const T* b, std::size_t ldb, T* c, std::size_t ldc) {
+    for_column_chunks<T>(hd, [&]<class S, std::size_t N>(std::size_t c0) {
+        constexpr std::size_t cw = N * S::width;
+        std::size_t i0 = 0;
+        for (; i0 + rows <= n; i0 += rows)
+            tile<S, rows, N>(0, i0 + rows, l + i0 * n, n, 1, b + c0, ldb, T(1), false, c + i0 * ldc + c0, ldc, cw);
+        for (; i0 < n; ++i0)
+            tile<S, 1, N>(0, i0 + 1, l + i0 * n, n, 1, b + c0, ldb, T(1), false, c + i0 * ldc + c0, ldc, cw);
+    });
+}
+
+/// C = Lᵀ B: C_j = Σ_{i ≥ j} L_ij B_i, shapes as in lower_times.
+template <class T>
+void lower_transposed_times(std::size_t n, std::size_t hd, const T* l, const T* b, std::size_t ldb, T* c,
+                            std::size_t ldc) {
+    for_column_chunks<T>(hd, [&]<class S, std::size_t N>(std::size_t c0) {
+        constexpr std::size_t cw = N * S::width;
+        std::size_t j0 = 0;
+        for (; j0 + rows <= n; j0 += rows)
+            tile<S, rows, N>(j0, n, l + j0, 1, n, b + c0, ldb, T(1), false, c + j0 * ldc + c0, ldc, cw);
+        for (; j0 < n; ++j0)
+            tile<S, 1, N>(j0, n, l + j0, 1, n, b + c0, ldb, T(1), false, c + j0 * ldc + c0, ldc, cw);
+    });
+}
+
+/// Σ_{j < m} x[j] y[j] in lanes (fixed order).
+template <class T>
+T dot(std::size_t m, const T* x, const T* y) {
+    return detail::lane_sum<T>(m, [&](std::size_t j) { return x[j] * y[j]; });
+}
+
+}  // namespace attention_detail
+
+/// Forward for task bh = b · heads + h; p: this task's [seq, seq] probabilities.
+template <class T>
+void attention_forward(const attention_math::dims& d, std::size_t bh, T scale, const T* qkv, T* p, T* att) {
+    namespace ad = attention_detail;
+    const std::size_t n = d.seq, hd = d.head_dim, ld = 3 * d.width;
+    const std::size_t b = bh / d.heads, h = bh % d.heads;
+    const T* q0 = qkv + b * n * ld + h * hd;
+    const T* k0 = q0 + d.width;
+    const T* v0 = q0 + 2 * d.width;
+    T* o0 = att + b * n * d.width + h * hd;
+    ad::lower_scores(n, hd, q0, ld, k0, ld, scale, p);
+    for (std::size_t i = 0; i < n; ++i) {  // P_i = softmax over j ≤ i, zero after
+        T* pi = p + i * n;
+        const std::size_t m = i + 1;
+        const T mx = detail::row_max(pi, m);
+        for (std::size_t j = 0; j < m; ++j) pi[j] = math::exp(pi[j] - mx);
+        const T inv = T(1) / detail::lane_sum<T>(m, [&](std::size_t j) { return pi[j]; });
+        for (std::size_t j = 0; j < m; ++j) pi[j] *= inv;
+        for (std::size_t j = m; j < n; ++j) pi[j] = T(0);
+    }
+    ad::lower_times(n, hd, static_cast<const T*>(p), v0, ld, o0, d.width);
+}
+
+/// Backward for task bh: from datt into this task's slices of dqkv (each written once).
+/// ds: this task's [seq, seq] scratch.
+template <class T>
+void attention_backward(const attention_math::dims& d, std::size_t bh, T scale, const T* qkv, const T* p,
+                        const T* datt, T* dqkv, T* ds) {
+    namespace ad = attention_detail;
+    const std::size_t n = d.seq, hd = d.head_dim, ld = 3 * d.width;
+    const std::size_t b = bh / d.heads, h = bh % d.heads;
+    const std::size_t off = b * n * ld + h * hd;
+    const T* q0 = qkv + off;
+    const T* k0 = q0 + d.width;
+    const T* v0 = q0 + 2 * d.width;
+    T* dq0 = dqkv + off;
+    T* dk0 = dq0 + d.width;
+    T* dv0 = dq0 + 2 * d.width;
+    const T* do0 = datt + b * n * d.width + h * hd;
+    ad::lower_transposed_times(n, hd, p, do0, d.width, dv0, ld);  // dV = Pᵀ dO
+    ad::lower_scores(n, hd, do0, d.width, v0, ld, T(1), ds);      // dP = dO Vᵀ
+    for (std::size_t i = 0; i < n; ++i) {                          // dS, zero after the diagonal
+        const T* pi = p + i * n;
+        T* dsi = ds + i * n;
+        const std::size_t m = i + 1;
+        const T dot = ad::dot(m, pi, static_cast<const T*>(dsi));
+        for (std::size_t j = 0; j < m; ++j) dsi[j] = pi[j] * (dsi[j] - dot) * scale;
+        for (std::size_t j = m; j < n; ++j) dsi[j] = T(0);
+    }
+    const T* dsc = ds;
+    ad::lower_times(n, hd, dsc, k0, ld, dq0, ld);              // dQ = dS K
+    ad::lower_transposed_times(n, hd, dsc, q0, ld, dk0, ld);   // dK = dSᵀ Q
+}
+
+}  // namespace ctdl::cpu_kernels

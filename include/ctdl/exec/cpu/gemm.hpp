@@ -333,7 +333,8 @@ void gemm_narrow_rows(std::size_t M, std::size_t N, std::size_t K, const T* A, s
     static_assert(R * JB == W);
     const std::size_t kv = K / W * W;
     const __mmask16 tail = static_cast<__mmask16>((1u << (K - kv)) - 1);
-    alignas(64) T sums[W];
+    __mmask16 all = 0xffff;
+    __asm__("" : "+k"(all));  // opaque to the compiler (see step)
     for (std::size_t i0 = r0; i0 < r1; i0 += R) {
         const std::size_t rn = std::min(R, r1 - i0);
         const T* a[R];
@@ -344,34 +345,29 @@ void gemm_narrow_rows(std::size_t M, std::size_t N, std::size_t K, const T* A, s
             for (std::size_t q = 0; q < JB; ++q) b[q] = B + std::min(j0 + q, N - 1) * ldb;
             reg acc[W];
             for (std::size_t l = 0; l < W; ++l) acc[l] = S::zero();
-            for (std::size_t k = 0; k < kv; k += W) {
-                reg bv[JB];
+            // One k-step: the R rows of A into registers, then each of the JB columns of B once:
+            // R + JB loads for R·JB FMAs. (A row loaded into each FMA that uses it would be R·JB
+            // loads, and loads are the bottleneck; the rows are read under an all-ones mask the
+            // compiler cannot see through, which keeps them plain register loads.)
+            auto step = [&](std::size_t k, __mmask16 m) {
+                reg av[R];
+                for (std::size_t i = 0; i < R; ++i) av[i] = V::load(a[i] + k, m);
                 for (std::size_t q = 0; q < JB; ++q) {
-                    bv[q] = S::load(b[q] + k);
-                    __asm__("" : "+v"(bv[q]));  // one load, not one folded into each FMA: loads are the bottleneck
+                    const reg bv = V::load(b[q] + k, m);
+                    for (std::size_t i = 0; i < R; ++i) acc[i * JB + q] = S::fma(av[i], bv, acc[i * JB + q]);
                 }
-                for (std::size_t i = 0; i < R; ++i) {
-                    reg av = S::load(a[i] + k);
-                    __asm__("" : "+v"(av));
-                    for (std::size_t q = 0; q < JB; ++q) acc[i * JB + q] = S::fma(av, bv[q], acc[i * JB + q]);
-                }
-            }
-            if (kv < K) {
-                reg bv[JB];
-                for (std::size_t q = 0; q < JB; ++q) bv[q] = V::load(b[q] + kv, tail);
-                for (std::size_t i = 0; i < R; ++i) {
-                    const reg av = V::load(a[i] + kv, tail);
-                    for (std::size_t q = 0; q < JB; ++q) acc[i * JB + q] = S::fma(av, bv[q], acc[i * JB + q]);
-                }
-            }
-            S::store(sums, lane_sums(acc));
+            };
+            for (std::size_t k = 0; k < kv; k += W) step(k, all);
+            if (kv < K) step(kv, tail);
+            // r[i·JB + q] = c[i0 + i, j0 + q]: row i's sums, moved to lanes 0..JB-1, stored
+            // straight from the register (a store to the stack and scalar reloads stall).
+            const reg r = lane_sums(acc);
+            const __mmask16 cols = static_cast<__mmask16>((1u << jn) - 1);
             for (std::size_t i = 0; i < rn; ++i) {
                 T* c = C + (i0 + i) * ldc + j0;
-                const T* s = sums + i * JB;
-                if (accumulate)
-                    for (std::size_t q = 0; q < jn; ++q) c[q] += s[q];
-                else
-                    for (std::size_t q = 0; q < jn; ++q) c[q] = s[q];
+                reg v = V::lanes_from(r, i * JB);
+                if (accumulate) v = S::add(v, V::load(c, cols));
+                V::store(c, cols, v);
             }
         }
         for (std::size_t i = 0; i < rn; ++i) ep(i0 + i, std::size_t{0}, C + (i0 + i) * ldc, N);

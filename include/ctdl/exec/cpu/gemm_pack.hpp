@@ -82,6 +82,11 @@ struct zmm<float> {
     static reg zero() { return _mm512_setzero_ps(); }
     static reg load(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
     static void store(float* p, __mmask16 m, reg v) { _mm512_mask_storeu_ps(p, m, v); }
+    /// v's lanes first, first + 1, ... moved to lanes 0, 1, ... (wrapping around).
+    static reg lanes_from(reg v, std::size_t first) {
+        const __m512i iota = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+        return _mm512_permutexvar_ps(_mm512_add_epi32(iota, _mm512_set1_epi32(static_cast<int>(first))), v);
+    }
 };
 template <>
 struct zmm<double> {
@@ -90,6 +95,10 @@ struct zmm<double> {
     static reg zero() { return _mm512_setzero_pd(); }
     static reg load(const double* p, __mmask16 m) { return _mm512_maskz_loadu_pd(static_cast<__mmask8>(m), p); }
     static void store(double* p, __mmask16 m, reg v) { _mm512_mask_storeu_pd(p, static_cast<__mmask8>(m), v); }
+    static reg lanes_from(reg v, std::size_t first) {
+        const __m512i iota = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
+        return _mm512_permutexvar_pd(_mm512_add_epi64(iota, _mm512_set1_epi64(static_cast<long long>(first))), v);
+    }
 };
 
 /// One panel of R "rows" (r of them real), each contiguous along k (x[i·rs + k]), written

@@ -15,10 +15,19 @@
 // the same sequence of operations wherever its tile sits and whatever the tile shape, so
 // results never depend on how C is split up.
 #include <cstddef>
+#include <type_traits>
 
 #include "gemm_simd.hpp"
 
 namespace ctdl::cpu_kernels::detail {
+
+#if defined(__AVX512F__)
+/// The first lanes of a vector (mask m) from or to memory; the other lanes are not touched.
+inline __m512 zmm_load(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+inline __m512d zmm_load(const double* p, __mmask16 m) { return _mm512_maskz_loadu_pd(static_cast<__mmask8>(m), p); }
+inline void zmm_store(float* p, __mmask16 m, __m512 v) { _mm512_mask_storeu_ps(p, m, v); }
+inline void zmm_store(double* p, __mmask16 m, __m512d v) { _mm512_mask_storeu_pd(p, static_cast<__mmask8>(m), v); }
+#endif
 
 template <class T, std::size_t MR, std::size_t NV, bool TransC = false, bool ARows = false>
 struct micro_kernel {
@@ -57,7 +66,28 @@ struct micro_kernel {
                     T* p = c + i * ldc + v * W;
                     S::store(p, add ? S::add(S::load(p), acc[i][v]) : acc[i][v]);
                 }
-        } else {
+        }
+#if defined(__AVX512F__)
+        else if constexpr (!TransC && (std::is_same_v<T, float> || std::is_same_v<T, double>)) {
+            // An edge tile: its rows below mr and its columns below nr, straight from the
+            // registers (whole vectors, then one masked); the row test is per unrolled row.
+#pragma GCC unroll 32
+            for (std::size_t i = 0; i < MR; ++i) {
+                if (i >= mr) break;
+#pragma GCC unroll 8
+                for (std::size_t v = 0; v < NV; ++v) {
+                    T* p = c + i * ldc + v * W;
+                    if ((v + 1) * W <= nr) {
+                        S::store(p, add ? S::add(S::load(p), acc[i][v]) : acc[i][v]);
+                    } else if (v * W < nr) {
+                        const auto m = static_cast<__mmask16>((1u << (nr - v * W)) - 1);
+                        zmm_store(p, m, add ? S::add(zmm_load(p, m), acc[i][v]) : acc[i][v]);
+                    }
+                }
+            }
+        }
+#endif
+        else {
             alignas(64) T tmp[MR * NR];
 #pragma GCC unroll 32
             for (std::size_t i = 0; i < MR; ++i)

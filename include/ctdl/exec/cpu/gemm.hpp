@@ -203,7 +203,9 @@ void gemm_threads(std::size_t M, std::size_t N, std::size_t K, const T* A, std::
     const std::size_t mpanels = (M + MR - 1) / MR, npanels = (N + NR - 1) / NR;
     const bool serial = pool.size() == 1 || M * N * K <= serial_work || mpanels * npanels == 1;
     const std::size_t n = serial ? 1 : pool.size();
-    const auto [a_elems, b_elems] = block_scratch<T, MR, NV>(M, N, K);
+    // (Not a structured binding: clang before 16 cannot capture one in the lambda below.)
+    const auto elems = block_scratch<T, MR, NV>(M, N, K);
+    const std::size_t a_elems = elems.first, b_elems = elems.second;
     T* const space = scratch<T, 0>(n * (a_elems + b_elems));  // region t: part t of the pool's job
     auto block = [&](std::size_t t, std::size_t m0, std::size_t m1, std::size_t n0, std::size_t n1) {
         T* ap = space + t * (a_elems + b_elems);

@@ -106,6 +106,29 @@ TEMPLATE_TEST_CASE("cpu attention matches attention_math and is independent of t
     ctdl::cpu::set_threads(threads_before);
 }
 
+TEMPLATE_TEST_CASE("cpu attention: the first rows of a longer sequence give the short sequence's outputs bitwise",
+                   "", float, double) {
+    using T = TestType;
+    const std::size_t heads = 2, hd = 20, width = heads * hd, long_seq = 37;
+    const am::dims dl{1, long_seq, heads, hd, width};
+    const auto qkv = random_vector<T>(long_seq * 3 * width, 5, -2, 2);
+    const auto datt = random_vector<T>(long_seq * width, 6, -1, 1);
+    const auto full = cpu_attention<T>(dl, T(0.25), qkv, datt);
+    for (const std::size_t seq : {1, 5, 8, 16, 17, 30}) {
+        INFO("seq " << seq);
+        const am::dims ds{1, seq, heads, hd, width};
+        const std::vector<T> q(qkv.begin(), qkv.begin() + seq * 3 * width), d(datt.begin(), datt.begin() + seq * width);
+        const auto part = cpu_attention<T>(ds, T(0.25), q, d);
+        CHECK(std::memcmp(part.att.data(), full.att.data(), seq * width * sizeof(T)) == 0);
+        bool same = true;
+        for (std::size_t h = 0; h < heads; ++h)
+            for (std::size_t i = 0; i < seq; ++i)
+                same = same && std::memcmp(&part.p[(h * seq + i) * seq], &full.p[(h * long_seq + i) * long_seq],
+                                           seq * sizeof(T)) == 0;
+        CHECK(same);
+    }
+}
+
 TEST_CASE("cpu attention records one attention pass per call") {
     const am::dims d{2, 8, 2, 4, 8};
     const auto qkv = random_vector<float>(2 * 8 * 24, 3, -1, 1);

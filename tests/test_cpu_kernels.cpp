@@ -1,9 +1,11 @@
 #include <catch2/catch.hpp>
 #include <ctdl/core/random.hpp>
 #include <ctdl/exec/cpu/elementwise.hpp>
+#include <ctdl/exec/cpu/normalize.hpp>
 #include <ctdl/exec/cpu/reduce.hpp>
 #include <ctdl/exec/cpu/softmax.hpp>
 #include <ctdl/exec/pass_count.hpp>
+#include <ctdl/exec/row_math.hpp>
 #include <ctdl/exec/thread_pool.hpp>
 
 #include <algorithm>
@@ -425,6 +427,68 @@ TEMPLATE_TEST_CASE("softmax backward is bitwise independent of the thread count 
         k::log_softmax_rows_backward(rows, cols, l.data(), dy.data(), g1.data(), p.one);
         k::log_softmax_rows_backward(rows, cols, l.data(), dy.data(), g2.data(), p.two);
         CHECK(bitwise_equal(g1, g2));
+    }
+}
+
+// ---------------------------------------------------------------- layer norm
+
+TEMPLATE_TEST_CASE("layer norm matches row_math and is bitwise independent of the thread count", "", float,
+                   double) {
+    using T = TestType;
+    // [rows, cols]: tails of the 16 lanes, several 128-column tiles of dw, and sizes above the
+    // serial thresholds, so two threads really split rows and columns.
+    constexpr std::pair<std::size_t, std::size_t> shapes[] = {{1, 1}, {3, 5}, {7, 17}, {64, 128}, {300, 130},
+                                                              {1024, 128}, {40, 300}, {2000, 33}};
+    const T eps = T(1e-5);
+    for (auto [rows, cols] : shapes) {
+        INFO(rows << " x " << cols);
+        const auto x = random_vector<T>(rows * cols, 70, -3, 5);
+        const auto w = random_vector<T>(cols, 71, 0.5, 1.5);
+        const auto b = random_vector<T>(cols, 72);
+        const auto dy = random_vector<T>(rows * cols, 73);
+        // The device's per-row math as the reference (same formulas, sums in column order).
+        std::vector<T> y_ref(x.size()), mean_ref(rows), rstd_ref(rows), dx_ref(x.size()), dw_ref(cols), db_ref(cols);
+        for (std::size_t r = 0; r < rows; ++r) {
+            ctdl::row_math::layer_norm_forward(cols, x.data() + r * cols, w.data(), b.data(), y_ref.data() + r * cols,
+                                               &mean_ref[r], &rstd_ref[r], eps);
+            ctdl::row_math::layer_norm_dx(cols, x.data() + r * cols, w.data(), mean_ref[r], rstd_ref[r],
+                                          dy.data() + r * cols, dx_ref.data() + r * cols);
+        }
+        for (std::size_t c = 0; c < cols; ++c)
+            ctdl::row_math::layer_norm_dw_column(rows, cols, c, x.data(), mean_ref.data(), rstd_ref.data(), dy.data(),
+                                                 dw_ref.data(), db_ref.data(), false);
+        const auto to_double = [](const std::vector<T>& v) { return std::vector<double>(v.begin(), v.end()); };
+
+        struct out {
+            std::vector<T> y, mean, rstd, dx, dw, db;
+        };
+        const auto run = [&](std::size_t threads) {
+            ctdl::cpu_pool().resize(threads);
+            out o{std::vector<T>(x.size()), std::vector<T>(rows), std::vector<T>(rows), std::vector<T>(x.size()),
+                  std::vector<T>(cols, T(1)), std::vector<T>(cols, T(2))};
+            k::layer_norm_forward(rows, cols, x.data(), w.data(), b.data(), o.y.data(), o.mean.data(), o.rstd.data(),
+                                  eps);
+            k::layer_norm_backward(rows, cols, x.data(), w.data(), o.mean.data(), o.rstd.data(), dy.data(), o.dx.data(),
+                                   o.dw.data(), o.db.data(), true, [](auto...) {});
+            return o;
+        };
+        const std::size_t threads_before = ctdl::cpu_pool().size();
+        const out one = run(1), two = run(2);
+        ctdl::cpu_pool().resize(threads_before);
+        CHECK(bitwise_equal(one.y, two.y));
+        CHECK(bitwise_equal(one.dx, two.dx));
+        CHECK(bitwise_equal(one.dw, two.dw));
+        CHECK(bitwise_equal(one.db, two.db));
+        const double tol = 64 * tolerance<T>;
+        CHECK(max_rel_err(one.y, to_double(y_ref)) <= tol);
+        CHECK(max_rel_err(one.mean, to_double(mean_ref)) <= tol);
+        CHECK(max_rel_err(one.rstd, to_double(rstd_ref)) <= tol);
+        CHECK(max_rel_err(one.dx, to_double(dx_ref)) <= tol);
+        // dw, db accumulate onto 1 and 2, in the same row order as row_math.
+        std::vector<double> dw_acc(cols), db_acc(cols);
+        for (std::size_t c = 0; c < cols; ++c) dw_acc[c] = double(dw_ref[c]) + 1, db_acc[c] = double(db_ref[c]) + 2;
+        CHECK(max_rel_err(one.dw, dw_acc) <= std::sqrt(double(rows)) * tol);
+        CHECK(max_rel_err(one.db, db_acc) <= std::sqrt(double(rows)) * tol);
     }
 }
 

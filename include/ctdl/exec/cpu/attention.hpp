@@ -3,7 +3,8 @@
 // device's code) arranged as small register-tiled matrix products per (batch, head) task.
 //
 // Per task, with n = seq, Q, K, V, O, dO rows [n, hd] inside qkv / att / datt, and P, dS
-// [n, n] row-major and exactly zero above the diagonal:
+// [n, n] row-major (P exactly zero above the diagonal; dS zero above it up to the end of
+// the diagonal's block of 16 keys, which is as far as any product reads):
 //   forward   S = scale · Q Kᵀ   (lower triangle)
 //             P_i = softmax_{j ≤ i}(S_i)
 //             O = P V
@@ -22,12 +23,12 @@
 // One task writes only its own slices and every sum runs in a fixed order, so results
 // are bitwise the same for any thread count. Sums differ in order from attention_math,
 // so cpu and device agree to rounding, not bitwise.
+#include <cmath>
 #include <cstddef>
 
 #include "../../core/math.hpp"
 #include "../attention_math.hpp"
 #include "gemm_simd.hpp"
-#include "reduce.hpp"
 #include "softmax.hpp"
 
 namespace ctdl::cpu_kernels {
@@ -36,7 +37,10 @@ namespace attention_detail {
 
 using detail::simd;
 
-/// One lane of T with simd<T>'s interface: the columns a vector does not fill.
+/// One lane of T with simd<T>'s interface: the columns a vector does not fill. Its fma is
+/// an explicit fma where the target has one: left to the compiler, a · b + c is fused in
+/// some inlined copies and not in others, and a row would then depend on the tile it was
+/// computed in.
 template <class T>
 struct one_lane {
     using reg = T;
@@ -45,7 +49,11 @@ struct one_lane {
     static reg load(const T* p) { return *p; }
     static void store(T* p, reg v) { *p = v; }
     static reg set1(T v) { return v; }
+#if defined(__FMA__)
+    static reg fma(reg a, reg b, reg c) { return std::fma(a, b, c); }
+#else
     static reg fma(reg a, reg b, reg c) { return a * b + c; }
+#endif
 };
 
 inline constexpr std::size_t rows = 8;          // R: rows of a result tile (divides key_block)
@@ -166,10 +174,61 @@ void lower_transposed_times(std::size_t n, std::size_t hd, const T* l, const T* 
     });
 }
 
-/// Σ_{j < m} x[j] y[j] in lanes (fixed order).
+/// The end of the scores lower_scores writes in row i of an n-row task: the end of the
+/// key block that holds the diagonal. Row passes run to it rather than to i + 1, so their
+/// loops run over whole blocks of 16 (masked), without a scalar remainder.
+inline std::size_t block_end(std::size_t i, std::size_t n) {
+    const std::size_t e = (i / key_block + 1) * key_block;
+    return e < n ? e : n;
+}
+
+/// Σ_{j < m} x[j] (Σ x[j] y[j] when y is given) in the lanes of one vector register: whole
+/// vectors, then the remainder as one zero-padded vector, then the lanes pairwise. The
+/// order depends on m alone, so row i of a task sums the same way whatever the sequence
+/// length (a right-padded sequence gives the short one's outputs bitwise).
 template <class T>
-T dot(std::size_t m, const T* x, const T* y) {
-    return detail::lane_sum<T>(m, [&](std::size_t j) { return x[j] * y[j]; });
+T row_sum(std::size_t m, const T* x, const T* y = nullptr) {
+    using S = simd<T>;
+    constexpr std::size_t w = S::width;
+    typename S::reg acc = S::zero();
+    std::size_t j = 0;
+    if (y)
+        for (; j + w <= m; j += w) acc = S::fma(S::load(x + j), S::load(y + j), acc);
+    else
+        for (; j + w <= m; j += w) acc = S::add(acc, S::load(x + j));
+    alignas(64) T lane[w]{}, other[w]{};
+    if (j < m) {
+        for (std::size_t l = 0; j + l < m; ++l) lane[l] = x[j + l], other[l] = y ? y[j + l] : T(0);
+        acc = y ? S::fma(S::load(lane), S::load(other), acc) : S::add(acc, S::load(lane));
+    }
+    S::store(lane, acc);
+#pragma GCC unroll 8
+    for (std::size_t h = w / 2; h > 0; h /= 2)
+#pragma GCC unroll 8
+        for (std::size_t l = 0; l < h; ++l) lane[l] += lane[l + h];
+    return lane[0];
+}
+
+/// Row i of the scores s (e = block_end(i, n)) into probabilities in place:
+/// P_ij = exp(s_ij − max) / Σ_{j' ≤ i} exp(s_ij' − max) for j ≤ i, exactly 0 after.
+template <class T>
+void softmax_row(std::size_t i, std::size_t n, T* s) {
+    const std::size_t m = i + 1, e = block_end(i, n);
+    const T mx = detail::row_max(s, m);
+    for (std::size_t j = 0; j < e; ++j) s[j] = j < m ? math::exp(s[j] - mx) : T(0);
+    const T inv = T(1) / row_sum(m, static_cast<const T*>(s));
+    for (std::size_t j = 0; j < e; ++j) s[j] *= inv;
+    for (std::size_t j = e; j < n; ++j) s[j] = T(0);
+}
+
+/// Row i of dP (in ds, up to block_end) into dS in place, with P_i (zero after the
+/// diagonal): dS_ij = P_ij (dP_ij − Σ_j' P_ij' dP_ij') · scale; entries after the diagonal
+/// become zeros, and those after block_end are left as they are (no product reads them).
+template <class T>
+void softmax_backward_row(std::size_t i, std::size_t n, const T* p, T* ds, T scale) {
+    const std::size_t e = block_end(i, n);
+    const T dot = row_sum(i + 1, p, static_cast<const T*>(ds));
+    for (std::size_t j = 0; j < e; ++j) ds[j] = p[j] * (ds[j] - dot) * scale;
 }
 
 }  // namespace attention_detail
@@ -185,15 +244,7 @@ void attention_forward(const attention_math::dims& d, std::size_t bh, T scale, c
     const T* v0 = q0 + 2 * d.width;
     T* o0 = att + b * n * d.width + h * hd;
     ad::lower_scores(n, hd, q0, ld, k0, ld, scale, p);
-    for (std::size_t i = 0; i < n; ++i) {  // P_i = softmax over j ≤ i, zero after
-        T* pi = p + i * n;
-        const std::size_t m = i + 1;
-        const T mx = detail::row_max(pi, m);
-        for (std::size_t j = 0; j < m; ++j) pi[j] = math::exp(pi[j] - mx);
-        const T inv = T(1) / detail::lane_sum<T>(m, [&](std::size_t j) { return pi[j]; });
-        for (std::size_t j = 0; j < m; ++j) pi[j] *= inv;
-        for (std::size_t j = m; j < n; ++j) pi[j] = T(0);
-    }
+    for (std::size_t i = 0; i < n; ++i) ad::softmax_row(i, n, p + i * n);
     ad::lower_times(n, hd, static_cast<const T*>(p), v0, ld, o0, d.width);
 }
 
@@ -215,14 +266,7 @@ void attention_backward(const attention_math::dims& d, std::size_t bh, T scale, 
     const T* do0 = datt + b * n * d.width + h * hd;
     ad::lower_transposed_times(n, hd, p, do0, d.width, dv0, ld);  // dV = Pᵀ dO
     ad::lower_scores(n, hd, do0, d.width, v0, ld, T(1), ds);      // dP = dO Vᵀ
-    for (std::size_t i = 0; i < n; ++i) {                          // dS, zero after the diagonal
-        const T* pi = p + i * n;
-        T* dsi = ds + i * n;
-        const std::size_t m = i + 1;
-        const T dot = ad::dot(m, pi, static_cast<const T*>(dsi));
-        for (std::size_t j = 0; j < m; ++j) dsi[j] = pi[j] * (dsi[j] - dot) * scale;
-        for (std::size_t j = m; j < n; ++j) dsi[j] = T(0);
-    }
+    for (std::size_t i = 0; i < n; ++i) ad::softmax_backward_row(i, n, p + i * n, ds + i * n, scale);  // dS
     const T* dsc = ds;
     ad::lower_times(n, hd, dsc, k0, ld, dq0, ld);              // dQ = dS K
     ad::lower_transposed_times(n, hd, dsc, q0, ld, dk0, ld);   // dK = dSᵀ Q

@@ -25,6 +25,11 @@
 // so cpu and device agree to rounding, not bitwise.
 #include <cmath>
 #include <cstddef>
+#include <type_traits>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #include "../../core/math.hpp"
 #include "../attention_math.hpp"
@@ -122,6 +127,68 @@ inline void for_column_chunks(std::size_t n, const F& f) {
     for (; c0 < n; ++c0) f.template operator()<one_lane<T>, 1>(c0);
 }
 
+#if defined(__AVX512F__)
+/// dst[k · 16 + l] = src[l · lds + k] for k, l < 16: a 16 × 16 transpose in registers
+/// (32-bit, then 64-bit interleaves within 128-bit lanes, then two rounds of 128-bit lane
+/// shuffles), 64 shuffles where scalar copies take 256 loads and stores. The masked forms
+/// with a full mask are the plain instructions; the unmasked intrinsics trip g++ 12's
+/// -Wmaybe-uninitialized (their _mm512_undefined source).
+inline void transpose16(const float* src, std::size_t lds, float* dst) {
+    constexpr __mmask16 all = 0xFFFF;
+    const auto lo_ps = [](__m512 a, __m512 b) { return _mm512_mask_unpacklo_ps(a, all, a, b); };
+    const auto hi_ps = [](__m512 a, __m512 b) { return _mm512_mask_unpackhi_ps(a, all, a, b); };
+    const auto lo_pd = [](__m512 a, __m512 b) {
+        const __m512d x = _mm512_castps_pd(a);
+        return _mm512_castpd_ps(_mm512_mask_unpacklo_pd(x, __mmask8(0xFF), x, _mm512_castps_pd(b)));
+    };
+    const auto hi_pd = [](__m512 a, __m512 b) {
+        const __m512d x = _mm512_castps_pd(a);
+        return _mm512_castpd_ps(_mm512_mask_unpackhi_pd(x, __mmask8(0xFF), x, _mm512_castps_pd(b)));
+    };
+    // lanes (0, 2) of a, then (0, 2) of b; and lanes (1, 3) of each
+    const auto even = [](__m512 a, __m512 b) { return _mm512_mask_shuffle_f32x4(a, all, a, b, 0x88); };
+    const auto odd = [](__m512 a, __m512 b) { return _mm512_mask_shuffle_f32x4(a, all, a, b, 0xDD); };
+    __m512 r[16], t[16];
+#pragma GCC unroll 16
+    for (std::size_t i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * lds);
+#pragma GCC unroll 8
+    for (std::size_t i = 0; i < 16; i += 2) {  // lane q of t[i]: r_i[4q], r_i+1[4q], r_i[4q+1], r_i+1[4q+1]
+        t[i] = lo_ps(r[i], r[i + 1]);
+        t[i + 1] = hi_ps(r[i], r[i + 1]);
+    }
+#pragma GCC unroll 4
+    for (std::size_t g = 0; g < 16; g += 4) {  // lane q of r[g + c]: rows g .. g+3 at column 4q + c
+        r[g] = lo_pd(t[g], t[g + 2]);
+        r[g + 1] = hi_pd(t[g], t[g + 2]);
+        r[g + 2] = lo_pd(t[g + 1], t[g + 3]);
+        r[g + 3] = hi_pd(t[g + 1], t[g + 3]);
+    }
+#pragma GCC unroll 4
+    for (std::size_t c = 0; c < 4; ++c) {  // column 4q + c = lanes q of r[c], r[4 + c], r[8 + c], r[12 + c]
+        const __m512 v0 = even(r[c], r[4 + c]), v1 = odd(r[c], r[4 + c]);
+        const __m512 v2 = even(r[8 + c], r[12 + c]), v3 = odd(r[8 + c], r[12 + c]);
+        _mm512_storeu_ps(dst + (0 + c) * 16, even(v0, v2));
+        _mm512_storeu_ps(dst + (4 + c) * 16, even(v1, v3));
+        _mm512_storeu_ps(dst + (8 + c) * 16, odd(v0, v2));
+        _mm512_storeu_ps(dst + (12 + c) * 16, odd(v1, v3));
+    }
+}
+#endif
+
+/// bt[k · 16 + l] = b[l · ldb + k] for k < depth, l < keys; zero for keys ≤ l < 16.
+template <class T>
+void transpose_keys(const T* b, std::size_t ldb, std::size_t keys, std::size_t depth, T* bt) {
+    constexpr std::size_t kb = key_block;
+    std::size_t k0 = 0;
+#if defined(__AVX512F__)
+    if constexpr (std::is_same_v<T, float>)
+        if (keys == kb)
+            for (; k0 + kb <= depth; k0 += kb) transpose16(b + k0, ldb, bt + k0 * kb);
+#endif
+    for (std::size_t l = 0; l < kb; ++l)
+        for (std::size_t k = k0; k < depth; ++k) bt[k * kb + l] = l < keys ? b[l * ldb + k] : T(0);
+}
+
 /// C[i, j] = α A_i · B_j (rows of hd values, strides lda, ldb) for every key block
 /// j0 ≤ j < j0 + 16 with j0 ≤ i; C is [n, n]. Entries with j > i inside the block of the
 /// diagonal are written too.
@@ -135,8 +202,7 @@ void lower_scores(std::size_t n, std::size_t hd, const T* a, std::size_t lda, co
         const std::size_t keys = n - j0 < kb ? n - j0 : kb;
         for (std::size_t c0 = 0; c0 < hd; c0 += depth_block) {
             const std::size_t depth = hd - c0 < depth_block ? hd - c0 : depth_block;
-            for (std::size_t l = 0; l < kb; ++l)
-                for (std::size_t k = 0; k < depth; ++k) bt[k * kb + l] = l < keys ? b[(j0 + l) * ldb + c0 + k] : T(0);
+            transpose_keys(b + j0 * ldb + c0, ldb, keys, depth, bt);
             std::size_t i0 = j0;
             for (; i0 + rows <= n; i0 += rows)
                 tile<S, rows, nk>(0, depth, a + i0 * lda + c0, lda, 1, bt, kb, alpha, c0 > 0, c + i0 * n + j0, n, keys);
@@ -183,23 +249,26 @@ inline std::size_t block_end(std::size_t i, std::size_t n) {
 }
 
 /// Σ_{j < m} x[j] (Σ x[j] y[j] when y is given) in the lanes of one vector register: whole
-/// vectors, then the remainder as one zero-padded vector, then the lanes pairwise. The
-/// order depends on m alone, so row i of a task sums the same way whatever the sequence
-/// length (a right-padded sequence gives the short one's outputs bitwise).
+/// vectors, then the remainder as one vector padded with zeros, then the lanes pairwise.
+/// x (or x · y) must be zero in [m, e): the remainder is then read in place where the
+/// row's storage reaches a whole vector, else copied; either way the order depends on m
+/// alone, so row i of a task sums the same way whatever the sequence length (a
+/// right-padded sequence gives the short one's outputs bitwise).
 template <class T>
-T row_sum(std::size_t m, const T* x, const T* y = nullptr) {
+inline T row_sum(std::size_t m, std::size_t e, const T* x, const T* y = nullptr) {
     using S = simd<T>;
     constexpr std::size_t w = S::width;
     typename S::reg acc = S::zero();
-    std::size_t j = 0;
-    if (y)
-        for (; j + w <= m; j += w) acc = S::fma(S::load(x + j), S::load(y + j), acc);
-    else
-        for (; j + w <= m; j += w) acc = S::add(acc, S::load(x + j));
     alignas(64) T lane[w]{}, other[w]{};
-    if (j < m) {
-        for (std::size_t l = 0; j + l < m; ++l) lane[l] = x[j + l], other[l] = y ? y[j + l] : T(0);
-        acc = y ? S::fma(S::load(lane), S::load(other), acc) : S::add(acc, S::load(lane));
+    for (std::size_t j = 0; j < m; j += w) {
+        const T* xj = x + j;
+        const T* yj = y ? y + j : nullptr;
+        if (j + w > e) {  // the row ends inside this vector
+            for (std::size_t l = 0; j + l < m; ++l) lane[l] = x[j + l], other[l] = y ? y[j + l] : T(0);
+            xj = lane;
+            yj = other;
+        }
+        acc = y ? S::fma(S::load(xj), S::load(yj), acc) : S::add(acc, S::load(xj));
     }
     S::store(lane, acc);
 #pragma GCC unroll 8
@@ -211,12 +280,32 @@ T row_sum(std::size_t m, const T* x, const T* y = nullptr) {
 
 /// Row i of the scores s (e = block_end(i, n)) into probabilities in place:
 /// P_ij = exp(s_ij − max) / Σ_{j' ≤ i} exp(s_ij' − max) for j ≤ i, exactly 0 after.
+/// The exponentials and their sum share one loop: lane l of 16 sums the entries j ≡ l
+/// (mod 16) in order, the lanes combine pairwise; entries after the diagonal add exact
+/// zeros, so the sum depends on i alone (see row_sum).
 template <class T>
 void softmax_row(std::size_t i, std::size_t n, T* s) {
+    constexpr std::size_t lanes = key_block;
     const std::size_t m = i + 1, e = block_end(i, n);
     const T mx = detail::row_max(s, m);
-    for (std::size_t j = 0; j < e; ++j) s[j] = j < m ? math::exp(s[j] - mx) : T(0);
-    const T inv = T(1) / row_sum(m, static_cast<const T*>(s));
+    T acc[lanes]{};
+    std::size_t j0 = 0;
+    for (; j0 + lanes <= e; j0 += lanes)
+        for (std::size_t l = 0; l < lanes; ++l) {
+            const T v = j0 + l < m ? math::exp(s[j0 + l] - mx) : T(0);
+            s[j0 + l] = v;
+            acc[l] += v;
+        }
+    for (std::size_t l = 0; j0 + l < e; ++l) {
+        const T v = j0 + l < m ? math::exp(s[j0 + l] - mx) : T(0);
+        s[j0 + l] = v;
+        acc[l] += v;
+    }
+#pragma GCC unroll 8
+    for (std::size_t h = lanes / 2; h > 0; h /= 2)
+#pragma GCC unroll 8
+        for (std::size_t l = 0; l < h; ++l) acc[l] += acc[l + h];
+    const T inv = T(1) / acc[0];
     for (std::size_t j = 0; j < e; ++j) s[j] *= inv;
     for (std::size_t j = e; j < n; ++j) s[j] = T(0);
 }
@@ -227,7 +316,7 @@ void softmax_row(std::size_t i, std::size_t n, T* s) {
 template <class T>
 void softmax_backward_row(std::size_t i, std::size_t n, const T* p, T* ds, T scale) {
     const std::size_t e = block_end(i, n);
-    const T dot = row_sum(i + 1, p, static_cast<const T*>(ds));
+    const T dot = row_sum(i + 1, e, p, static_cast<const T*>(ds));
     for (std::size_t j = 0; j < e; ++j) ds[j] = p[j] * (ds[j] - dot) * scale;
 }
 

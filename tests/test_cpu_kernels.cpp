@@ -440,7 +440,8 @@ TEMPLATE_TEST_CASE("layer norm matches row_math and is bitwise independent of th
     constexpr std::pair<std::size_t, std::size_t> shapes[] = {{1, 1}, {3, 5}, {7, 17}, {64, 128}, {300, 130},
                                                               {1024, 128}, {40, 300}, {2000, 33}};
     const T eps = T(1e-5);
-    for (auto [rows, cols] : shapes) {
+    for (const auto& shape : shapes) {
+        const std::size_t rows = shape.first, cols = shape.second;  // plain names: the lambdas below capture them
         INFO(rows << " x " << cols);
         const auto x = random_vector<T>(rows * cols, 70, -3, 5);
         const auto w = random_vector<T>(cols, 71, 0.5, 1.5);

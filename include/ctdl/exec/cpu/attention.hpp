@@ -1,6 +1,7 @@
 #pragma once
 // Causal attention for the cpu policy: the math of exec/attention_math.hpp (which stays the
-// device's code) arranged as small register-tiled matrix products per (batch, head) task.
+// device's code) arranged as small register-tiled products per (batch, head) task
+// (exec/cpu/causal_products.hpp) and row passes.
 //
 // Per task, with n = seq, Q, K, V, O, dO rows [n, hd] inside qkv / att / datt, and P, dS
 // [n, n] row-major (P exactly zero above the diagonal; dS zero above it up to the end of
@@ -12,27 +13,17 @@
 //             dP = dO Vᵀ         (lower triangle)
 //             dS_ij = P_ij (dP_ij − Σ_j' P_ij' dP_ij') · scale
 //             dQ = dS K,   dK = dSᵀ Q
-// Every product is one kernel, tile: an R-row block of the result, held in vector
-// registers, gets C = α Σ_k a(r, k) B_k with B_k a contiguous row segment. For Q Kᵀ and
-// dO Vᵀ the rows B_k are columns of K (V): a block of 16 keys is first copied transposed
-// into a small stack buffer, so q_i · k_j for 16 keys j is one vector per term. Products
-// skip the upper triangle in whole blocks (blocks of 16 keys for the scores, R rows for
-// the others); the few entries above the diagonal inside a block read the zeros of P and
-// dS or are overwritten by the softmax.
 //
 // One task writes only its own slices and every sum runs in a fixed order, so results
-// are bitwise the same for any thread count. Sums differ in order from attention_math,
-// so cpu and device agree to rounding, not bitwise.
-#include <cmath>
+// are bitwise the same for any thread count; and row i of a task is computed the same way
+// whatever the sequence length, so a right-padded sequence gives the short one's outputs
+// bitwise. Sums differ in order from attention_math, so cpu and device agree to rounding,
+// not bitwise.
 #include <cstddef>
-#include <type_traits>
-
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
 
 #include "../../core/math.hpp"
 #include "../attention_math.hpp"
+#include "causal_products.hpp"
 #include "gemm_simd.hpp"
 #include "softmax.hpp"
 
@@ -41,206 +32,9 @@ namespace ctdl::cpu_kernels {
 namespace attention_detail {
 
 using detail::simd;
+inline constexpr std::size_t key_block = causal::key_block;
 
-/// One lane of T with simd<T>'s interface: the columns a vector does not fill. Its fma is
-/// an explicit fma where the target has one: left to the compiler, a · b + c is fused in
-/// some inlined copies and not in others, and a row would then depend on the tile it was
-/// computed in.
-template <class T>
-struct one_lane {
-    using reg = T;
-    static constexpr std::size_t width = 1;
-    static reg zero() { return T(0); }
-    static reg load(const T* p) { return *p; }
-    static void store(T* p, reg v) { *p = v; }
-    static reg set1(T v) { return v; }
-#if defined(__FMA__)
-    static reg fma(reg a, reg b, reg c) { return std::fma(a, b, c); }
-#else
-    static reg fma(reg a, reg b, reg c) { return a * b + c; }
-#endif
-};
-
-inline constexpr std::size_t rows = 8;          // R: rows of a result tile (divides key_block)
-inline constexpr std::size_t key_block = 16;    // keys per transposed block of K or V
-inline constexpr std::size_t depth_block = 128; // head_dim columns per transposed block (stack: depth_block · key_block)
-
-/// C[r, 0 .. cols) (+)= α Σ_{k0 ≤ k < k1} a[r·sr + k·sk] · b[k·ldb + 0 .. cols) for r < R,
-/// cols ≤ N · S::width; the R × N accumulators stay in registers. b's rows must be
-/// readable for N · S::width elements.
-template <class S, std::size_t R, std::size_t N, class T>
-inline void tile(std::size_t k0, std::size_t k1, const T* a, std::size_t sr, std::size_t sk, const T* b,
-                 std::size_t ldb, T alpha, bool add, T* c, std::size_t ldc, std::size_t cols) {
-    using reg = typename S::reg;
-    constexpr std::size_t w = S::width;
-    reg acc[R][N];
-#pragma GCC unroll 16
-    for (std::size_t r = 0; r < R; ++r)
-#pragma GCC unroll 16
-        for (std::size_t v = 0; v < N; ++v) acc[r][v] = S::zero();
-    for (std::size_t k = k0; k < k1; ++k) {
-        reg bv[N];
-#pragma GCC unroll 16
-        for (std::size_t v = 0; v < N; ++v) bv[v] = S::load(b + k * ldb + v * w);
-#pragma GCC unroll 16
-        for (std::size_t r = 0; r < R; ++r) {
-            const reg av = S::set1(a[r * sr + k * sk]);
-#pragma GCC unroll 16
-            for (std::size_t v = 0; v < N; ++v) acc[r][v] = S::fma(av, bv[v], acc[r][v]);
-        }
-    }
-    const reg al = S::set1(alpha);
-    if (cols == N * w) {
-#pragma GCC unroll 16
-        for (std::size_t r = 0; r < R; ++r)
-#pragma GCC unroll 16
-            for (std::size_t v = 0; v < N; ++v) {
-                T* p = c + r * ldc + v * w;
-                S::store(p, S::fma(acc[r][v], al, add ? S::load(p) : S::zero()));
-            }
-        return;
-    }
-    alignas(64) T tmp[R * N * w];
-#pragma GCC unroll 16
-    for (std::size_t r = 0; r < R; ++r)
-#pragma GCC unroll 16
-        for (std::size_t v = 0; v < N; ++v) S::store(tmp + (r * N + v) * w, S::fma(acc[r][v], al, S::zero()));
-    for (std::size_t r = 0; r < R; ++r)
-        for (std::size_t j = 0; j < cols; ++j) {
-            T& out = c[r * ldc + j];
-            out = add ? out + tmp[r * N * w + j] : tmp[r * N * w + j];
-        }
-}
-
-/// f.template operator()<S, N>(c0, cols) over the columns [0, n): chunks of two vectors,
-/// then one vector, then single lanes.
-template <class T, class F>
-inline void for_column_chunks(std::size_t n, const F& f) {
-    using S = simd<T>;
-    constexpr std::size_t w = S::width;
-    std::size_t c0 = 0;
-    for (; c0 + 2 * w <= n; c0 += 2 * w) f.template operator()<S, 2>(c0);
-    if (w > 1 && c0 + w <= n) {
-        f.template operator()<S, 1>(c0);
-        c0 += w;
-    }
-    for (; c0 < n; ++c0) f.template operator()<one_lane<T>, 1>(c0);
-}
-
-#if defined(__AVX512F__)
-/// dst[k · 16 + l] = src[l · lds + k] for k, l < 16: a 16 × 16 transpose in registers
-/// (32-bit, then 64-bit interleaves within 128-bit lanes, then two rounds of 128-bit lane
-/// shuffles), 64 shuffles where scalar copies take 256 loads and stores. The masked forms
-/// with a full mask are the plain instructions; the unmasked intrinsics trip g++ 12's
-/// -Wmaybe-uninitialized (their _mm512_undefined source).
-inline void transpose16(const float* src, std::size_t lds, float* dst) {
-    constexpr __mmask16 all = 0xFFFF;
-    const auto lo_ps = [](__m512 a, __m512 b) { return _mm512_mask_unpacklo_ps(a, all, a, b); };
-    const auto hi_ps = [](__m512 a, __m512 b) { return _mm512_mask_unpackhi_ps(a, all, a, b); };
-    const auto lo_pd = [](__m512 a, __m512 b) {
-        const __m512d x = _mm512_castps_pd(a);
-        return _mm512_castpd_ps(_mm512_mask_unpacklo_pd(x, __mmask8(0xFF), x, _mm512_castps_pd(b)));
-    };
-    const auto hi_pd = [](__m512 a, __m512 b) {
-        const __m512d x = _mm512_castps_pd(a);
-        return _mm512_castpd_ps(_mm512_mask_unpackhi_pd(x, __mmask8(0xFF), x, _mm512_castps_pd(b)));
-    };
-    // lanes (0, 2) of a, then (0, 2) of b; and lanes (1, 3) of each
-    const auto even = [](__m512 a, __m512 b) { return _mm512_mask_shuffle_f32x4(a, all, a, b, 0x88); };
-    const auto odd = [](__m512 a, __m512 b) { return _mm512_mask_shuffle_f32x4(a, all, a, b, 0xDD); };
-    __m512 r[16], t[16];
-#pragma GCC unroll 16
-    for (std::size_t i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * lds);
-#pragma GCC unroll 8
-    for (std::size_t i = 0; i < 16; i += 2) {  // lane q of t[i]: r_i[4q], r_i+1[4q], r_i[4q+1], r_i+1[4q+1]
-        t[i] = lo_ps(r[i], r[i + 1]);
-        t[i + 1] = hi_ps(r[i], r[i + 1]);
-    }
-#pragma GCC unroll 4
-    for (std::size_t g = 0; g < 16; g += 4) {  // lane q of r[g + c]: rows g .. g+3 at column 4q + c
-        r[g] = lo_pd(t[g], t[g + 2]);
-        r[g + 1] = hi_pd(t[g], t[g + 2]);
-        r[g + 2] = lo_pd(t[g + 1], t[g + 3]);
-        r[g + 3] = hi_pd(t[g + 1], t[g + 3]);
-    }
-#pragma GCC unroll 4
-    for (std::size_t c = 0; c < 4; ++c) {  // column 4q + c = lanes q of r[c], r[4 + c], r[8 + c], r[12 + c]
-        const __m512 v0 = even(r[c], r[4 + c]), v1 = odd(r[c], r[4 + c]);
-        const __m512 v2 = even(r[8 + c], r[12 + c]), v3 = odd(r[8 + c], r[12 + c]);
-        _mm512_storeu_ps(dst + (0 + c) * 16, even(v0, v2));
-        _mm512_storeu_ps(dst + (4 + c) * 16, even(v1, v3));
-        _mm512_storeu_ps(dst + (8 + c) * 16, odd(v0, v2));
-        _mm512_storeu_ps(dst + (12 + c) * 16, odd(v1, v3));
-    }
-}
-#endif
-
-/// bt[k · 16 + l] = b[l · ldb + k] for k < depth, l < keys; zero for keys ≤ l < 16.
-template <class T>
-void transpose_keys(const T* b, std::size_t ldb, std::size_t keys, std::size_t depth, T* bt) {
-    constexpr std::size_t kb = key_block;
-    std::size_t k0 = 0;
-#if defined(__AVX512F__)
-    if constexpr (std::is_same_v<T, float>)
-        if (keys == kb)
-            for (; k0 + kb <= depth; k0 += kb) transpose16(b + k0, ldb, bt + k0 * kb);
-#endif
-    for (std::size_t l = 0; l < kb; ++l)
-        for (std::size_t k = k0; k < depth; ++k) bt[k * kb + l] = l < keys ? b[l * ldb + k] : T(0);
-}
-
-/// C[i, j] = α A_i · B_j (rows of hd values, strides lda, ldb) for every key block
-/// j0 ≤ j < j0 + 16 with j0 ≤ i; C is [n, n]. Entries with j > i inside the block of the
-/// diagonal are written too.
-template <class T>
-void lower_scores(std::size_t n, std::size_t hd, const T* a, std::size_t lda, const T* b, std::size_t ldb, T alpha,
-                  T* c) {
-    using S = simd<T>;
-    constexpr std::size_t kb = key_block, nk = kb / S::width;
-    alignas(64) T bt[depth_block * kb];  // bt[k · kb + l] = B[j0 + l, c0 + k]
-    for (std::size_t j0 = 0; j0 < n; j0 += kb) {
-        const std::size_t keys = n - j0 < kb ? n - j0 : kb;
-        for (std::size_t c0 = 0; c0 < hd; c0 += depth_block) {
-            const std::size_t depth = hd - c0 < depth_block ? hd - c0 : depth_block;
-            transpose_keys(b + j0 * ldb + c0, ldb, keys, depth, bt);
-            std::size_t i0 = j0;
-            for (; i0 + rows <= n; i0 += rows)
-                tile<S, rows, nk>(0, depth, a + i0 * lda + c0, lda, 1, bt, kb, alpha, c0 > 0, c + i0 * n + j0, n, keys);
-            for (; i0 < n; ++i0)
-                tile<S, 1, nk>(0, depth, a + i0 * lda + c0, lda, 1, bt, kb, alpha, c0 > 0, c + i0 * n + j0, n, keys);
-        }
-    }
-}
-
-/// C = L B: C_i = Σ_{j ≤ i} L_ij B_j for the lower-triangular [n, n] L (zero above the
-/// diagonal), B rows of hd values (stride ldb), C rows stride ldc.
-template <class T>
-void lower_times(std::size_t n, std::size_t hd, const T* l, const T* b, std::size_t ldb, T* c, std::size_t ldc) {
-    for_column_chunks<T>(hd, [&]<class S, std::size_t N>(std::size_t c0) {
-        constexpr std::size_t cw = N * S::width;
-        std::size_t i0 = 0;
-        for (; i0 + rows <= n; i0 += rows)
-            tile<S, rows, N>(0, i0 + rows, l + i0 * n, n, 1, b + c0, ldb, T(1), false, c + i0 * ldc + c0, ldc, cw);
-        for (; i0 < n; ++i0)
-            tile<S, 1, N>(0, i0 + 1, l + i0 * n, n, 1, b + c0, ldb, T(1), false, c + i0 * ldc + c0, ldc, cw);
-    });
-}
-
-/// C = Lᵀ B: C_j = Σ_{i ≥ j} L_ij B_i, shapes as in lower_times.
-template <class T>
-void lower_transposed_times(std::size_t n, std::size_t hd, const T* l, const T* b, std::size_t ldb, T* c,
-                            std::size_t ldc) {
-    for_column_chunks<T>(hd, [&]<class S, std::size_t N>(std::size_t c0) {
-        constexpr std::size_t cw = N * S::width;
-        std::size_t j0 = 0;
-        for (; j0 + rows <= n; j0 += rows)
-            tile<S, rows, N>(j0, n, l + j0, 1, n, b + c0, ldb, T(1), false, c + j0 * ldc + c0, ldc, cw);
-        for (; j0 < n; ++j0)
-            tile<S, 1, N>(j0, n, l + j0, 1, n, b + c0, ldb, T(1), false, c + j0 * ldc + c0, ldc, cw);
-    });
-}
-
-/// The end of the scores lower_scores writes in row i of an n-row task: the end of the
+/// The end of the scores causal::lower_scores writes in row i of an n-row task: the end of the
 /// key block that holds the diagonal. Row passes run to it rather than to i + 1, so their
 /// loops run over whole blocks of 16 (masked), without a scalar remainder.
 inline std::size_t block_end(std::size_t i, std::size_t n) {
@@ -248,41 +42,39 @@ inline std::size_t block_end(std::size_t i, std::size_t n) {
     return e < n ? e : n;
 }
 
-/// Σ_{j < m} x[j] (Σ x[j] y[j] when y is given) in the lanes of one vector register: whole
-/// vectors, then the remainder as one vector padded with zeros, then the lanes pairwise.
-/// x (or x · y) must be zero in [m, e): the remainder is then read in place where the
-/// row's storage reaches a whole vector, else copied; either way the order depends on m
-/// alone, so row i of a task sums the same way whatever the sequence length (a
-/// right-padded sequence gives the short one's outputs bitwise).
+/// Σ_{j < m} x[j] y[j] in the lanes of one vector register: whole vectors, then the
+/// remainder as one vector padded with zeros, then the lanes pairwise. x must be zero in
+/// [m, e): the remainder is read in place where the row's storage reaches a whole vector,
+/// else copied; either way the order depends on m alone.
 template <class T>
-inline T row_sum(std::size_t m, std::size_t e, const T* x, const T* y = nullptr) {
+inline T row_dot(std::size_t m, std::size_t e, const T* x, const T* y) {
     using S = simd<T>;
     constexpr std::size_t w = S::width;
     typename S::reg acc = S::zero();
-    alignas(64) T lane[w]{}, other[w]{};
+    alignas(64) T xt[w]{}, yt[w]{};
     for (std::size_t j = 0; j < m; j += w) {
         const T* xj = x + j;
-        const T* yj = y ? y + j : nullptr;
+        const T* yj = y + j;
         if (j + w > e) {  // the row ends inside this vector
-            for (std::size_t l = 0; j + l < m; ++l) lane[l] = x[j + l], other[l] = y ? y[j + l] : T(0);
-            xj = lane;
-            yj = other;
+            for (std::size_t l = 0; j + l < m; ++l) xt[l] = x[j + l], yt[l] = y[j + l];
+            xj = xt;
+            yj = yt;
         }
-        acc = y ? S::fma(S::load(xj), S::load(yj), acc) : S::add(acc, S::load(xj));
+        acc = S::fma(S::load(xj), S::load(yj), acc);
     }
-    S::store(lane, acc);
+    S::store(xt, acc);
 #pragma GCC unroll 8
     for (std::size_t h = w / 2; h > 0; h /= 2)
 #pragma GCC unroll 8
-        for (std::size_t l = 0; l < h; ++l) lane[l] += lane[l + h];
-    return lane[0];
+        for (std::size_t l = 0; l < h; ++l) xt[l] += xt[l + h];
+    return xt[0];
 }
 
 /// Row i of the scores s (e = block_end(i, n)) into probabilities in place:
 /// P_ij = exp(s_ij − max) / Σ_{j' ≤ i} exp(s_ij' − max) for j ≤ i, exactly 0 after.
 /// The exponentials and their sum share one loop: lane l of 16 sums the entries j ≡ l
 /// (mod 16) in order, the lanes combine pairwise; entries after the diagonal add exact
-/// zeros, so the sum depends on i alone (see row_sum).
+/// zeros, so the sum depends on i alone.
 template <class T>
 void softmax_row(std::size_t i, std::size_t n, T* s) {
     constexpr std::size_t lanes = key_block;
@@ -316,7 +108,7 @@ void softmax_row(std::size_t i, std::size_t n, T* s) {
 template <class T>
 void softmax_backward_row(std::size_t i, std::size_t n, const T* p, T* ds, T scale) {
     const std::size_t e = block_end(i, n);
-    const T dot = row_sum(i + 1, e, p, static_cast<const T*>(ds));
+    const T dot = row_dot(i + 1, e, p, static_cast<const T*>(ds));
     for (std::size_t j = 0; j < e; ++j) ds[j] = p[j] * (ds[j] - dot) * scale;
 }
 
@@ -332,9 +124,9 @@ void attention_forward(const attention_math::dims& d, std::size_t bh, T scale, c
     const T* k0 = q0 + d.width;
     const T* v0 = q0 + 2 * d.width;
     T* o0 = att + b * n * d.width + h * hd;
-    ad::lower_scores(n, hd, q0, ld, k0, ld, scale, p);
+    causal::lower_scores(n, hd, q0, ld, k0, ld, scale, p);
     for (std::size_t i = 0; i < n; ++i) ad::softmax_row(i, n, p + i * n);
-    ad::lower_times(n, hd, static_cast<const T*>(p), v0, ld, o0, d.width);
+    causal::lower_times(n, hd, static_cast<const T*>(p), v0, ld, o0, d.width);
 }
 
 /// Backward for task bh: from datt into this task's slices of dqkv (each written once).
@@ -353,12 +145,12 @@ void attention_backward(const attention_math::dims& d, std::size_t bh, T scale, 
     T* dk0 = dq0 + d.width;
     T* dv0 = dq0 + 2 * d.width;
     const T* do0 = datt + b * n * d.width + h * hd;
-    ad::lower_transposed_times(n, hd, p, do0, d.width, dv0, ld);  // dV = Pᵀ dO
-    ad::lower_scores(n, hd, do0, d.width, v0, ld, T(1), ds);      // dP = dO Vᵀ
+    causal::lower_transposed_times(n, hd, p, do0, d.width, dv0, ld);  // dV = Pᵀ dO
+    causal::lower_scores(n, hd, do0, d.width, v0, ld, T(1), ds);      // dP = dO Vᵀ
     for (std::size_t i = 0; i < n; ++i) ad::softmax_backward_row(i, n, p + i * n, ds + i * n, scale);  // dS
     const T* dsc = ds;
-    ad::lower_times(n, hd, dsc, k0, ld, dq0, ld);              // dQ = dS K
-    ad::lower_transposed_times(n, hd, dsc, q0, ld, dk0, ld);   // dK = dSᵀ Q
+    causal::lower_times(n, hd, dsc, k0, ld, dq0, ld);              // dQ = dS K
+    causal::lower_transposed_times(n, hd, dsc, q0, ld, dk0, ld);   // dK = dSᵀ Q
 }
 
 }  // namespace ctdl::cpu_kernels

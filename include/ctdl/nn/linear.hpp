@@ -133,7 +133,7 @@ struct linear<In, Out, Bias>::node {
         T* z = nullptr;
         if constexpr (keep_z) z = store ? z_.data() : nullptr;
         if constexpr (packs) {
-            if (packed_.size()) {
+            if (packed_.size() && Exec::use_packed_weights()) {
                 Exec::gemm_packed(rows, Out, In, in, packed_.data(), out, forward_epilogue{w + Out * In, nullptr});
                 return;
             }

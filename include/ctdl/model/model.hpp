@@ -24,6 +24,7 @@
 #include "../exec/aligned_buffer.hpp"
 #include "../exec/cpu.hpp"
 #include "../exec/hd.hpp"
+#include "../exec/page_buffer.hpp"
 #include "../graph/context.hpp"
 #include "../graph/frozen.hpp"
 #include "../nn/layer.hpp"
@@ -132,8 +133,10 @@ public:
 
         root_type root;
         tensor<T, out_shape, Exec> out;
-        /// The model's parameter version its nodes' packed weights were made from (0: none).
+        /// The model's parameter version its nodes' packed weights were made from (0: none),
+        /// and where they are (inference-only models: one buffer, in huge pages).
         std::uint64_t packed_version = 0;
+        [[no_unique_address]] std::conditional_t<(gradient_count == 0), page_buffer<T>, std::nullptr_t> packs{};
         /// Scratch for dL/dy in train_step (trainable models only).
         [[no_unique_address]] std::conditional_t<(gradient_count > 0), tensor<T, out_shape, Exec>, std::nullptr_t> dout{};
     };
@@ -204,8 +207,20 @@ private:
     Acts& pack_for(Acts& a) {
         if constexpr (gradient_count == 0) {
             if (a.packed_version != version_) {
+                // Each node's pack starts on a 64-byte line.
+                auto lines = [](std::size_t n) { return (n * sizeof(T) + 63) / 64 * 64 / sizeof(T); };
+                std::size_t total = 0;
+                auto count = [&](auto& nd) {
+                    if constexpr (requires { nd.packed_elements(); }) total += lines(nd.packed_elements());
+                };
+                nn::for_each_node(a.root, count);
+                if (total && a.packs.size() < total) a.packs = page_buffer<T>(total);
+                T* dst = a.packs.data();
                 auto pack = [&](auto& nd) {
-                    if constexpr (requires { nd.pack_weights(params_.data()); }) nd.pack_weights(params_.data());
+                    if constexpr (requires { nd.pack_weights(params_.data(), dst); }) {
+                        nd.pack_weights(params_.data(), dst);
+                        dst += lines(nd.packed_elements());
+                    }
                 };
                 nn::for_each_node(a.root, pack);
                 a.packed_version = version_;

@@ -133,8 +133,8 @@ struct linear<In, Out, Bias>::node {
         T* z = nullptr;
         if constexpr (keep_z) z = store ? z_.data() : nullptr;
         if constexpr (packs) {
-            if (packed_.size() && Exec::use_packed_weights()) {
-                Exec::gemm_packed(rows, Out, In, in, packed_.data(), out, forward_epilogue{w + Out * In, nullptr});
+            if (packed_ && Exec::use_packed_weights()) {
+                Exec::gemm_packed(rows, Out, In, in, packed_, out, forward_epilogue{w + Out * In, nullptr});
                 return;
             }
         }
@@ -142,12 +142,19 @@ struct linear<In, Out, Bias>::node {
                                                 forward_epilogue{w + Out * In, z});
     }
 
-    /// (Re)packs this layer's weight from params for forward.
-    void pack_weights(const T* params)
+    /// Elements of this layer's pack.
+    static constexpr std::size_t packed_elements()
         requires packs
     {
-        if (!packed_.size()) packed_ = typename Exec::template buffer<T>(Exec::template packed_weight_size<T>(Out, In));
-        Exec::pack_weight(Out, In, params + Ctx::param_offset, packed_.data());
+        return Exec::template packed_weight_size<T>(Out, In);
+    }
+    /// (Re)packs this layer's weight from params into dst (packed_elements() elements, owned
+    /// by the model, 64-byte aligned) and runs forward from there.
+    void pack_weights(const T* params, T* dst)
+        requires packs
+    {
+        Exec::pack_weight(Out, In, params + Ctx::param_offset, dst);
+        packed_ = dst;
     }
 
     /// What the layer after this one applies to the gradient it hands back: × chain'(·).
@@ -177,7 +184,7 @@ private:
         if constexpr (keep_z) return typename Exec::template buffer<T>(rows * Out);
         else return nullptr;
     }();
-    [[no_unique_address]] std::conditional_t<packs, typename Exec::template buffer<T>, std::nullptr_t> packed_{};
+    [[no_unique_address]] std::conditional_t<packs, const T*, std::nullptr_t> packed_{};
 };
 
 }  // namespace ctdl::nn

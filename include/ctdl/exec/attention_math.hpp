@@ -21,14 +21,28 @@ struct dims {
     std::size_t batch, seq, heads, head_dim, width;  // width = heads · head_dim
 };
 
+/// Where task bh = b · heads + h finds its head: q, k, v (rows at stride 3 · width) inside
+/// a qkv-shaped buffer, and its columns of an attention-shaped one ([T, width]).
+template <class T>
+struct head_slices {
+    T *q, *k, *v;
+};
+template <class T>
+CTDL_HD head_slices<T> qkv_slices(const dims& d, std::size_t bh, T* qkv) {
+    T* q = qkv + bh / d.heads * d.seq * 3 * d.width + bh % d.heads * d.head_dim;
+    return {q, q + d.width, q + 2 * d.width};
+}
+template <class T>
+CTDL_HD T* att_slice(const dims& d, std::size_t bh, T* att) {
+    return att + bh / d.heads * d.seq * d.width + bh % d.heads * d.head_dim;
+}
+
 /// Forward for task bh = b · heads + h. p: [seq, seq] probabilities of this task (kept for backward).
 template <class T>
 CTDL_HD void forward(const dims& d, std::size_t bh, T scale, const T* qkv, T* p, T* att) {
-    const std::size_t b = bh / d.heads, h = bh % d.heads, ld = 3 * d.width;
-    const T* q0 = qkv + b * d.seq * ld + h * d.head_dim;
-    const T* k0 = q0 + d.width;
-    const T* v0 = q0 + 2 * d.width;
-    T* o0 = att + b * d.seq * d.width + h * d.head_dim;
+    const std::size_t ld = 3 * d.width;
+    const auto [q0, k0, v0] = qkv_slices(d, bh, qkv);
+    T* o0 = att_slice(d, bh, att);
     for (std::size_t i = 0; i < d.seq; ++i) {
         const T* qi = q0 + i * ld;
         T* pi = p + i * d.seq;
@@ -61,15 +75,10 @@ CTDL_HD void forward(const dims& d, std::size_t bh, T scale, const T* qkv, T* p,
 template <class T>
 CTDL_HD void backward(const dims& d, std::size_t bh, T scale, const T* qkv, const T* p, const T* datt, T* dqkv,
                       T* scratch) {
-    const std::size_t b = bh / d.heads, h = bh % d.heads, ld = 3 * d.width;
-    const std::size_t off = b * d.seq * ld + h * d.head_dim;
-    const T* q0 = qkv + off;
-    const T* k0 = q0 + d.width;
-    const T* v0 = q0 + 2 * d.width;
-    T* dq0 = dqkv + off;
-    T* dk0 = dq0 + d.width;
-    T* dv0 = dq0 + 2 * d.width;
-    const T* do0 = datt + b * d.seq * d.width + h * d.head_dim;
+    const std::size_t ld = 3 * d.width;
+    const auto [q0, k0, v0] = qkv_slices(d, bh, qkv);
+    const auto [dq0, dk0, dv0] = qkv_slices(d, bh, dqkv);
+    const T* do0 = att_slice(d, bh, datt);
     for (std::size_t i = 0; i < d.seq; ++i)
         for (std::size_t c = 0; c < d.head_dim; ++c) dq0[i * ld + c] = dk0[i * ld + c] = dv0[i * ld + c] = T(0);
     for (std::size_t i = 0; i < d.seq; ++i) {

@@ -119,11 +119,8 @@ template <class T>
 void attention_forward(const attention_math::dims& d, std::size_t bh, T scale, const T* qkv, T* p, T* att) {
     namespace ad = attention_detail;
     const std::size_t n = d.seq, hd = d.head_dim, ld = 3 * d.width;
-    const std::size_t b = bh / d.heads, h = bh % d.heads;
-    const T* q0 = qkv + b * n * ld + h * hd;
-    const T* k0 = q0 + d.width;
-    const T* v0 = q0 + 2 * d.width;
-    T* o0 = att + b * n * d.width + h * hd;
+    const auto [q0, k0, v0] = attention_math::qkv_slices(d, bh, qkv);
+    T* o0 = attention_math::att_slice(d, bh, att);
     causal::lower_scores(n, hd, q0, ld, k0, ld, scale, p);
     for (std::size_t i = 0; i < n; ++i) ad::softmax_row(i, n, p + i * n);
     causal::lower_times(n, hd, static_cast<const T*>(p), v0, ld, o0, d.width);
@@ -136,15 +133,9 @@ void attention_backward(const attention_math::dims& d, std::size_t bh, T scale, 
                         const T* datt, T* dqkv, T* ds) {
     namespace ad = attention_detail;
     const std::size_t n = d.seq, hd = d.head_dim, ld = 3 * d.width;
-    const std::size_t b = bh / d.heads, h = bh % d.heads;
-    const std::size_t off = b * n * ld + h * hd;
-    const T* q0 = qkv + off;
-    const T* k0 = q0 + d.width;
-    const T* v0 = q0 + 2 * d.width;
-    T* dq0 = dqkv + off;
-    T* dk0 = dq0 + d.width;
-    T* dv0 = dq0 + 2 * d.width;
-    const T* do0 = datt + b * n * d.width + h * hd;
+    const auto [q0, k0, v0] = attention_math::qkv_slices(d, bh, qkv);
+    const auto [dq0, dk0, dv0] = attention_math::qkv_slices(d, bh, dqkv);
+    const T* do0 = attention_math::att_slice(d, bh, datt);
     causal::lower_transposed_times(n, hd, p, do0, d.width, dv0, ld);  // dV = Pᵀ dO
     causal::lower_scores(n, hd, do0, d.width, v0, ld, T(1), ds);      // dP = dO Vᵀ
     for (std::size_t i = 0; i < n; ++i) ad::softmax_backward_row(i, n, p + i * n, ds + i * n, scale);  // dS

@@ -18,6 +18,7 @@
 #include "../pass_count.hpp"
 #include "gemm_pack.hpp"
 #include "gemm_simd.hpp"
+#include "intrinsic_warnings.hpp"
 #include "pool.hpp"
 
 namespace ctdl::cpu_kernels {
@@ -45,13 +46,7 @@ void gemm_empty(std::size_t M, std::size_t N, T* C, std::size_t ldc, bool accumu
 }
 
 #if defined(__AVX512F__)
-// GCC 12 flags the undefined pass-through operand inside the interleave and lane-reduction
-// intrinsics.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
+CTDL_INTRINSIC_WARNINGS_OFF
 /// Lane sums of `width` registers at once, r[l] = Σ lanes of v[l], by a transposing tree of
 /// interleaves and adds. Every v[l] goes through the same tree (only the lane it sits in
 /// differs, and a + b = b + a exactly), so a sum does not depend on l.
@@ -266,9 +261,7 @@ void gemm_dot_rows(std::size_t K, const T* A, std::size_t lda, const dot_b<T, Pa
     for (std::size_t i = 0; i < MR; ++i) ep(i, j0, C + i * ldc + j0, j1 - j0);
 }
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+CTDL_INTRINSIC_WARNINGS_ON
 
 /// Batch-1 C = A·Bᵀ (M = MR ≤ 4): its columns split over the threads.
 template <class T, std::size_t MR, bool Packed, class Epilogue>

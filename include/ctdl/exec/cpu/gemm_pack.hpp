@@ -18,16 +18,12 @@
 #include <immintrin.h>
 #endif
 
+#include "intrinsic_warnings.hpp"
+
 namespace ctdl::cpu_kernels::detail {
 
 #if defined(__AVX512F__)
-// GCC 12 reports the deliberately undefined pass-through operand inside the unpack and
-// shuffle intrinsics as maybe-uninitialized; it is never read.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
+CTDL_INTRINSIC_WARNINGS_OFF
 // In-register transposes, r[i][k] → r[k][i]: three rounds of interleaves, each doubling
 // the size of the blocks that are already in place (1 → 2 → 4 → 8 → 16 lanes).
 inline void transpose_regs(__m512 (&r)[16]) {
@@ -120,9 +116,7 @@ void pack_panel_transposed(const T* x, std::size_t rs, std::size_t r, std::size_
         }
     }
 }
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+CTDL_INTRINSIC_WARNINGS_ON
 #endif
 
 /// Panels of R along i, depth-major inside a panel: dst[p][k][r] = x[(p·R + r)·rs + k·cs].

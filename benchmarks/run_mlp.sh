@@ -11,29 +11,7 @@
 # TORCH_PYTHON (default /usr/bin/python3: Debian's python3-torch). The machine is shared and
 # noisy: compare the ratios of one run, not absolute numbers across runs.
 set -euo pipefail
-here="$(cd "$(dirname "$0")" && pwd)"
-root="$(dirname "$here")"
-build="${1:-$root/build}"
-shift || true
-torch_python="${TORCH_PYTHON:-/usr/bin/python3}"
-
-if [[ ! -f "$build/build.ninja" && ! -f "$build/Makefile" ]]; then
-  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-fi
-cmake --build "$build" --target bench_mlp >/dev/null
-
-tmp="$(mktemp -d /tmp/bench_mlp.XXXXXX)"
-trap 'rm -rf "$tmp"' EXIT
-for ((r = 1; r <= ${ROUNDS:-1}; r++)); do
-  echo "== round $r: ctdl" >&2
-  "$build/benchmarks/bench_mlp" --benchmark_out="$tmp/ctdl.$r.json" --benchmark_out_format=json \
-    --benchmark_repetitions="${REPS:-3}" --benchmark_report_aggregates_only=true "$@" >&2
-  echo "== round $r: PyTorch" >&2
-  if ! "$torch_python" "$here/peers/torch_mlp.py" >"$tmp/torch.$r.json"; then
-    echo "run_mlp.sh: the PyTorch peer failed (is python3-torch installed for $torch_python?)" >&2
-    rm -f "$tmp/torch.$r.json"
-  fi
-done
+NAME=mlp DEFAULT_REPS=3 source "$(dirname "$0")/rounds.sh" "$@"
 
 python3 - "$tmp" <<'PY'
 import glob, json, re, statistics, sys

@@ -1,0 +1,31 @@
+# Sourced by run_mlp.sh and run_gpt.sh: builds bench_NAME (if needed) and runs it and its
+# PyTorch peer (peers/torch_NAME.py) in alternating rounds, leaving ctdl.R.json and
+# torch.R.json in $tmp for the caller's table.
+#
+#   NAME=mlp DEFAULT_REPS=3 source rounds.sh "$@"      # "$@": [build-dir] [Google Benchmark flags...]
+#
+# Env: REPS (Google Benchmark repetitions), ROUNDS (default 1), TORCH_PYTHON (default
+# /usr/bin/python3: Debian's python3-torch).
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(dirname "$here")"
+build="${1:-$root/build}"
+shift || true
+torch_python="${TORCH_PYTHON:-/usr/bin/python3}"
+
+if [[ ! -f "$build/build.ninja" && ! -f "$build/Makefile" ]]; then
+  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+fi
+cmake --build "$build" --target "bench_$NAME" >/dev/null
+
+tmp="$(mktemp -d "/tmp/bench_$NAME.XXXXXX")"
+trap 'rm -rf "$tmp"' EXIT
+for ((r = 1; r <= ${ROUNDS:-1}; r++)); do
+  echo "== round $r: ctdl" >&2
+  "$build/benchmarks/bench_$NAME" --benchmark_out="$tmp/ctdl.$r.json" --benchmark_out_format=json \
+    --benchmark_repetitions="${REPS:-$DEFAULT_REPS}" --benchmark_report_aggregates_only=true "$@" >&2
+  echo "== round $r: PyTorch" >&2
+  if ! "$torch_python" "$here/peers/torch_$NAME.py" >"$tmp/torch.$r.json"; then
+    echo "run_$NAME.sh: the PyTorch peer failed (is python3-torch installed for $torch_python?)" >&2
+    rm -f "$tmp/torch.$r.json"
+  fi
+done

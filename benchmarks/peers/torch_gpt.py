@@ -32,10 +32,10 @@ import argparse
 import json
 import math
 import os
-import statistics
 import subprocess
 import sys
-import time
+
+import timing  # peers/timing.py (this folder is on sys.path when run as a script)
 
 V, CTX, D, HEADS, LAYERS, MLP, BATCH, T = 96, 64, 128, 4, 4, 512, 16, 64
 
@@ -88,21 +88,7 @@ def worker(threads, interop, repeats, repeat_s):
                              nn.LayerNorm(D), nn.Linear(D, V, bias=False))
 
     def time_it(step):
-        for _ in range(3):
-            step()
-        n, t0 = 0, time.perf_counter()
-        while time.perf_counter() - t0 < 0.2:
-            step()
-            n += 1
-        per = (time.perf_counter() - t0) / n
-        iters = max(3, int(repeat_s / per))
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            for _ in range(iters):
-                step()
-            times.append((time.perf_counter() - t0) / iters)
-        return statistics.median(times) * 1e6
+        return timing.time_it(step, repeats, repeat_s, warmup=3, probe_s=0.2)
 
     g = torch.Generator().manual_seed(1234)
     x = torch.randint(0, V, (BATCH, T), generator=g)

@@ -26,10 +26,10 @@ Run with Debian's python (/usr/bin/python3). Prints JSON on stdout:
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
-import time
+
+import timing  # peers/timing.py (this folder is on sys.path when run as a script)
 
 CASES = [("train", 64), ("train", 256), ("infer", 1), ("infer", 64)]
 
@@ -48,22 +48,7 @@ def worker(threads, interop, repeats, repeat_s):
         return nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10))
 
     def time_it(step):
-        # Warm-up, and a first estimate of the time per iteration.
-        for _ in range(5):
-            step()
-        n, t0 = 0, time.perf_counter()
-        while time.perf_counter() - t0 < 0.1:
-            step()
-            n += 1
-        per = (time.perf_counter() - t0) / n
-        iters = max(5, int(repeat_s / per))
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            for _ in range(iters):
-                step()
-            times.append((time.perf_counter() - t0) / iters)
-        return statistics.median(times) * 1e6
+        return timing.time_it(step, repeats, repeat_s, warmup=5, probe_s=0.1)
 
     g = torch.Generator().manual_seed(1234)
     results = []

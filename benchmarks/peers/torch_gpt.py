@@ -31,11 +31,9 @@ Run with Debian's python (/usr/bin/python3). Prints JSON on stdout:
 import argparse
 import json
 import math
-import os
-import subprocess
 import sys
 
-import timing  # peers/timing.py (this folder is on sys.path when run as a script)
+import harness  # peers/harness.py (this folder is on sys.path when run as a script)
 
 V, CTX, D, HEADS, LAYERS, MLP, BATCH, T = 96, 64, 128, 4, 4, 512, 16, 64
 
@@ -88,7 +86,7 @@ def worker(threads, interop, repeats, repeat_s):
                              nn.LayerNorm(D), nn.Linear(D, V, bias=False))
 
     def time_it(step):
-        return timing.time_it(step, repeats, repeat_s, warmup=3, probe_s=0.2)
+        return harness.time_it(step, repeats, repeat_s, warmup=3, probe_s=0.2)
 
     g = torch.Generator().manual_seed(1234)
     x = torch.randint(0, V, (BATCH, T), generator=g)
@@ -122,26 +120,8 @@ def main():
         json.dump(worker(int(args.threads), args.interop, args.repeats, args.repeat_s), sys.stdout)
         return
 
-    runs = []
-    coretypes = ["SkylakeX"]
-    if os.environ.get("OPENBLAS_CORETYPE", "SkylakeX") != "SkylakeX":
-        coretypes.append(os.environ["OPENBLAS_CORETYPE"])
-    for t in [int(s) for s in args.threads.split(",")]:
-        envs = [{"OPENBLAS_NUM_THREADS": str(t)}]
-        if t > 1:
-            envs += [{"OPENBLAS_NUM_THREADS": "1"}, {"OPENBLAS_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"},
-                     {"OPENBLAS_NUM_THREADS": str(t), "OMP_WAIT_POLICY": "PASSIVE"}]
-        for extra in [dict(e, OPENBLAS_CORETYPE=c) for c in coretypes for e in envs]:
-            for interop in args.interop.split(","):
-                env = dict(os.environ, OMP_NUM_THREADS=str(t), **extra)
-                out = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", "--threads", str(t),
-                                      "--interop", interop, "--repeats", str(args.repeats),
-                                      "--repeat-s", str(args.repeat_s)],
-                                     env=env, check=True, stdout=subprocess.PIPE, text=True).stdout
-                tag = " ".join(f"{k}={v}" for k, v in extra.items())
-                for r in json.loads(out):
-                    r["setting"] = f"{r['variant']}, {r['interop']} {tag}".strip()
-                    runs.append(r)
+    coretypes = harness.coretypes()
+    runs = harness.run_workers(__file__, args, coretypes)
 
     import torch
     cases = []

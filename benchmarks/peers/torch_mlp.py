@@ -25,11 +25,9 @@ Run with Debian's python (/usr/bin/python3). Prints JSON on stdout:
 """
 import argparse
 import json
-import os
-import subprocess
 import sys
 
-import timing  # peers/timing.py (this folder is on sys.path when run as a script)
+import harness  # peers/harness.py (this folder is on sys.path when run as a script)
 
 CASES = [("train", 64), ("train", 256), ("infer", 1), ("infer", 64)]
 
@@ -48,7 +46,7 @@ def worker(threads, interop, repeats, repeat_s):
         return nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10))
 
     def time_it(step):
-        return timing.time_it(step, repeats, repeat_s, warmup=5, probe_s=0.1)
+        return harness.time_it(step, repeats, repeat_s, warmup=5, probe_s=0.1)
 
     g = torch.Generator().manual_seed(1234)
     results = []
@@ -108,28 +106,8 @@ def main():
         json.dump(worker(int(args.threads), args.interop, args.repeats, args.repeat_s), sys.stdout)
         return
 
-    runs = []
-    for t in [int(s) for s in args.threads.split(",")]:
-        # OpenBLAS's own pool: t threads, or 1 (the GEMMs serial, torch's OpenMP for the rest).
-        # OMP_WAIT_POLICY=PASSIVE: OpenMP workers sleep instead of spinning between ops, which
-        # on a loaded machine keeps them from taking the core the main thread needs.
-        envs = [{"OPENBLAS_NUM_THREADS": str(t)}]
-        if t > 1:
-            envs += [{"OPENBLAS_NUM_THREADS": "1"}, {"OPENBLAS_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"},
-                     {"OPENBLAS_NUM_THREADS": str(t), "OMP_WAIT_POLICY": "PASSIVE"}]
-        for extra in envs:
-            for interop in args.interop.split(","):
-                env = dict(os.environ, OMP_NUM_THREADS=str(t), **extra)
-                # Debian's OpenBLAS 0.3.21 does not know Zen 5; SkylakeX is its AVX-512 kernel.
-                env.setdefault("OPENBLAS_CORETYPE", "SkylakeX")
-                out = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", "--threads", str(t),
-                                      "--interop", interop, "--repeats", str(args.repeats),
-                                      "--repeat-s", str(args.repeat_s)],
-                                     env=env, check=True, stdout=subprocess.PIPE, text=True).stdout
-                tag = " ".join(f"{k}={v}" for k, v in extra.items())
-                for r in json.loads(out):
-                    r["setting"] = f"{r['variant']}, {r['interop']} {tag}".strip()
-                    runs.append(r)
+    coretypes = harness.coretypes()
+    runs = harness.run_workers(__file__, args, coretypes)
 
     import torch
     cases = []
@@ -140,7 +118,7 @@ def main():
             cases.append({"case": case, "batch": batch, "threads": t, "us": best["us"],
                           "setting": best["setting"],
                           "all": {r["setting"]: r["us"] for r in mine}})
-    json.dump({"torch": torch.__version__, "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", "SkylakeX"),
+    json.dump({"torch": torch.__version__, "openblas_coretypes": coretypes,
                "cases": cases}, sys.stdout, indent=1)
     print()
 

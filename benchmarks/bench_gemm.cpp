@@ -91,6 +91,24 @@ void bench_openblas(benchmark::State& st, job j, std::size_t threads) {
 }
 #endif
 
+// The core's fp32 FMA peak, measured: independent FMA chains on registers only, enough
+// of them to cover the FMA latency on every pipe. Counter GFLOPS = 2 FLOP per lane per FMA.
+void bench_peak(benchmark::State& st) {
+    using S = ctdl::cpu_kernels::detail::simd<float>;
+    constexpr int chains = 16;
+    typename S::reg acc[chains], x = S::set1(1.0f + 1e-7f), y = S::set1(1e-7f);
+    for (auto& a : acc) a = S::set1(0.5f);
+    constexpr long reps = 1024;
+    for (auto _ : st) {
+        for (long r = 0; r < reps; ++r)
+#pragma GCC unroll 16
+            for (auto& a : acc) a = S::fma(a, x, y);  // in registers: the loop is unrolled
+        benchmark::DoNotOptimize(acc);
+    }
+    st.counters["GFLOPS"] = benchmark::Counter(2e-9 * double(reps) * chains * S::width,
+                                               benchmark::Counter::kIsIterationInvariantRate);
+}
+
 std::vector<job> jobs() {
     std::vector<job> v;
     for (std::size_t s : {64, 128, 256, 512, 1024}) v.push_back({"nn", trans::n, trans::n, s, s, s});
@@ -114,6 +132,7 @@ std::string name(const char* lib, const job& j, std::size_t threads) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    benchmark::RegisterBenchmark("peak/fma", bench_peak)->UseRealTime()->MinTime(0.2);
     for (std::size_t t : {1, 2})
         for (const job& j : jobs()) {
             benchmark::RegisterBenchmark(name("ctdl", j, t).c_str(), bench_ctdl, j, t)->UseRealTime()->MinTime(0.2);

@@ -32,7 +32,10 @@ const dims sizes[] = {{1, 1, 1},     {3, 5, 7},       {17, 33, 65},   {64, 10, 2
                       // blocks, K < one vector, K tails
                       {5, 16, 7}, {37, 10, 256}, {70, 15, 17}, {9, 1, 33}, {200, 2, 100}, {64, 16, 784},
                       // A read in place (M <= 128) with partial row panels, several blocks a thread
-                      {100, 300, 300}, {127, 1000, 64}, {64, 256, 10}};
+                      {100, 300, 300}, {127, 1000, 64}, {64, 256, 10},
+                      // C = A·B with K <= 16 (the small-K path): row remainders of 4, 2, 1
+                      // rows, masked columns, large enough to split over the threads
+                      {13, 50, 5}, {263, 300, 16}, {15, 33, 1}, {22, 17, 11}};
 
 // op(X) stored row-major with padding: rows × cols with row stride ld.
 template <class T>
@@ -264,12 +267,33 @@ TEST_CASE("gemm epilogue called exactly once per element in every form (blocks h
             CHECK(miscounted == 0);
         }
     };
-    for (dims d : {dims{64, 784, 256}, dims{100, 300, 300}, dims{64, 256, 10}, dims{7, 5, 100}}) {
+    for (dims d : {dims{64, 784, 256}, dims{100, 300, 300}, dims{64, 256, 10}, dims{7, 5, 100}, dims{13, 50, 5}}) {
         check(problem<trans::n, trans::n, float>(d, 1, g));
         check(problem<trans::n, trans::t, float>(d, 1, g));
         check(problem<trans::t, trans::n, float>(d, 1, g));
         check(problem<trans::t, trans::t, float>(d, 1, g));
     }
+}
+
+TEST_CASE("the small-K path (C = A·B, K <= 16) equals the packing driver bit for bit") {
+    ctdl::thread_pool p1(1), p2(2);
+    std::mt19937 g(77);
+    auto compare = [&]<class T>(T, dims d, bool acc, ctdl::thread_pool& pool) {
+        problem<trans::n, trans::n, T> pr(d, 2, g);
+        auto driver = pr.c0;
+        k::detail::gemm_tiles<trans::n, trans::n, T, false>(d.m, d.n, d.k, pr.a.v.data(), pr.a.ld, pr.b.v.data(),
+                                                            pr.b.ld, driver.data(), pr.ldc, acc, ctdl::epilogue::none{},
+                                                            pool);
+        const auto small = pr.run(pool, acc);  // gemm takes the small-K path for these sizes
+        INFO("M=" << d.m << " N=" << d.n << " K=" << d.k << " accumulate=" << acc << " threads=" << pool.size());
+        CHECK(std::memcmp(small.data(), driver.data(), small.size() * sizeof(T)) == 0);
+    };
+    for (dims d : {dims{64, 256, 10}, dims{13, 50, 5}, dims{263, 300, 16}, dims{1, 40, 3}, dims{30, 14, 16}})
+        for (bool acc : {false, true})
+            for (auto* pool : {&p1, &p2}) {
+                compare(float{}, d, acc, *pool);
+                compare(double{}, d, acc, *pool);
+            }
 }
 
 TEST_CASE("gemm static-size overload equals the run-time one") {
@@ -342,7 +366,7 @@ TEST_CASE("gemm allocates nothing after warm-up (1 and 2 threads, every form and
     std::mt19937 g(11);
     ctdl::thread_pool p1(1), p2(2);
     problem<trans::n, trans::t, float> fwd({64, 256, 784}, 0, g), narrow({64, 10, 256}, 0, g), one({1, 256, 784}, 0, g);
-    problem<trans::n, trans::n, float> dx({64, 784, 256}, 0, g);
+    problem<trans::n, trans::n, float> dx({64, 784, 256}, 0, g), dx_small_k({64, 256, 10}, 0, g);
     problem<trans::t, trans::n, float> dw({256, 784, 64}, 0, g);
     std::vector<float> bias(784, 0.5f);
     // Preallocated output: only the kernels' own allocations are counted.
@@ -357,6 +381,8 @@ TEST_CASE("gemm allocates nothing after warm-up (1 and 2 threads, every form and
                                                ctdl::epilogue::none{}, *pool);
             k::gemm<trans::n, trans::n, float>(64, 784, 256, dx.a.v.data(), 256, dx.b.v.data(), 784, c.data(), 784, false,
                                                ctdl::epilogue::none{}, *pool);
+            k::gemm<trans::n, trans::n, float>(64, 256, 10, dx_small_k.a.v.data(), 10, dx_small_k.b.v.data(), 256,
+                                               c.data(), 256, false, ctdl::epilogue::none{}, *pool);
             k::gemm<trans::t, trans::n, float>(256, 784, 64, dw.a.v.data(), 256, dw.b.v.data(), 784, c.data(), 784, true,
                                                ctdl::epilogue::none{}, *pool);
         }

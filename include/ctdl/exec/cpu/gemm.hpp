@@ -22,7 +22,8 @@
 // thread counts.
 //
 // Products with both operands contiguous along k and few rows (M ≤ 4) or few columns
-// (N ≤ 16) take the dot-product paths of gemm_dot.hpp instead, which pack nothing.
+// (N ≤ 16) take the dot-product paths of gemm_dot.hpp instead, and C = A·B with both
+// operands row-major and K ≤ 16 the small-K path of gemm_small_k.hpp; neither packs.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -37,6 +38,7 @@
 #include "gemm_kernel.hpp"
 #include "gemm_pack.hpp"
 #include "gemm_simd.hpp"
+#include "gemm_small_k.hpp"
 #include "pool.hpp"
 
 namespace ctdl {
@@ -250,10 +252,19 @@ void gemm_threads(std::size_t M, std::size_t N, std::size_t K, const T* A, std::
     });
 }
 
+/// Columns below which a C with more rows than columns is computed transposed (Cᵀ =
+/// op(B)ᵀ·op(A)ᵀ, short and wide): a tile up to this tall covers all of C's columns.
+template <class T>
+#if defined(__AVX512F__)
+inline constexpr std::size_t transposed_below = 14;
+#else
+inline constexpr std::size_t transposed_below = tile<T>::rows;
+#endif
+
 /// Picks the register tile. Few rows (batch-1 inference, narrow outputs): a tile exactly
-/// as tall as needed with wider rows, so no FMA works on padding. Otherwise the tile that
-/// wastes least on padded edge rows and columns, weighted by how fast its inner loop runs
-/// (measured on Zen 5: 14×32, 12×32 and 6×64 run alike; 8×48 is ~5% slower). The choice
+/// as tall as needed, so no FMA works on padding. Otherwise the tile that wastes least on
+/// padded edge rows and columns, weighted by how fast its inner loop runs (measured on
+/// Zen 5 relative to 8×32: 6×64 and 10×32 0.97, 12×32 0.96, 14×32 0.93). The choice
 /// depends on the sizes alone (never on the thread count).
 template <trans TA, trans TB, class T, bool TransC, class Epilogue>
 void gemm_tiles(std::size_t M, std::size_t N, std::size_t K, const T* A, std::size_t lda, const T* B,
@@ -265,23 +276,27 @@ void gemm_tiles(std::size_t M, std::size_t N, std::size_t K, const T* A, std::si
     if (M <= 2) return CTDL_GEMM_TILE(2, 4);
     if (M <= 4) return CTDL_GEMM_TILE(4, 4);
     if (M <= 6) return CTDL_GEMM_TILE(6, 4);
-    if (M <= 8) return CTDL_GEMM_TILE(8, 3);
+    if (M <= 8) return CTDL_GEMM_TILE(8, 2);
     if (M <= 10) return CTDL_GEMM_TILE(10, 2);
     if (M <= 12) return CTDL_GEMM_TILE(12, 2);
-    if constexpr (!TransC) {
+    if constexpr (TransC) {
+        return CTDL_GEMM_TILE(14, 2);  // M < transposed_below here
+    } else {
         constexpr std::size_t w = simd<T>::width;
         auto used = [](std::size_t n, std::size_t r) { return double(n) / double((n + r - 1) / r * r); };
-        const double s14 = used(M, 14) * used(N, 2 * w), s12 = 0.99 * used(M, 12) * used(N, 2 * w);
-        const double s8 = 0.95 * used(M, 8) * used(N, 3 * w), s6 = used(M, 6) * used(N, 4 * w);
-        const double best = std::max(std::max(s14, s12), std::max(s8, s6));
-        if (s14 == best) return CTDL_GEMM_TILE(14, 2);
-        if (s12 == best) return CTDL_GEMM_TILE(12, 2);
+        const double n2 = used(N, 2 * w);
+        const double s8 = used(M, 8) * n2, s6 = 0.97 * used(M, 6) * used(N, 4 * w), s10 = 0.97 * used(M, 10) * n2;
+        const double s12 = 0.96 * used(M, 12) * n2, s14 = 0.93 * used(M, 14) * n2;
+        const double best = std::max({s8, s6, s10, s12, s14});
+        if (s8 == best) return CTDL_GEMM_TILE(8, 2);
         if (s6 == best) return CTDL_GEMM_TILE(6, 4);
-        return CTDL_GEMM_TILE(8, 3);
+        if (s10 == best) return CTDL_GEMM_TILE(10, 2);
+        if (s12 == best) return CTDL_GEMM_TILE(12, 2);
+        return CTDL_GEMM_TILE(14, 2);
     }
+#else
+    return CTDL_GEMM_TILE(tile<T>::rows, tile<T>::vecs);
 #endif
-    if constexpr (!TransC) return CTDL_GEMM_TILE(tile<T>::rows, tile<T>::vecs);
-    else if (M <= tile<T>::rows) return CTDL_GEMM_TILE(tile<T>::rows, tile<T>::vecs);
 #undef CTDL_GEMM_TILE
 }
 
@@ -307,10 +322,13 @@ void gemm(std::size_t M, std::size_t N, std::size_t K, const T* A, std::size_t l
     // A narrow C (few columns, more rows) is computed as Cᵀ = op(B)ᵀ·op(A)ᵀ, which is short
     // and wide: op(B)ᵀ is B read with the other transpose flag, likewise op(A)ᵀ.
     constexpr trans flip_a = TA == trans::n ? trans::t : trans::n, flip_b = TB == trans::n ? trans::t : trans::n;
-    if (N < detail::tile<T>::rows && N < M)
-        detail::gemm_tiles<flip_b, flip_a, T, true>(N, M, K, B, ldb, A, lda, C, ldc, accumulate, ep, pool);
-    else
-        detail::gemm_tiles<TA, TB, T, false>(M, N, K, A, lda, B, ldb, C, ldc, accumulate, ep, pool);
+    if (N < detail::transposed_below<T> && N < M)
+        return detail::gemm_tiles<flip_b, flip_a, T, true>(N, M, K, B, ldb, A, lda, C, ldc, accumulate, ep, pool);
+    if constexpr (TA == trans::n && TB == trans::n) {
+        if (K <= detail::small_k)  // B's few rows sit in L1: nothing packed
+            return detail::gemm_small_k<T>(M, N, K, A, lda, B, ldb, C, ldc, accumulate, ep, pool);
+    }
+    detail::gemm_tiles<TA, TB, T, false>(M, N, K, A, lda, B, ldb, C, ldc, accumulate, ep, pool);
 }
 
 /// The same with sizes known at compile time; operands are dense (lda = K or M, ldb = N or

@@ -35,6 +35,22 @@ constexpr std::size_t split_even(std::size_t count, std::size_t parts, std::size
     return p * (count / parts) + std::min(p, count % parts);
 }
 
+/// Runs fn(r0, r1) over row blocks [r0, r1) of [0, M) cut at multiples of R: on the calling
+/// thread when the product is small (work multiply-adds ≤ serial_work), else one
+/// contiguous share of the blocks per thread of the pool.
+template <std::size_t R, class F>
+void split_rows(std::size_t M, std::size_t work, thread_pool& pool, const F& fn) {
+    const std::size_t blocks = (M + R - 1) / R;
+    if (pool.size() == 1 || work <= serial_work || blocks < 2) {
+        fn(std::size_t{0}, M);
+        return;
+    }
+    pool.run([&](std::size_t t, std::size_t n) {
+        const std::size_t r0 = std::min(M, split_even(blocks, n, t) * R), r1 = std::min(M, split_even(blocks, n, t + 1) * R);
+        if (r0 < r1) fn(r0, r1);
+    });
+}
+
 /// K = 0: C = 0 (or unchanged), then the epilogue.
 template <class T, class Epilogue>
 void gemm_empty(std::size_t M, std::size_t N, T* C, std::size_t ldc, bool accumulate, const Epilogue& ep) {
@@ -141,14 +157,8 @@ template <class T, class Epilogue>
 void gemm_narrow(std::size_t M, std::size_t N, std::size_t K, const T* A, std::size_t lda, const T* B,
                  std::size_t ldb, T* C, std::size_t ldc, bool accumulate, const Epilogue& ep, thread_pool& pool) {
     constexpr std::size_t R = simd<T>::width / 2;
-    const std::size_t blocks = (M + R - 1) / R;
-    if (pool.size() == 1 || M * N * K <= serial_work || blocks < 2) {
-        gemm_narrow_rows<T, R>(M, N, K, A, lda, B, ldb, C, ldc, accumulate, ep, 0, M);
-        return;
-    }
-    pool.run([&](std::size_t t, std::size_t n) {
-        const std::size_t r0 = std::min(M, split_even(blocks, n, t) * R), r1 = std::min(M, split_even(blocks, n, t + 1) * R);
-        if (r0 < r1) gemm_narrow_rows<T, R>(M, N, K, A, lda, B, ldb, C, ldc, accumulate, ep, r0, r1);
+    split_rows<R>(M, M * N * K, pool, [&](std::size_t r0, std::size_t r1) {
+        gemm_narrow_rows<T, R>(M, N, K, A, lda, B, ldb, C, ldc, accumulate, ep, r0, r1);
     });
 }
 

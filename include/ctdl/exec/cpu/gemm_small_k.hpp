@@ -52,7 +52,7 @@ template <class T, class Epilogue>
 void gemm_small_k(std::size_t M, std::size_t N, std::size_t K, const T* A, std::size_t lda, const T* B,
                   std::size_t ldb, T* C, std::size_t ldc, bool accumulate, const Epilogue& ep, thread_pool& pool) {
     constexpr std::size_t MR = tile<T>::rows, NV = tile<T>::vecs;
-    split_rows<MR>(M, M * N * K, pool, [&](std::size_t r0, std::size_t r1) {
+    split_rows<MR>(M, M * N * K, serial_work_unpacked, pool, [&](std::size_t r0, std::size_t r1) {
         gemm_small_k_rows<T, MR, NV>(N, K, A, lda, B, ldb, C, ldc, accumulate, ep, r0, r1);
     });
 }

@@ -16,7 +16,8 @@ shift || true
 if [[ ! -f "$build/build.ninja" && ! -f "$build/Makefile" ]]; then
   cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 fi
-cmake --build "$build" --target bench_gemm >/dev/null
+cmake --build "$build" --target bench_gemm core_link >/dev/null
+link_before="$("$build/benchmarks/core_link")"
 
 json="$(mktemp /tmp/bench_gemm.XXXXXX.json)"
 trap 'rm -f "$json"' EXIT
@@ -55,3 +56,4 @@ for size, form, t in keys:
     pct = f"{100 * c / (peak_per_core * t):9.1f}%" if peak_per_core else "         -"
     print(f"{size:>16} {names.get(form, form):>9} {t:>3} {c:10.1f} {ostr} {ratio} {pct}")
 PY
+echo "2-thread placement: before: ${link_before#core link: }; after: $("$build/benchmarks/core_link" | sed 's/core link: //')"

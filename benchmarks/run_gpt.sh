@@ -49,3 +49,4 @@ for t in sorted(set(ctdl) | set(torch)):
     names = sorted(set(setting.get(t, [])))
     print(f"{t:>7} {cs} {ps} {rs} {'≥1.5×':>6}{mark:>7}  {'; '.join(names)}")
 PY
+print_link

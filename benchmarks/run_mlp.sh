@@ -53,3 +53,4 @@ for key in sorted(set(ctdl) | set(torch), key=lambda k: (order.get(k[0], 9), k[1
     names = sorted(set(setting.get(key, [])))
     print(f"{case:>6} {batch:>5} {t:>3} {cs} {ps} {us} {ts:>6}{mark:>7}  {'; '.join(names)}")
 PY
+print_link

@@ -19,6 +19,14 @@
 
 #include "gradcheck.hpp"
 
+// Host heap allocations are counted where the device system's memory is the host's (Thrust's
+// OMP and CPP systems): there a device allocation is one too. (Under CUDA, device memory
+// comes from cudaMalloc and is not seen here.)
+#if THRUST_DEVICE_SYSTEM != THRUST_DEVICE_SYSTEM_CUDA
+#define CTDL_TEST_COUNTS_ALLOCATIONS 1
+#include "count_allocations.hpp"
+#endif
+
 namespace nn = ctdl::nn;
 using ctdl::shape;
 
@@ -346,6 +354,33 @@ TEST_CASE("device training: 20 train_steps of the contract's MLP with sgd, as on
     const std::vector<float> ph(host.parameters(), host.parameters() + host.parameter_count);
     report("train_step x20 sgd: final weights", rel_diff(host_parameters(dev), ph));
 }
+
+#if defined(CTDL_TEST_COUNTS_ALLOCATIONS)
+TEST_CASE("device training: after warm-up, a train_step allocates nothing (sgd and adamw, cross_entropy)") {
+    ctdl::tensor<float, shape<64, 784>> x;
+    ctdl::tensor<int, shape<64>> y;
+    contract_batch(x, y);
+    const auto xd = ctdl::to<ctdl::device>(x);
+    const auto yd = ctdl::to<ctdl::device>(y);
+    ctdl::model<mlp, ctdl::device> dev{ctdl::seed{7}};
+    ctdl::optim::sgd sgd{dev, {.lr = 0.05f, .momentum = 0.9f}};
+    ctdl::optim::adamw adamw{dev, {.lr = 1e-3f}};
+    for (int step = 0; step < 2; ++step) {
+        ctdl::train_step(dev, sgd, ctdl::loss::cross_entropy, xd, yd);
+        ctdl::train_step(dev, adamw, ctdl::loss::cross_entropy, xd, yd);
+    }
+    const std::size_t before = test_allocations.load();
+    float loss = 0;
+    for (int step = 0; step < 5; ++step) {
+        loss += ctdl::train_step(dev, sgd, ctdl::loss::cross_entropy, xd, yd);
+        loss += ctdl::train_step(dev, adamw, ctdl::loss::cross_entropy, xd, yd);
+    }
+    CHECK(test_allocations.load() == before);
+    CHECK(std::isfinite(loss));
+    const auto fresh = ctdl::to<ctdl::device>(x);  // and the counter sees a device allocation
+    CHECK(test_allocations.load() > before);
+}
+#endif
 
 TEST_CASE("device training: train_step with adamw, clipping, mse and a mask, as on the cpu") {
     using net_t = nn::sequential<nn::linear<12, 32>, nn::gelu_tanh, nn::layer_norm<32>, nn::linear<32, 6>>;

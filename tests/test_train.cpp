@@ -2,58 +2,8 @@
 #include <catch2/catch.hpp>
 #include <ctdl/ctdl.hpp>
 
-#include <atomic>
-#include <cstdlib>
-#include <new>
-
+#include "count_allocations.hpp"
 #include "gradcheck.hpp"
-
-// Counts every heap allocation of the process (operator new in all its forms ends here).
-// (Replacing the global operators with malloc/free is what this test is for.)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-namespace {
-std::atomic<std::size_t> allocations{0};
-}
-void* operator new(std::size_t n) {
-    ++allocations;
-    if (void* p = std::malloc(n ? n : 1)) return p;
-    throw std::bad_alloc();
-}
-void* operator new(std::size_t n, std::align_val_t a) {
-    ++allocations;
-    const std::size_t al = static_cast<std::size_t>(a);
-    if (void* p = std::aligned_alloc(al, (n + al - 1) / al * al)) return p;
-    throw std::bad_alloc();
-}
-void* operator new[](std::size_t n) { return operator new(n); }
-void* operator new[](std::size_t n, std::align_val_t a) { return operator new(n, a); }
-// The nothrow forms too: every allocation must come from here, or a sanitizer's own
-// operator new would hand out memory that the operator delete below frees with free().
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
-    ++allocations;
-    return std::malloc(n ? n : 1);
-}
-void* operator new[](std::size_t n, const std::nothrow_t& t) noexcept { return operator new(n, t); }
-void* operator new(std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
-    ++allocations;
-    const std::size_t al = static_cast<std::size_t>(a);
-    return std::aligned_alloc(al, (n + al - 1) / al * al);
-}
-void* operator new[](std::size_t n, std::align_val_t a, const std::nothrow_t& t) noexcept {
-    return operator new(n, a, t);
-}
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
 
 namespace nn = ctdl::nn;
 using ctdl::shape;
@@ -84,15 +34,15 @@ TEST_CASE("after warm-up, a training step performs no heap allocation") {
         ctdl::train_step(net, sgd, ctdl::loss::cross_entropy, t.x, t.y);
         ctdl::train_step(net, adamw, ctdl::loss::cross_entropy, t.x, t.y);
     }
-    const std::size_t before = allocations.load();
+    const std::size_t before = test_allocations.load();
     for (int i = 0; i < 10; ++i) {
         ctdl::train_step(net, sgd, ctdl::loss::cross_entropy, t.x, t.y);
         ctdl::train_step(net, adamw, ctdl::loss::cross_entropy, t.x, t.y);
     }
-    CHECK(allocations.load() == before);
+    CHECK(test_allocations.load() == before);
     // and the counter works: a forward into a new tensor allocates
     const auto y = net.forward(t.x);
-    CHECK(allocations.load() > before);
+    CHECK(test_allocations.load() > before);
     CHECK(std::isfinite(y(0, 0)));
 }
 

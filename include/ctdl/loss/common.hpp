@@ -87,6 +87,20 @@ struct read_as_double {
     CTDL_HD double operator()(std::size_t i) const { return static_cast<double>(p[i]); }
 };
 
+/// At least n doubles of Exec's memory: the calling thread's scratch for per-row values,
+/// grown when a call needs more and otherwise reused (no allocation after the first call
+/// of a training loop). Valid until the thread's next call.
+template <class Exec>
+double* row_scratch(std::size_t n) {
+    using buffer = typename Exec::template buffer<double>;
+    static thread_local buffer b;
+    if (b.size() < n) {
+        buffer bigger(n);
+        b.swap(bigger);
+    }
+    return b.data();
+}
+
 /// out[i] = f(i): a per-row value kept for a later Exec::sum.
 template <class F>
 struct store_in {

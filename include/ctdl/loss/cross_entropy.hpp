@@ -27,8 +27,9 @@
 // there are some are targets and mask copied to the host, to name the first in the
 // message); then one row-parallel Exec::for_each_index (max, log-sum-exp, loss term,
 // gradient) writes the per-row losses into a device scratch of one double per row, and an
-// Exec::sum over that scratch gives the mean. The scratch is allocated per call (losses are
-// stateless objects); the loss-only operator() needs none (one Exec::sum over the rows).
+// Exec::sum over that scratch gives the mean. The scratch is the calling thread's, grown to
+// the largest batch seen (losses are stateless objects), so a training loop allocates only
+// in its first step; the loss-only operator() needs none (one Exec::sum over the rows).
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -250,9 +251,9 @@ private:
         const detail::ce_row<T, I, W> row{x, y, mask, dx, classes, ignored, inv_total};
         double sum;
         if (dx) {
-            typename Exec::template buffer<double> losses(rows);  // per call: see the header comment
-            Exec::for_each_index(rows, detail::store_in<detail::ce_row<T, I, W>>{row, losses.data()});
-            sum = Exec::sum(rows, detail::read_as_double<double>{losses.data()});
+            double* losses = detail::row_scratch<Exec>(rows);
+            Exec::for_each_index(rows, detail::store_in<detail::ce_row<T, I, W>>{row, losses});
+            sum = Exec::sum(rows, detail::read_as_double<double>{losses});
         } else {
             sum = Exec::sum(rows, row);
         }

@@ -26,17 +26,26 @@ namespace ctdl::cpu_kernels::detail {
 inline constexpr std::size_t small_k = 16;
 
 /// Rows [r0, r1) of C = A·B (or C += A·B), the epilogue over each tile's rows as soon as
-/// they are final. A row panel of fewer than MR rows runs the 4-, 2- and 1-row tiles (the
-/// micro-kernel reads every row of its tile, so it never reads rows past the end of A).
+/// they are final. The micro-kernel reads whole tiles: a row panel of fewer than MR rows
+/// runs the 4-, 2- and 1-row tiles, and a last column panel of fewer than NR columns reads
+/// a zero-padded copy of its K × nr corner of B, so nothing past A or B is read.
 template <class T, std::size_t MR, std::size_t NV, class Epilogue>
 void gemm_small_k_rows(std::size_t N, std::size_t K, const T* A, std::size_t lda, const T* B, std::size_t ldb, T* C,
                        std::size_t ldc, bool accumulate, const Epilogue& ep, std::size_t r0, std::size_t r1) {
     constexpr std::size_t NR = NV * simd<T>::width;
+    const std::size_t n_full = N / NR * NR;
+    alignas(64) T edge[small_k * NR];
+    if (n_full < N) {
+        for (std::size_t k = 0; k < K; ++k)
+            for (std::size_t j = 0; j < NR; ++j) edge[k * NR + j] = n_full + j < N ? B[k * ldb + n_full + j] : T(0);
+    }
     auto panel = [&]<std::size_t H>(std::size_t i0) {
         for (std::size_t j0 = 0; j0 < N; j0 += NR) {
             const std::size_t nr = std::min(NR, N - j0);
             T* c = C + i0 * ldc + j0;
-            micro_kernel<T, H, NV, false, true>::run(K, A + i0 * lda, lda, B + j0, ldb, c, ldc, H, nr, accumulate);
+            const T* b = nr == NR ? B + j0 : edge;
+            micro_kernel<T, H, NV, false, true>::run(K, A + i0 * lda, lda, b, nr == NR ? ldb : NR, c, ldc, H, nr,
+                                                     accumulate);
             for (std::size_t i = 0; i < H; ++i) ep(i0 + i, j0, c + i * ldc, nr);
         }
     };

@@ -325,14 +325,24 @@ void contract_batch(ctdl::tensor<float, shape<64, 784>>& x, ctdl::tensor<int, sh
     }
 }
 
+/// The contract's batch on the host and its copies on the device (members are made in
+/// order: x and y are filled before they are copied).
+struct contract_data {
+    ctdl::tensor<float, shape<64, 784>> x;
+    ctdl::tensor<int, shape<64>> y;
+    bool filled = (contract_batch(x, y), true);
+    ctdl::tensor<float, shape<64, 784>, ctdl::device> xd = ctdl::to<ctdl::device>(x);
+    ctdl::tensor<int, shape<64>, ctdl::device> yd = ctdl::to<ctdl::device>(y);
+};
+
 }  // namespace
 
 TEST_CASE("device training: 20 train_steps of the contract's MLP with sgd, as on the cpu") {
-    ctdl::tensor<float, shape<64, 784>> x;
-    ctdl::tensor<int, shape<64>> y;
-    contract_batch(x, y);
-    const auto xd = ctdl::to<ctdl::device>(x);
-    const auto yd = ctdl::to<ctdl::device>(y);
+    const contract_data data;
+    const auto& x = data.x;
+    const auto& y = data.y;
+    const auto& xd = data.xd;
+    const auto& yd = data.yd;
 
     ctdl::model<mlp> host{ctdl::seed{7}};
     ctdl::model<mlp, ctdl::device> dev{ctdl::seed{7}};
@@ -357,11 +367,9 @@ TEST_CASE("device training: 20 train_steps of the contract's MLP with sgd, as on
 
 #if defined(CTDL_TEST_COUNTS_ALLOCATIONS)
 TEST_CASE("device training: after warm-up, a train_step allocates nothing (sgd and adamw, cross_entropy)") {
-    ctdl::tensor<float, shape<64, 784>> x;
-    ctdl::tensor<int, shape<64>> y;
-    contract_batch(x, y);
-    const auto xd = ctdl::to<ctdl::device>(x);
-    const auto yd = ctdl::to<ctdl::device>(y);
+    const contract_data data;
+    const auto& xd = data.xd;
+    const auto& yd = data.yd;
     ctdl::model<mlp, ctdl::device> dev{ctdl::seed{7}};
     ctdl::optim::sgd sgd{dev, {.lr = 0.05f, .momentum = 0.9f}};
     ctdl::optim::adamw adamw{dev, {.lr = 1e-3f}};
@@ -377,7 +385,7 @@ TEST_CASE("device training: after warm-up, a train_step allocates nothing (sgd a
     }
     CHECK(test_allocations.load() == before);
     CHECK(std::isfinite(loss));
-    const auto fresh = ctdl::to<ctdl::device>(x);  // and the counter sees a device allocation
+    const auto fresh = ctdl::to<ctdl::device>(data.x);  // and the counter sees a device allocation
     CHECK(test_allocations.load() > before);
 }
 #endif
@@ -426,11 +434,11 @@ TEST_CASE("device training: train_step with adamw, clipping, mse and a mask, as 
 // ---------------------------------------------------------------- snapshots
 
 TEST_CASE("device training: a snapshot from a device model loads into a cpu model, and back") {
-    ctdl::tensor<float, shape<64, 784>> x;
-    ctdl::tensor<int, shape<64>> y;
-    contract_batch(x, y);
-    const auto xd = ctdl::to<ctdl::device>(x);
-    const auto yd = ctdl::to<ctdl::device>(y);
+    const contract_data data;
+    const auto& x = data.x;
+    const auto& y = data.y;
+    const auto& xd = data.xd;
+    const auto& yd = data.yd;
     const auto dir = std::filesystem::temp_directory_path();
     const auto from_dev = dir / "ctdl_test_device_train_dev.safetensors";
     const auto from_cpu = dir / "ctdl_test_device_train_cpu.safetensors";

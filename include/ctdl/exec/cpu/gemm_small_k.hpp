@@ -17,6 +17,7 @@
 
 #include "gemm_dot.hpp"
 #include "gemm_kernel.hpp"
+#include "gemm_pack.hpp"
 #include "gemm_simd.hpp"
 #include "pool.hpp"
 
@@ -35,10 +36,7 @@ void gemm_small_k_rows(std::size_t N, std::size_t K, const T* A, std::size_t lda
     constexpr std::size_t NR = NV * simd<T>::width;
     const std::size_t n_full = N / NR * NR;
     alignas(64) T edge[small_k * NR];
-    if (n_full < N) {
-        for (std::size_t k = 0; k < K; ++k)
-            for (std::size_t j = 0; j < NR; ++j) edge[k * NR + j] = n_full + j < N ? B[k * ldb + n_full + j] : T(0);
-    }
+    if (n_full < N) pack_panels<NR>(B + n_full, 1, ldb, N - n_full, K, edge);  // zero-padded to NR
     auto panel = [&]<std::size_t H>(std::size_t i0) {
         for (std::size_t j0 = 0; j0 < N; j0 += NR) {
             const std::size_t nr = std::min(NR, N - j0);

@@ -2,6 +2,7 @@
 # diagnostic -- from its "In instantiation of ..." header down to and including the first
 # "error:" line, which is what a person reads first -- must match the regex given on the
 # case's first line as `// expect: REGEX`. "In file included from" lines are skipped.
+# The mistake must be reported once: exactly one "error:" line, and at most 40 lines in all.
 #   cmake -DCXX=... -DINCLUDE=... -DSOURCE=... -DFLAGS=... -P ctdl_compile_fail.cmake
 file(STRINGS ${SOURCE} first LIMIT_COUNT 1)
 string(REGEX REPLACE "^// expect: " "" expect "${first}")
@@ -29,4 +30,10 @@ endforeach()
 if(NOT head MATCHES "${expect}")
   message(FATAL_ERROR "${SOURCE}: the first error does not match `${expect}`:\n${head}\n\n(full output)\n${err}")
 endif()
-message(STATUS "refused as expected:${head}")
+string(REGEX MATCHALL "error:" errors "${err}")
+list(LENGTH errors error_count)
+list(LENGTH lines line_count)
+if(NOT error_count EQUAL 1 OR line_count GREATER 41)
+  message(FATAL_ERROR "${SOURCE}: the mistake must give one error and at most 40 lines; it gave ${error_count} errors in ${line_count} lines:\n${err}")
+endif()
+message(STATUS "refused as expected (${line_count} lines):${head}")

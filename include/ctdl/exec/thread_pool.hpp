@@ -11,12 +11,17 @@
 // succession during a training step) and then sleep on an atomic wait.
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <functional>
 #include <mutex>
+#include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -31,7 +36,18 @@ public:
     thread_pool(const thread_pool&) = delete;
     thread_pool& operator=(const thread_pool&) = delete;
 
+    /// CTDL_THREADS from the environment when set (1 to 1024), else one thread per hardware
+    /// thread. A bad value is a ctdl::error that names it.
     static std::size_t default_threads() {
+        if (const char* env = std::getenv("CTDL_THREADS"); env != nullptr && *env != '\0') {
+            std::size_t n = 0;
+            const char* end = env + std::strlen(env);
+            const auto [ptr, ec] = std::from_chars(env, end, n);
+            if (ec != std::errc{} || ptr != end || n < 1 || n > 1024)
+                throw error("CTDL_THREADS: expected a thread count from 1 to 1024, got '" +
+                            std::string(env, std::min<std::size_t>(std::strlen(env), 40)) + "'");
+            return n;
+        }
         const unsigned h = std::thread::hardware_concurrency();
         return h == 0 ? 1 : h;
     }

@@ -8,6 +8,7 @@
 #include <cstddef>
 
 #include "../core/shape.hpp"
+#include "../nn/connect.hpp"
 #include "../nn/layer.hpp"
 
 namespace ctdl {
@@ -18,6 +19,9 @@ struct frozen {
     using inner = A;
     static constexpr std::size_t parameter_count = A::parameter_count;
     static constexpr std::size_t trainable_parameter_count = 0;
+    static constexpr std::size_t in_features = nn::detail::input_features<A>();
+    static constexpr std::size_t out_features = nn::detail::features_after<A>(0);
+    static constexpr bool keeps_features = nn::detail::features_after<A>(nn::detail::same_features) == nn::detail::same_features;
 
     template <shape_like S>
     using output_shape = typename A::template output_shape<S>;
@@ -34,9 +38,16 @@ struct frozen {
         A::initialize(params, s, offset);
     }
 
-    template <class Ctx>
+    /// A frozen linear still takes the activations after it into its GEMM (nn/sequential.hpp).
+    static constexpr bool fuses_pointwise = [] {
+        if constexpr (requires { A::fuses_pointwise; }) return static_cast<bool>(A::fuses_pointwise);
+        else return false;
+    }();
+
+    template <class Ctx, class... Chain>
     using node = typename A::template node<
-        typename Ctx::template child<typename Ctx::in_shape, Ctx::param_offset, Ctx::grad_offset, Ctx::need_dx, true>>;
+        typename Ctx::template child<typename Ctx::in_shape, Ctx::param_offset, Ctx::grad_offset, Ctx::need_dx, true>,
+        Chain...>;
 };
 
 template <class A>

@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string_view>
 #include <typeinfo>
 #include <utility>
 #include <vector>
@@ -28,6 +29,7 @@
 #include "../graph/context.hpp"
 #include "../graph/frozen.hpp"
 #include "../nn/layer.hpp"
+#include "parameter_view.hpp"
 #include "parameters.hpp"
 
 namespace ctdl {
@@ -120,6 +122,34 @@ public:
         return table;
     }
 
+    /// One parameter by its state_dict name ("2.weight"), with its shape (host policies).
+    /// Non-const access counts as a change of the parameters, as parameters() does.
+    parameter_view<T> parameter(std::string_view name)
+        requires(Exec::host_accessible)
+    {
+        const auto& p = detail::find_parameter(parameter_table(), name);
+        return {p.name, {parameters() + p.offset, p.size}, p.shape, p.trainable};
+    }
+    parameter_view<const T> parameter(std::string_view name) const
+        requires(Exec::host_accessible)
+    {
+        const auto& p = detail::find_parameter(parameter_table(), name);
+        return {p.name, {parameters() + p.offset, p.size}, p.shape, p.trainable};
+    }
+    /// The gradient of a trainable parameter, in its shape; a ctdl::error for a frozen one.
+    parameter_view<T> gradient(std::string_view name)
+        requires(Exec::host_accessible && gradient_count > 0)
+    {
+        const auto& p = detail::find_parameter(parameter_table(), name);
+        return {p.name, {grads_.data() + gradient_offset(p), p.size}, p.shape, true};
+    }
+    parameter_view<const T> gradient(std::string_view name) const
+        requires(Exec::host_accessible && gradient_count > 0)
+    {
+        const auto& p = detail::find_parameter(parameter_table(), name);
+        return {p.name, {grads_.data() + gradient_offset(p), p.size}, p.shape, true};
+    }
+
     /// The activation storage of this model for input shape In: the node tree, the output,
     /// and the gradient at the output. Owned by the user, or by the model (activations_for).
     template <shape_like In, class Input = T>
@@ -200,6 +230,15 @@ public:
     }
 
 private:
+    /// Where a trainable parameter's gradient starts in the gradient buffer.
+    static std::size_t gradient_offset(const parameter_info& p) {
+        if (p.trainable)
+            for (const segment& s : gradient_segments)
+                if (p.offset >= s.param_offset && p.offset + p.size <= s.param_offset + s.size)
+                    return s.grad_offset + (p.offset - s.param_offset);
+        throw error("model: parameter '" + p.name + "' is frozen and has no gradient");
+    }
+
     /// An inference-only model (no gradients) keeps some weights packed in its nodes for
     /// the kernels that read them (the cpu policy's small-batch linear layers): packed when
     /// an activation storage is first used, and again after the parameters changed.

@@ -6,6 +6,7 @@
 //   block: x + attn(ln1(x)), then x + mlp(ln2(x)), mlp = linear(D, M) · gelu · linear(M, D)
 #include <cstddef>
 
+#include "../graph/freeze.hpp"
 #include "../nn/activation.hpp"
 #include "../nn/attention.hpp"
 #include "../nn/embedding.hpp"
@@ -15,6 +16,16 @@
 #include "../nn/sequential.hpp"
 
 namespace ctdl::models {
+
+namespace detail {
+template <std::size_t N>
+struct freeze_first_of {
+    template <class Seq>
+    struct apply {
+        using type = freeze_first<N, Seq>;
+    };
+};
+}  // namespace detail
 
 /// One pre-norm transformer block.
 template <std::size_t D, std::size_t Heads, std::size_t Mlp>
@@ -28,5 +39,11 @@ template <std::size_t Vocab, std::size_t Ctx, std::size_t D, std::size_t Heads, 
 struct gpt : nn::sequential<nn::embedding<Vocab, D>, nn::position_embedding<Ctx, D>,
                             nn::repeat<Layers, gpt_block<D, Heads, Mlp>>, nn::layer_norm<D>,
                             nn::linear<D, Vocab, false>> {};
+
+/// G (a models::gpt) for fine-tuning with its token and position embeddings and its first
+/// Blocks blocks frozen; parameter names unchanged, so G's snapshots load into it as they are.
+template <class G, std::size_t Blocks>
+using gpt_with_frozen_bottom = typename graph::detail::rewrite_part<
+    graph::detail::sequential_of<with_frozen<G, "0", "1">>, 2, detail::freeze_first_of<Blocks>::template apply>::type;
 
 }  // namespace ctdl::models

@@ -54,8 +54,8 @@ enum class gelu_approximation { none, tanh };
 
 /// gelu(x) = x Φ(x) (exact, erf), or PyTorch's approximate='tanh':
 ///   0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³)))
-template <gelu_approximation A = gelu_approximation::tanh>
-struct gelu : parameter_free {
+template <gelu_approximation A>
+struct basic_gelu : parameter_free {
     static constexpr bool pointwise = true;
     static constexpr bool derivative_from_output = false;
     template <class T>
@@ -83,9 +83,11 @@ struct gelu : parameter_free {
     }
 };
 
-/// The exact (erf) GELU, as torch.nn.GELU().
-using gelu_exact = gelu<gelu_approximation::none>;
+/// The exact (erf) GELU, as torch.nn.GELU(). (Named types, so diagnostics print them short.)
+struct gelu_exact : basic_gelu<gelu_approximation::none> {};
 /// The tanh-approximated GELU, as torch.nn.GELU(approximate='tanh').
-using gelu_tanh = gelu<gelu_approximation::tanh>;
+struct gelu_tanh : basic_gelu<gelu_approximation::tanh> {};
+/// torch.nn.GELU's default: the exact form.
+using gelu = gelu_exact;
 
 }  // namespace ctdl::nn

@@ -44,6 +44,7 @@ template <std::size_t D, std::size_t Heads>
 struct causal_self_attention {
     static_assert(attention_heads_must_divide_the_width<D, Heads>::value);
     static constexpr std::size_t width = D, heads = Heads, head_dim = D / Heads;
+    static constexpr std::size_t in_features = D, out_features = D;
     static constexpr std::size_t parameter_count = 3 * D * D + 3 * D + D * D + D;
     static constexpr std::size_t trainable_parameter_count = parameter_count;
 

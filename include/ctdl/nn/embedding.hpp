@@ -42,7 +42,7 @@ namespace ctdl::nn {
 
 template <std::size_t Vocab, std::size_t D>
 struct embedding {
-    static constexpr std::size_t vocab = Vocab, width = D;
+    static constexpr std::size_t vocab = Vocab, width = D, out_features = D;
     static constexpr std::size_t parameter_count = Vocab * D;
     static constexpr std::size_t trainable_parameter_count = parameter_count;
 
@@ -125,6 +125,7 @@ struct embedding {
 template <std::size_t MaxT, std::size_t D>
 struct position_embedding {
     static constexpr std::size_t max_length = MaxT, width = D;
+    static constexpr std::size_t in_features = D, out_features = D;
     static constexpr std::size_t parameter_count = MaxT * D;
     static constexpr std::size_t trainable_parameter_count = parameter_count;
 

@@ -58,6 +58,7 @@ void for_each_node(Node& nd, F& f) {
 
 /// Base for layers without parameters whose output has the input's shape.
 struct parameter_free {
+    static constexpr bool keeps_features = true;
     static constexpr std::size_t parameter_count = 0;
     static constexpr std::size_t trainable_parameter_count = 0;
     template <shape_like In>

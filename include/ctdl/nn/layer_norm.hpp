@@ -25,7 +25,7 @@ namespace ctdl::nn {
 
 template <std::size_t N>
 struct layer_norm {
-    static constexpr std::size_t features = N;
+    static constexpr std::size_t features = N, in_features = N, out_features = N;
     static constexpr std::size_t parameter_count = 2 * N;
     static constexpr std::size_t trainable_parameter_count = parameter_count;
     static constexpr double eps = 1e-5;

@@ -158,8 +158,9 @@ struct linear<In, Out, Bias>::node {
     }
 
     /// What the layer after this one applies to the gradient it hands back: × chain'(·).
+    /// Without a backward pass there is no gradient to transform (and no z kept).
     auto dout_transform(const T*, const T* out) const {
-        if constexpr (is_empty_chain<Chain>) return epilogue::none{};
+        if constexpr (is_empty_chain<Chain> || !backward_needed) return epilogue::none{};
         else if constexpr (Chain::derivative_from_output)
             return detail::chain_derivative_epilogue<Chain, T, true>{out, Out};
         else

@@ -45,6 +45,8 @@ struct residual {
     using inner = std::conditional_t<sizeof...(L) == 1, std::tuple_element_t<0, std::tuple<L...>>, sequential<L...>>;
     static constexpr std::size_t parameter_count = inner::parameter_count;
     static constexpr std::size_t trainable_parameter_count = inner::trainable_parameter_count;
+    static constexpr std::size_t in_features = detail::input_features<inner>();
+    static constexpr bool keeps_features = true;
 
     template <shape_like S>
     using output_shape = typename residual_branch_must_keep_the_shape<inner, S>::type;
@@ -67,8 +69,14 @@ struct residual {
         using inner_node = typename inner::template node<Ctx>;
         static constexpr std::size_t rows = leading_size<in_shape>, cols = last_extent<in_shape>;
         static constexpr bool backward_needed = inner_node::backward_needed || Ctx::need_dx;
-        using transform_type = decltype(std::declval<const inner_node&>().dout_transform(nullptr, nullptr));
-        static constexpr bool transform_needed = !std::same_as<transform_type, epilogue::none>;
+        // F's output derivative, applied to dy before F's backward (asked only when F has one).
+        static constexpr bool transform_needed = [] {
+            if constexpr (inner_node::backward_needed)
+                return !std::same_as<decltype(std::declval<const inner_node&>().dout_transform(nullptr, nullptr)),
+                                     epilogue::none>;
+            else
+                return false;
+        }();
 
         template <class F>
         void visit_children(F& f) {

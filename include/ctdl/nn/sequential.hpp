@@ -15,6 +15,7 @@
 
 #include "../core/random.hpp"
 #include "../exec/aligned_buffer.hpp"
+#include "connect.hpp"
 #include "layer.hpp"
 #include "pointwise.hpp"
 
@@ -150,7 +151,18 @@ struct sequential {
     using layers = std::tuple<L...>;
     static constexpr std::size_t parameter_count = detail::sum_parameters<L...>;
     static constexpr std::size_t trainable_parameter_count = detail::sum_trainable<L...>;
-    using steps = typename detail::plan<0, detail::type_list<>, detail::type_list<L...>>::type;
+
+    /// Connections known from the types alone are checked here (nn/connect.hpp), when the
+    /// type is used. A broken one is reported once; the sequential then passes its input
+    /// through unchanged, so no further error follows from it.
+    static constexpr bool connects = detail::connected<L...>();
+    static constexpr detail::connection features = detail::trace_connections<L...>();
+    static constexpr std::size_t in_features = features.in_features;
+    static constexpr std::size_t out_features = features.out_features == detail::same_features ? 0 : features.out_features;
+    static constexpr bool keeps_features = features.out_features == detail::same_features;
+
+    using steps = std::conditional_t<connects, typename detail::plan<0, detail::type_list<>, detail::type_list<L...>>::type,
+                                     detail::type_list<detail::step<0, void, chain<>>>>;
 
     template <shape_like S>
     using output_shape = typename detail::shape_flow<S, steps>::out;

@@ -78,9 +78,13 @@ struct adam_update {
 };
 
 /// The state and the fused pass shared by adam (Decoupled = false) and adamw (true).
-template <optimizable Model, bool Decoupled>
+template <class Model, bool Decoupled>
 class adam_core {
 public:
+    /// False for a model without gradients (the error is said once, in segment.hpp).
+    static constexpr bool usable = optimizer_needs_a_model_with_gradients<Model>::value;
+    // Checked when the optimizer type is made (the check says its sentence itself).
+    static_assert(sizeof(optimizer_needs_a_model_with_gradients<Model>) > 0);
     using value_type = typename Model::value_type;
     using T = value_type;
 
@@ -168,6 +172,10 @@ private:
     }
 
     void update(T grad_scale) {
+        if constexpr (usable) update_all(grad_scale);
+    }
+
+    void update_all(T grad_scale) {
         record_pass(pass::update);
         ++steps_;
         const double t = static_cast<double>(steps_);
@@ -202,7 +210,7 @@ namespace detail {
 
 /// The public face of adam and adamw: construction from an options struct, and options().
 template <class Model, bool Decoupled, class Options>
-class adam_with_options : public adam_core<checked_model<Model>, Decoupled> {
+class adam_with_options : public adam_core<Model, Decoupled> {
 public:
     using model_type = Model;
     using value_type = typename Model::value_type;

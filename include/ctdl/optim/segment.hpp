@@ -48,16 +48,19 @@ concept optimizable = requires(Model& m) {
 };
 
 /// Every optimizer checks its model here first, so that giving it a model without gradients
-/// (model<frozen<A>>) fails with a sentence; `type` is the model.
+/// (model<frozen<A>>) fails with a sentence. An optimizer refused this
+/// way still compiles as a shell whose step() does nothing (see `usable` in the optimizers),
+/// so the sentence is the only error.
 template <class Model>
 struct optimizer_needs_a_model_with_gradients {
-    static_assert(optimizable<Model> && (Model::gradient_count > 0),
+    static constexpr bool value = [] {
+        if constexpr (optimizable<Model>) return Model::gradient_count > 0;
+        else return false;
+    }();
+    static_assert(value,
                   "optimizer: this model has no gradients to follow (model<frozen<A>> has none): build the "
                   "optimizer for model<A>, and freeze() the model after training");
-    using type = Model;
 };
-template <class Model>
-using checked_model = typename optimizer_needs_a_model_with_gradients<Model>::type;
 
 /// Number of trainable elements: the sum of the segment sizes.
 template <optimizable Model>

@@ -77,10 +77,12 @@ struct sgd_update {
 
 template <class Model>
 class sgd {
-    static_assert(std::is_same_v<checked_model<Model>, Model>);
-
 public:
     using model_type = Model;
+    /// False for a model without gradients (the error is said once, in segment.hpp).
+    static constexpr bool usable = optimizer_needs_a_model_with_gradients<Model>::value;
+    // Checked when the optimizer type is made (the check says its sentence itself).
+    static_assert(sizeof(optimizer_needs_a_model_with_gradients<Model>) > 0);
     using value_type = typename Model::value_type;
     using options_type = sgd_options<value_type>;
 
@@ -181,10 +183,12 @@ private:
     }
 
     void update(T grad_scale) {
-        record_pass(pass::update);
-        const coefficients c{grad_scale, opts_.weight_decay, opts_.momentum, T(1) - opts_.dampening, -opts_.lr};
-        dispatch<>(c);
-        ++steps_;
+        if constexpr (usable) {
+            record_pass(pass::update);
+            const coefficients c{grad_scale, opts_.weight_decay, opts_.momentum, T(1) - opts_.dampening, -opts_.lr};
+            dispatch<>(c);
+            ++steps_;
+        }
     }
 
     Model* model_;

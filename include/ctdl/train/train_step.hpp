@@ -5,12 +5,14 @@
 //   -> one fused optimizer pass over the flat buffers.
 //
 // Uses the model's own activation storage for the input shape, made on first use: after
-// that first step, a step allocates nothing (on the device policy, cross_entropy still
-// allocates its per-row scratch in each call). The same code trains a model on any policy:
-// x and target live under the model's exec_type (ctdl::to<Exec> moves them there).
+// that first step, a step allocates nothing (on either policy). The same code trains a
+// model on any policy: x and target live under the model's exec_type (ctdl::to<Exec>
+// moves them there).
 #include <concepts>
+#include <string>
 #include <type_traits>
 
+#include "../core/error.hpp"
 #include "../core/tensor.hpp"
 #include "../model/model.hpp"
 
@@ -22,20 +24,57 @@ concept loss_function = requires(const Loss& loss, const Y& y, const Target& t, 
     { loss.forward_backward(y, t, dy) } -> std::convertible_to<typename Y::value_type>;
 };
 
+/// Named after the mistake: an optimizer follows the gradients of the model it was made from.
+template <class Optimizer, class Model>
+struct optimizer_was_made_for_another_model_type {
+    static constexpr bool value = [] {
+        if constexpr (requires { typename Optimizer::model_type; })
+            return std::same_as<typename Optimizer::model_type, Model>;
+        else
+            return true;  // a user's optimizer without model_type: not checked
+    }();
+    static_assert(value, "train_step: the optimizer was made for a model of another type: make it from this "
+                         "model (e.g. optim::sgd opt{net})");
+};
+
+/// Whether opt can step net: false (after one compile error that says why) when the
+/// optimizer refused its model or was made for another model type.
+template <class Optimizer, class Model>
+inline constexpr bool optimizer_fits = [] {
+    if constexpr (requires { Optimizer::usable; })
+        if constexpr (!Optimizer::usable) return false;  // the optimizer has said why
+    return optimizer_was_made_for_another_model_type<Optimizer, Model>::value;
+}();
+
+/// The run-time half: the optimizer must be the one made from this very model object
+/// (another model of the same type would have its gradients ignored and nothing updated).
+template <class Optimizer, class Model>
+void check_optimizer_follows(const Optimizer& opt, const Model& net, const char* who) {
+    if constexpr (requires { opt.model(); })
+        if (&opt.model() != &net)
+            throw error(std::string(who) + ": the optimizer was made for another model object of the same type; "
+                                           "make one optimizer per model (e.g. optim::sgd opt{net})");
+}
+
 /// One step on batch (x, target); returns the loss before the update.
 template <class Model, class Optimizer, class Loss, tensor_like X, tensor_like Target>
 typename Model::value_type train_step(Model& net, Optimizer& opt, const Loss& loss, const X& x,
                                       const Target& target) {
-    static_assert(model_is_frozen_and_cannot_be_trained<Model>::value);
-    auto& acts = net.template activations_for<shape_of<X>, element_of<X>>();
-    const auto& y = net.forward(x, acts);
-    static_assert(loss_function<Loss, std::remove_cvref_t<decltype(y)>, Target>,
-                  "train_step: the loss must offer forward_backward(output, target, d_output) for this model's "
-                  "output and these targets");
-    const auto value = loss.forward_backward(y, target, acts.dout);
-    net.backward(acts, x, acts.dout);
-    opt.step();
-    return value;
+    if constexpr (!optimizer_fits<Optimizer, Model>) {
+        return {};  // refused at compile time above; nothing more to report
+    } else {
+        static_assert(model_is_frozen_and_cannot_be_trained<Model>::value);
+        check_optimizer_follows(opt, net, "train_step");
+        auto& acts = net.template activations_for<shape_of<X>, element_of<X>>();
+        const auto& y = net.forward(x, acts);
+        static_assert(loss_function<Loss, std::remove_cvref_t<decltype(y)>, Target>,
+                      "train_step: the loss must offer forward_backward(output, target, d_output) for this model's "
+                      "output and these targets");
+        const auto value = loss.forward_backward(y, target, acts.dout);
+        net.backward(acts, x, acts.dout);
+        opt.step();
+        return value;
+    }
 }
 
 }  // namespace ctdl

@@ -1,0 +1,25 @@
+# The README's first C++ block is a whole program: it must compile against include/ and
+# exit 0, so the first thing a user copies never rots.
+#   cmake -DCXX=... -DINCLUDE=... -DREADME=... -DWORK=... -DFLAGS=... -P ctdl_readme_snippet.cmake
+file(READ ${README} text)
+string(FIND "${text}" "```cpp\n" start)
+if(start EQUAL -1)
+  message(FATAL_ERROR "${README}: no ```cpp block")
+endif()
+math(EXPR start "${start} + 7")
+string(SUBSTRING "${text}" ${start} -1 rest)
+string(FIND "${rest}" "```" stop)
+string(SUBSTRING "${rest}" 0 ${stop} code)
+file(MAKE_DIRECTORY ${WORK})
+file(WRITE ${WORK}/readme_first.cpp "${code}")
+separate_arguments(flags UNIX_COMMAND "${FLAGS}")
+execute_process(COMMAND ${CXX} -std=c++20 -O1 -Wall -Wextra ${flags} -pthread -I${INCLUDE} ${WORK}/readme_first.cpp -o ${WORK}/readme_first
+                RESULT_VARIABLE rc ERROR_VARIABLE err)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "the README's first C++ block does not compile:\n${err}")
+endif()
+execute_process(COMMAND ${WORK}/readme_first WORKING_DIRECTORY ${WORK} RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "the README's first C++ block exits with ${rc}")
+endif()
+message(STATUS "the README's first C++ block compiles and runs")

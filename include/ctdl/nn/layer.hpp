@@ -10,6 +10,8 @@
 //        out_shape, forward(params, in, out, store), backward(params, grads, in, out, dout, din, din_ep),
 //        dout_transform(out) and init(params, rng); a graph's node also has
 //        visit_children(f), calling for_each_node(part, f) on each of its parts.
+// and, optionally, what a sequential checks connections with before any input is given
+// (nn/connect.hpp): in_features, out_features, keeps_features.
 // Models (model/model.hpp) own all state; a node owns only the activation cache its backward needs.
 #include <concepts>
 #include <cstddef>
@@ -56,7 +58,9 @@ void for_each_node(Node& nd, F& f) {
     if constexpr (requires { nd.visit_children(f); }) nd.visit_children(f);
 }
 
-/// Base for layers without parameters whose output has the input's shape.
+/// Base for layers without parameters whose output has the input's shape (so it keeps the
+/// input's features: nn/connect.hpp). A layer that changes the last extent says so with
+/// `keeps_features = false` (and its out_features, when the type fixes it).
 struct parameter_free {
     static constexpr bool keeps_features = true;
     static constexpr std::size_t parameter_count = 0;

@@ -20,7 +20,10 @@
 #include <vector>
 
 #include <csignal>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
@@ -499,6 +502,150 @@ TEST_CASE("a failed save leaves the destination as it was and no temporaries", "
     CHECK(slurp(p) == before);
     CHECK(dir.temporaries() == 0);
     CHECK(same_bits(ctdl::load<fake_model<float>>(p), good));
+}
+
+namespace {
+/// A pid that no process has: a child that has exited and been reaped.
+::pid_t dead_pid() {
+    const ::pid_t child = ::fork();
+    if (child == 0) ::_exit(0);
+    REQUIRE(child > 0);
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    REQUIRE(::kill(child, 0) == -1);
+    return child;
+}
+
+/// A child process that lives until the object is destroyed.
+struct live_child {
+    ::pid_t pid = -1;
+    int pipe_fds[2] = {-1, -1};
+    live_child() {
+        REQUIRE(::pipe(pipe_fds) == 0);
+        pid = ::fork();
+        if (pid == 0) {  // wait for the parent to close the write end, then exit
+            ::close(pipe_fds[1]);
+            char c;
+            while (::read(pipe_fds[0], &c, 1) > 0) {
+            }
+            ::_exit(0);
+        }
+        REQUIRE(pid > 0);
+        ::close(pipe_fds[0]);
+    }
+    ~live_child() {
+        ::close(pipe_fds[1]);
+        int status = 0;
+        ::waitpid(pid, &status, 0);
+    }
+};
+
+std::string temporary_of(const fs::path& target, long pid, unsigned long n) {
+    return target.filename().string() + ".tmp-" + std::to_string(pid) + "-" + std::to_string(n);
+}
+}  // namespace
+
+TEST_CASE("a save removes the stale temporaries of its own path and nothing else", "[snapshot][atomic]") {
+    const temp_dir dir;
+    const auto p = dir / "net.safetensors";
+    const std::string big(1 << 16, 'x');  // stands for a half-written snapshot
+    const live_child alive;
+    const ::pid_t dead = dead_pid(), dead2 = dead_pid();
+
+    // Stale: writers that are gone, and an earlier process that had this pid.
+    const std::vector<std::string> stale = {temporary_of(p, dead, 0), temporary_of(p, dead, 17),
+                                            temporary_of(p, dead2, 3), temporary_of(p, ::getpid(), 999999)};
+    // Kept: a live writer's, another path's, names not of the exact form, a dead pid's file
+    // that someone holds the writer's lock on (a writer in another pid namespace).
+    const std::vector<std::string> kept = {
+        temporary_of(p, alive.pid, 0),
+        temporary_of(dir / "other.safetensors", dead, 0),
+        temporary_of(dir / "net.safetensors.bak", dead, 0),
+        "net.safetensors.tmp-" + std::to_string(dead),
+        "net.safetensors.tmp-" + std::to_string(dead) + "-1x",
+        "net.safetensors.tmp-0" + std::to_string(dead) + "-1",
+        "net.safetensors.tmp--" + std::to_string(dead) + "-1",
+        "xnet.safetensors.tmp-" + std::to_string(dead) + "-1",
+        "notes.txt",
+        temporary_of(p, dead, 42),
+    };
+    for (const auto& n : stale) spit(dir / n, big);
+    for (const auto& n : kept) spit(dir / n, "keep " + n);
+    const int locked = ::open((dir / kept.back()).c_str(), O_RDONLY);
+    REQUIRE(locked >= 0);
+    REQUIRE(::flock(locked, LOCK_EX) == 0);
+
+    const auto good = tricky_model<float>(5);
+    ctdl::save(good, p);
+    ::close(locked);
+    for (const auto& n : stale) {
+        INFO(n);
+        CHECK_FALSE(fs::exists(dir / n));
+    }
+    for (const auto& n : kept) {
+        INFO(n);
+        CHECK(slurp(dir / n) == "keep " + n);
+    }
+    CHECK(same_bits(ctdl::load<fake_model<float>>(p), good));
+
+    SECTION("a directory entry that is not a file is left alone") {
+        fs::create_directory(dir / temporary_of(p, dead, 5));
+        ctdl::save(good, p);
+        CHECK(fs::is_directory(dir / temporary_of(p, dead, 5)));
+    }
+    SECTION("a save never removes the temporary of a save in progress in this process") {
+        const auto inner = tricky_model<float>(6);
+        const auto outer_image = [&] {
+            st::writer w;
+            ctdl::add_parameters<fake_model<float>>(w, good.params);
+            return as_bytes_string(w.bytes());
+        }();
+        const auto own_temporaries = [&] {
+            const std::string prefix = "net.safetensors.tmp-" + std::to_string(::getpid()) + "-";
+            int n = 0;
+            for (const auto& e : fs::directory_iterator(dir.path))
+                if (e.path().filename().string().rfind(prefix, 0) == 0) ++n;
+            return n;
+        };
+        ctdl::detail::atomic_write(p, [&](auto&& write) {
+            write(outer_image.data(), 100);
+            CHECK(own_temporaries() == 1);  // the outer write's
+            ctdl::save(inner, p);           // removes stale temporaries before it writes
+            CHECK(own_temporaries() == 1);
+            CHECK(same_bits(ctdl::load<fake_model<float>>(p), inner));
+            write(outer_image.data() + 100, outer_image.size() - 100);
+        });
+        CHECK(own_temporaries() == 0);
+        CHECK(same_bits(ctdl::load<fake_model<float>>(p), good));
+    }
+}
+
+TEST_CASE("concurrent saves from several processes to one path all succeed", "[snapshot][atomic]") {
+    const temp_dir dir;
+    const auto p = dir / "net.safetensors";
+    std::vector<::pid_t> children;
+    for (int c = 0; c < 4; ++c) {
+        const ::pid_t pid = ::fork();
+        if (pid == 0) {
+            int code = 0;
+            try {
+                for (unsigned i = 0; i < 25; ++i) ctdl::save(tricky_model<float>(10 * unsigned(c) + i % 3), p);
+            } catch (...) {
+                code = 1;
+            }
+            ::_exit(code);
+        }
+        REQUIRE(pid > 0);
+        children.push_back(pid);
+    }
+    for (const ::pid_t pid : children) {
+        int status = -1;
+        REQUIRE(::waitpid(pid, &status, 0) == pid);
+        CHECK(WIFEXITED(status));
+        CHECK(WEXITSTATUS(status) == 0);
+    }
+    CHECK_NOTHROW(ctdl::load<fake_model<float>>(p));
+    CHECK(dir.temporaries() == 0);
 }
 
 // ================================================================ interoperability

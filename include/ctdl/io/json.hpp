@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "../core/error.hpp"
+#include "text.hpp"
 
 namespace ctdl::json {
 
@@ -50,15 +51,8 @@ struct value {
     /// A number written as a plain non-negative integer ("0", "42"; not "-1", "1.0",
     /// "1e3") that fits in 64 bits; otherwise nullopt.
     std::optional<std::uint64_t> as_u64() const {
-        if (!is_number() || text.empty()) return std::nullopt;
-        std::uint64_t v = 0;
-        for (const char c : text) {
-            if (c < '0' || c > '9') return std::nullopt;
-            const auto d = static_cast<std::uint64_t>(c - '0');
-            if (v > (UINT64_MAX - d) / 10) return std::nullopt;
-            v = v * 10 + d;
-        }
-        return v;
+        if (!is_number()) return std::nullopt;
+        return parse_number<std::uint64_t>(text);
     }
 };
 

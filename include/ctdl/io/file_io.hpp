@@ -26,6 +26,7 @@
 #include <charconv>
 #include <csignal>
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <mutex>
 #include <optional>
@@ -40,6 +41,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include "../core/error.hpp"
@@ -59,34 +61,67 @@ public:
     }
     int get() const { return fd_; }
     int release() { return std::exchange(fd_, -1); }
+    void reset(int fd) {
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = fd;
+    }
 
 private:
     int fd_;
 };
 
+/// An open file for reading, and its status. Throws ctdl::error naming the file if it is
+/// missing, a directory, or unreadable.
+struct readable_file {
+    unique_fd fd;
+    struct ::stat status {};
+
+    explicit readable_file(const std::filesystem::path& path) {
+        int raw;
+        do raw = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        while (raw < 0 && errno == EINTR);
+        if (raw < 0) fail(path, errno_message(errno));
+        fd.reset(raw);
+        if (::fstat(fd.get(), &status) != 0) fail(path, errno_message(errno));
+        if (S_ISDIR(status.st_mode)) fail(path, "it is a directory");
+    }
+
+    /// Reads up to n bytes at offset into p; returns how many it read (fewer only at the end).
+    std::size_t read_at(void* p, std::size_t n, std::uint64_t offset, const std::filesystem::path& path) const {
+        std::size_t done = 0;
+        while (done < n) {
+            const ::ssize_t k = ::pread(fd.get(), static_cast<char*>(p) + done, n - done,
+                                        static_cast<::off_t>(offset + done));
+            if (k < 0) {
+                if (errno == EINTR) continue;
+                fail(path, errno_message(errno));
+            }
+            if (k == 0) break;
+            done += static_cast<std::size_t>(k);
+        }
+        return done;
+    }
+
+    [[noreturn]] static void fail(const std::filesystem::path& path, const std::string& what) {
+        throw error("cannot read '" + path.string() + "': " + what);
+    }
+};
+
 /// The whole content of the file at path. Throws ctdl::error naming the file if it is
 /// missing, a directory, or unreadable.
 inline std::vector<std::byte> read_file(const std::filesystem::path& path) {
-    const auto fail = [&](const std::string& what) {
-        throw error("cannot read '" + path.string() + "': " + what);
-    };
-    int raw;
-    do raw = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    while (raw < 0 && errno == EINTR);
-    if (raw < 0) fail(errno_message(errno));
-    const unique_fd fd{raw};
-    struct ::stat st {};
-    if (::fstat(fd.get(), &st) != 0) fail(errno_message(errno));
-    if (S_ISDIR(st.st_mode)) fail("it is a directory");
+    const readable_file file{path};
+    const int fd = file.fd.get();
     std::vector<std::byte> bytes;
-    if (S_ISREG(st.st_mode) && st.st_size > 0) bytes.reserve(static_cast<std::size_t>(st.st_size) + 1);
+    if (S_ISREG(file.status.st_mode) && file.status.st_size > 0)
+        bytes.reserve(static_cast<std::size_t>(file.status.st_size) + 1);
     std::size_t used = 0;
     for (;;) {
         if (bytes.size() - used < 4096) bytes.resize(std::max<std::size_t>(bytes.capacity(), used + 65536));
-        const ::ssize_t n = ::read(fd.get(), bytes.data() + used, bytes.size() - used);
+        const ::ssize_t n = ::read(fd, bytes.data() + used, bytes.size() - used);
         if (n < 0) {
             if (errno == EINTR) continue;
-            fail(errno_message(errno));
+            readable_file::fail(path, errno_message(errno));
         }
         if (n == 0) break;
         used += static_cast<std::size_t>(n);

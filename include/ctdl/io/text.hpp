@@ -6,6 +6,7 @@
 //   ctdl::parse_number<std::uint64_t>("18446744073709551616");                   // nullopt (out of range)
 //   ctdl::parse_number<float>("1e300");                                          // nullopt (not a float)
 //   std::string q = ctdl::detail::quote(untrusted);   // "\"...\"", at most ~80 characters of it
+//   std::string c = ctdl::detail::clip(untrusted);    // the same without the quotes
 //
 // parse_number accepts exactly the text that ctdl writes for a number, and only when the
 // number fits the type: no leading or trailing spaces, no '+', no hexadecimal, no
@@ -67,6 +68,20 @@ std::optional<T> parse_number(std::string_view text) noexcept {
 }
 
 namespace detail {
+
+/// s for an error message: at most max bytes of it (cut at a UTF-8 character boundary,
+/// then "..."), control characters as '?'.
+inline std::string clip(std::string_view s, std::size_t max = 80) {
+    std::size_t n = s.size();
+    if (n > max) {
+        n = max;
+        while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+    }
+    std::string out;
+    for (std::size_t i = 0; i < n; ++i) out.push_back(static_cast<unsigned char>(s[i]) < 0x20 ? '?' : s[i]);
+    if (n < s.size()) out += "...";
+    return out;
+}
 
 /// s in double quotes for an error message: at most max bytes of it (cut at a UTF-8
 /// character boundary, then "..." and the full length), control characters as '?'. Keeps

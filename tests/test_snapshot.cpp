@@ -561,13 +561,23 @@ TEST_CASE("a header costs bounded memory, and every refusal is short", "[snapsho
 }
 
 TEST_CASE("running out of memory while reading a file is a ctdl::error", "[snapshot][errors][limits]") {
+    // AddressSanitizer reserves terabytes of address space, so RLIMIT_AS cannot be lowered
+    // to provoke std::bad_alloc under it: this check runs in the plain builds.
 #if defined(__SANITIZE_ADDRESS__)
-    SKIP("AddressSanitizer reserves address space, so RLIMIT_AS cannot be lowered to provoke this");
+    constexpr bool asan = true;
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
-    SKIP("AddressSanitizer reserves address space, so RLIMIT_AS cannot be lowered to provoke this");
+    constexpr bool asan = true;
+#else
+    constexpr bool asan = false;
 #endif
+#else
+    constexpr bool asan = false;
 #endif
+    if (asan) {
+        WARN("skipped under AddressSanitizer");
+        return;
+    }
     const temp_dir dir;
     const auto p = dir / "sparse.safetensors";
     // A valid 4 GiB file that takes no disk space: one U8 tensor of 4 GiB, all zeros.

@@ -870,6 +870,43 @@ TEST_CASE("a save removes the stale temporaries of its own path and nothing else
     }
 }
 
+TEST_CASE("a save killed with SIGKILL mid-write leaves a temporary that the next save removes", "[snapshot][atomic]") {
+    const temp_dir dir;
+    const auto p = dir / "net.safetensors";
+    const auto good = tricky_model<float>(7);
+    for (int round = 0; round < 3; ++round) {
+        int ready[2];
+        REQUIRE(::pipe(ready) == 0);
+        const ::pid_t child = ::fork();
+        if (child == 0) {  // a writer that is killed while its temporary is half written
+            ::close(ready[0]);
+            try {
+                ctdl::detail::atomic_write(p, [&](auto&& write) {
+                    const std::string chunk(1 << 16, 'x');
+                    write(chunk.data(), chunk.size());
+                    (void)!::write(ready[1], "r", 1);
+                    for (;;) ::pause();
+                });
+            } catch (...) {
+            }
+            ::_exit(1);
+        }
+        REQUIRE(child > 0);
+        ::close(ready[1]);
+        char c = 0;
+        REQUIRE(::read(ready[0], &c, 1) == 1);
+        ::close(ready[0]);
+        REQUIRE(::kill(child, SIGKILL) == 0);
+        int status = 0;
+        REQUIRE(::waitpid(child, &status, 0) == child);
+        REQUIRE(WIFSIGNALED(status));
+        CHECK(dir.temporaries() == 1);  // what kill -9 leaves
+        ctdl::save(good, p);
+        CHECK(dir.temporaries() == 0);  // the next save removed it
+        CHECK(same_bits(ctdl::load<fake_model<float>>(p), good));
+    }
+}
+
 TEST_CASE("concurrent saves from several processes to one path all succeed", "[snapshot][atomic]") {
     const temp_dir dir;
     const auto p = dir / "net.safetensors";

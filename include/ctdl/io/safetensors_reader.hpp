@@ -18,7 +18,8 @@
 // Reading costs bounded memory whatever the file holds: the header is parsed one entry at
 // a time within the limits of safetensors_format.hpp (rank, tensors, metadata entries,
 // name lengths), and running out of memory is reported as ctdl::error, not std::bad_alloc.
-// read_header(path) reads and checks only the header (the tensors without their bytes).
+// detail::read_header_only(path) reads and checks only the header (the tensors without
+// their bytes); ctdl::snapshot_metadata (snapshot.hpp) is its public face.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>

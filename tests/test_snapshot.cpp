@@ -2,6 +2,7 @@
 // file (with its message, and the model untouched), atomic writes, a fuzzed header
 // parser, and files written by PyTorch's safetensors package.
 #include <catch2/catch.hpp>
+#include <ctdl/data/tokenizer.hpp>
 #include <ctdl/io/snapshot.hpp>
 
 #include <algorithm>
@@ -20,7 +21,10 @@
 #include <vector>
 
 #include <csignal>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
@@ -156,12 +160,30 @@ void require_refused(const std::string& image, const std::vector<std::string>& p
         FAIL("loading succeeded; expected an error containing '" << parts.front() << "'");
     } catch (const ctdl::error& e) {
         const std::string what = e.what();
-        INFO(what);
+        INFO(what.substr(0, 400));
         CHECK_THAT(what, Contains(p.string()));
         for (const auto& part : parts) CHECK_THAT(what, Contains(part));
+        CHECK(what.size() < 300);  // whatever the file holds, the message stays short
     }
     CHECK(same_bits(model, before));
     CHECK_THROWS_AS(ctdl::load<fake_model<float>>(p), ctdl::error);
+}
+
+/// As require_refused, and reading only the header (snapshot_metadata) refuses the file too.
+void require_unreadable(const std::string& image, const std::vector<std::string>& parts) {
+    require_refused(image, parts);
+    const temp_dir dir;
+    const fs::path p = dir / "bad.safetensors";
+    spit(p, image);
+    try {
+        (void)ctdl::snapshot_metadata(p);
+        FAIL("snapshot_metadata succeeded; expected an error containing '" << parts.front() << "'");
+    } catch (const ctdl::error& e) {
+        const std::string what = e.what();
+        INFO(what.substr(0, 400));
+        for (const auto& part : parts) CHECK_THAT(what, Contains(part));
+        CHECK(what.size() < 300);
+    }
 }
 
 const fs::path golden_dir = fs::path(__FILE__).parent_path() / "golden";
@@ -444,6 +466,237 @@ TEST_CASE("loading refuses a missing or unreadable file", "[snapshot][errors]") 
     CHECK(same_bits(model, before));
 }
 
+// ================================================================ bounded headers
+
+namespace {
+/// A shape array of n ones: "[1,1,...,1]".
+std::string ones(std::size_t n) {
+    std::string s = "[";
+    for (std::size_t i = 0; i < n; ++i) s += i ? ",1" : "1";
+    return s + "]";
+}
+
+/// A header of n empty U8 tensors named t0, t1, ... (all at [0, 0]).
+std::string many_tensors(std::size_t n) {
+    std::string h = "{";
+    h.reserve(n * 56);
+    for (std::size_t i = 0; i < n; ++i) {
+        if (i) h += ',';
+        std::string name = "t";  // (not "t" + to_string(i): GCC 12 warns -Wrestrict on that, wrongly)
+        name += std::to_string(i);
+        h += entry(name, "U8", "[0]", 0, 0);
+    }
+    return h + "}";
+}
+
+/// The virtual memory this process has mapped, in bytes (Linux), or 0.
+std::uint64_t mapped_bytes() {
+    std::ifstream in("/proc/self/statm");
+    std::uint64_t pages = 0;
+    in >> pages;
+    return pages * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+}
+}  // namespace
+
+TEST_CASE("a header costs bounded memory, and every refusal is short", "[snapshot][errors][limits]") {
+    SECTION("a huge shape array") {
+        require_unreadable(craft("{" + entry("0.weight", "F32", ones(2'000'000), 0, 4) + "}", 4),
+                           {"in the entry \"0.weight\"", "an array has more than 16 elements"});
+    }
+    SECTION("rank 1000, and 17") {
+        require_unreadable(craft("{" + entry("0.weight", "F32", ones(1000), 0, 4) + "}", 4),
+                           {"an array has more than 16 elements"});
+        require_unreadable(craft("{" + entry("0.weight", "F32", ones(17), 0, 4) + "}", 4),
+                           {"an array has more than 16 elements"});
+        // rank 16 is a valid file (the model just has no such tensor)
+        const auto f = st::file::parse(to_bytes(craft("{" + entry("x", "F32", ones(16), 0, 4) + "}", 4)));
+        CHECK(f.find("x")->shape == std::vector<std::size_t>(16, 1));
+    }
+    SECTION("a million tiny tensors") {
+        require_unreadable(craft(many_tensors(1'000'000), 0), {"the header has more than 100000 tensors"});
+        // exactly the limit is a valid file
+        const auto f = st::file::parse(to_bytes(craft(many_tensors(st::max_tensors), 0)));
+        CHECK(f.tensors().size() == st::max_tensors);
+    }
+    SECTION("a header length larger than the file") {
+        require_unreadable(le64(50'000'000) + "{}", {"header length 50000000 runs past the end of the file (10 bytes)"});
+        require_unreadable(le64(3) + "{}", {"header length 3 runs past the end of the file (10 bytes)"});
+        require_unreadable(le64(st::max_header_size + 1) + "{}", {"exceeds the limit"});
+        require_unreadable(std::string("\\x02\\0\\0", 3), {"truncated", "3 bytes"});
+    }
+    SECTION("long names, dtypes and keys") {
+        const std::string long_name(100000, 'n');
+        require_unreadable(craft("{" + entry(long_name, "F32", "[1]", 0, 4) + "}", 4),
+                           {"an object key is longer than 4096 bytes"});
+        require_unreadable(craft("{" + entry("0.weight", std::string(1'000'000, 'D'), "[1]", 0, 4) + "}", 4),
+                           {"in the entry \"0.weight\"", "a string is longer than 4096 bytes"});
+        require_unreadable(craft("{" + entry("0.weight", std::string(4000, 'D'), "[1]", 0, 4) + "}", 4),
+                           {"unknown dtype \"DDDD", "(4000 bytes)"});
+        require_unreadable(craft("{\"__metadata__\":{\"" + long_name + "\":\"v\"}}", 0),
+                           {"in the entry \"__metadata__\"", "an object key is longer than 4096 bytes"});
+        require_unreadable(craft("{\"__metadata__\":{\"k\":[\"v\"]}}", 0), {"nesting is deeper than 1 levels"});
+        require_unreadable(craft("{\"__metadata__\":{\"k\":{}}}", 0), {"nesting is deeper than 1 levels"});
+        require_unreadable(craft("{\"__metadata__\":{\"k\":1}}", 0), {"entry 'k' is not a string"});
+        require_unreadable(craft("{\"0.weight\":{\"dtype\":\"F32\",\"shape\":[[1]],\"data_offsets\":[0,4]}}", 4),
+                           {"nesting is deeper than 2 levels"});
+        require_unreadable(craft("{" + w0 + "," + entry(long_name.substr(0, 4000), "F33", "[1]", 48, 52) + "}", 52),
+                           {"tensor 'nnnnnnnnnn", "...': unknown dtype \"F33\""});
+        // a tensor the model lacks, named at length: the message quotes a short part of it
+        require_refused(craft("{" + w0 + "," + b0 + "," + w2 + "," + b2 + "," +
+                              entry(long_name.substr(0, 4000), "F32", "[1]", 92, 96) + "}", 96),
+                        {"unexpected tensor 'nnnnnnnnnn"});
+    }
+    SECTION("long shapes in messages are cut") {
+        std::string shape = "[0";
+        for (int i = 0; i < 15; ++i) shape += ",18446744073709551615";
+        require_refused(craft("{" + w0 + "," + b0 + "," + entry("2.weight", "F32", shape + "]", 60, 60) + "," +
+                              entry("2.bias", "F32", "[2]", 60, 68) + "}", 68),
+                        {"tensor '2.weight'", "expected shape [2, 3], found [0, 18446744073709551615", "...] (rank 16)"});
+    }
+    SECTION("a second \"__metadata__\" is refused") {
+        require_unreadable(craft("{\"__metadata__\":{\"k\":\"v\"}," + entry("0.weight", "F32", "[1]", 0, 4) +
+                                 ",\"__metadata__\":{}}", 4),
+                           {"duplicate key \"__metadata__\""});
+    }
+}
+
+TEST_CASE("running out of memory while reading a file is a ctdl::error", "[snapshot][errors][limits]") {
+    // AddressSanitizer reserves terabytes of address space, so RLIMIT_AS cannot be lowered
+    // to provoke std::bad_alloc under it: this check runs in the plain builds.
+#if defined(__SANITIZE_ADDRESS__)
+    constexpr bool asan = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    constexpr bool asan = true;
+#else
+    constexpr bool asan = false;
+#endif
+#else
+    constexpr bool asan = false;
+#endif
+    if (asan) {
+        WARN("skipped under AddressSanitizer");
+        return;
+    }
+    const temp_dir dir;
+    const auto p = dir / "sparse.safetensors";
+    // A valid 4 GiB file that takes no disk space: one U8 tensor of 4 GiB, all zeros.
+    const std::uint64_t big = std::uint64_t{1} << 32;
+    std::string header = "{\"__metadata__\":{\"tokenizer\":\"t\"}," + entry("big", "U8", "[" + std::to_string(big) + "]", 0, big) + "}";
+    header.resize((header.size() + 7) / 8 * 8, ' ');
+    spit(p, le64(header.size()) + header);
+    REQUIRE(::truncate(p.c_str(), static_cast<::off_t>(8 + header.size() + big)) == 0);
+
+    auto model = tricky_model<float>(1);
+    const auto before = model;
+    ::rlimit saved{};
+    REQUIRE(::getrlimit(RLIMIT_AS, &saved) == 0);
+    ::rlimit small = saved;
+    small.rlim_cur = mapped_bytes() + (std::uint64_t{512} << 20);
+    REQUIRE(::setrlimit(RLIMIT_AS, &small) == 0);
+    std::string what, load_what;
+    ctdl::metadata meta;
+    try {
+        ctdl::load_into(model, p);
+    } catch (const ctdl::error& e) {
+        what = e.what();
+    } catch (const std::bad_alloc&) {
+        what = "std::bad_alloc";
+    }
+    try {
+        (void)ctdl::load<fake_model<float>>(p);
+    } catch (const std::exception& e) {
+        load_what = e.what();
+    }
+    try {
+        meta = ctdl::snapshot_metadata(p);  // reads only the header: needs no memory for the data
+    } catch (const std::exception& e) {
+        meta["error"] = e.what();
+    }
+    ::setrlimit(RLIMIT_AS, &saved);
+    CHECK_THAT(what, Contains(p.string()) && Contains("out of memory"));
+    CHECK_THAT(load_what, Contains(p.string()) && Contains("out of memory"));
+    CHECK(same_bits(model, before));
+    CHECK(meta == ctdl::metadata{{"tokenizer", "t"}});
+}
+
+TEST_CASE("the JSON reader's limits", "[snapshot][json][limits]") {
+    namespace json = ctdl::json;
+    CHECK_NOTHROW(json::parse("[1,2,3]", {.max_array_items = 3}));
+    CHECK_THROWS_WITH(json::parse("[1,2,3,4]", {.max_array_items = 3}), Contains("more than 3 elements"));
+    CHECK_THROWS_WITH(json::parse("{\"a\":1,\"b\":2}", {.max_object_members = 1}), Contains("more than 1 members"));
+    CHECK_THROWS_WITH(json::parse("[\"abcd\"]", {.max_string_bytes = 3}), Contains("a string is longer than 3 bytes"));
+    CHECK_NOTHROW(json::parse("[\"abc\"]", {.max_string_bytes = 3}));
+    CHECK_NOTHROW(json::parse("[\"\\u00e9\\u00e9\"]", {.max_string_bytes = 4}));
+    CHECK_THROWS(json::parse("[\"\\u00e9\\u00e9\\u00e9\"]", {.max_string_bytes = 4}));
+    CHECK_THROWS_WITH(json::parse("{\"abcd\":1}", {.max_key_bytes = 3}), Contains("an object key is longer than 3"));
+    CHECK_THROWS_WITH(json::parse("[[1]]", {.max_depth = 1}), Contains("nesting is deeper than 1"));
+    CHECK_THROWS_WITH(json::parse("{\"" + std::string(1000, 'k') + "\":1,\"" + std::string(1000, 'k') + "\":2}"),
+                      Contains("duplicate key \"kkkk") && Contains("(1000 bytes)"));
+
+    std::vector<std::pair<std::string, std::string>> seen;
+    json::for_each_member(
+        " {\"a\": [1, 2], \"b\": \"x\"} ", {.max_members = 2},
+        [](const std::string& key) { return json::limits{.max_array_items = key == "a" ? 2u : 0u}; },
+        [&](std::string key, json::value v) { seen.emplace_back(key, v.is_array() ? "array" : v.text); });
+    CHECK(seen == std::vector<std::pair<std::string, std::string>>{{"a", "array"}, {"b", "x"}});
+    const auto none = [](const std::string&) { return json::limits{}; };
+    const auto ignore = [](std::string, json::value) {};
+    CHECK_THROWS_WITH(json::for_each_member("{\"a\":1,\"b\":2,\"c\":3}", {.max_members = 2}, none, ignore),
+                      Contains("more than 2 members"));
+    CHECK_THROWS_WITH(json::for_each_member("{\"a\":1,\"a\":2}", {}, none, ignore), Contains("duplicate key \"a\""));
+    CHECK_THROWS_WITH(json::for_each_member("[]", {}, none, ignore), Contains("expected a JSON object"));
+    CHECK_THROWS_WITH(json::for_each_member("{} x", {}, none, ignore), Contains("after the JSON value"));
+    CHECK_THROWS_WITH(json::for_each_member("{\"a\":[1,2,3]}", {}, [](const std::string&) {
+        return json::limits{.max_array_items = 2};
+    }, ignore), Contains("more than 2 elements"));
+    CHECK_NOTHROW(json::for_each_member(" { } ", {}, none, ignore));
+}
+
+// ================================================================ metadata
+
+TEST_CASE("a snapshot's metadata can be read without its tensors, or with them", "[snapshot][metadata]") {
+    const temp_dir dir;
+    const auto p = dir / "net.safetensors";
+    const auto good = tricky_model<float>(3);
+    const ctdl::data::char_tokenizer tok("hello, world\n");
+    ctdl::save(good, p, {{"tokenizer", tok.to_string()}, {"step", "300"}});
+
+    CHECK(ctdl::snapshot_metadata(p) == ctdl::metadata{{"tokenizer", tok.to_string()}, {"step", "300"}});
+    CHECK(ctdl::snapshot_metadata(p, "step") == "300");
+    // The tokenizer a run stored, back in one line:
+    const auto again = ctdl::data::char_tokenizer::from_string(ctdl::snapshot_metadata(p, "tokenizer"));
+    CHECK(again == tok);
+    CHECK_THROWS_WITH(ctdl::snapshot_metadata(p, "vocab"),
+                      Contains(p.string()) && Contains("no metadata entry \"vocab\"") && Contains("\"step\", \"tokenizer\""));
+
+    ctdl::metadata meta{{"stale", "x"}};
+    const auto loaded = ctdl::load<fake_model<float>>(p, meta);
+    CHECK(same_bits(loaded, good));
+    CHECK(meta.at("step") == "300");
+    CHECK(meta.count("stale") == 0);
+
+    // No metadata: an empty map (and the writer emits no "__metadata__").
+    ctdl::save(good, dir / "plain.safetensors");
+    CHECK(ctdl::snapshot_metadata(dir / "plain.safetensors").empty());
+    CHECK_THROWS_WITH(ctdl::snapshot_metadata(dir / "plain.safetensors", "tokenizer"), Contains("(it has none)"));
+
+    // A failed load leaves metadata_out as it was.
+    ctdl::metadata kept{{"mine", "1"}};
+    CHECK_THROWS_AS(ctdl::load<fake_model<double>>(p, kept), ctdl::error);
+    CHECK(kept == ctdl::metadata{{"mine", "1"}});
+    CHECK_THROWS_WITH(ctdl::snapshot_metadata(dir / "nope.safetensors"), Contains("cannot read") && Contains("nope"));
+    CHECK_THROWS_WITH(ctdl::snapshot_metadata(dir.path), Contains("directory"));
+
+    // Only the header is read, but it is checked as load checks it: data that the offsets
+    // say is there must be there.
+    std::string image = slurp(p);
+    spit(dir / "short.safetensors", image.substr(0, image.size() - 1));
+    CHECK_THROWS_WITH(ctdl::snapshot_metadata(dir / "short.safetensors"), Contains("reach past the end of the data section"));
+    spit(dir / "long.safetensors", image + "x");
+    CHECK_THROWS_WITH(ctdl::snapshot_metadata(dir / "long.safetensors"), Contains("the tensors cover only"));
+}
+
 // ================================================================ atomic writes
 
 TEST_CASE("a failed save leaves the destination as it was and no temporaries", "[snapshot][atomic]") {
@@ -499,6 +752,187 @@ TEST_CASE("a failed save leaves the destination as it was and no temporaries", "
     CHECK(slurp(p) == before);
     CHECK(dir.temporaries() == 0);
     CHECK(same_bits(ctdl::load<fake_model<float>>(p), good));
+}
+
+namespace {
+/// A pid that no process has: a child that has exited and been reaped.
+::pid_t dead_pid() {
+    const ::pid_t child = ::fork();
+    if (child == 0) ::_exit(0);
+    REQUIRE(child > 0);
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    REQUIRE(::kill(child, 0) == -1);
+    return child;
+}
+
+/// A child process that lives until the object is destroyed.
+struct live_child {
+    ::pid_t pid = -1;
+    int pipe_fds[2] = {-1, -1};
+    live_child() {
+        REQUIRE(::pipe(pipe_fds) == 0);
+        pid = ::fork();
+        if (pid == 0) {  // wait for the parent to close the write end, then exit
+            ::close(pipe_fds[1]);
+            char c;
+            while (::read(pipe_fds[0], &c, 1) > 0) {
+            }
+            ::_exit(0);
+        }
+        REQUIRE(pid > 0);
+        ::close(pipe_fds[0]);
+    }
+    ~live_child() {
+        ::close(pipe_fds[1]);
+        int status = 0;
+        ::waitpid(pid, &status, 0);
+    }
+};
+
+std::string temporary_of(const fs::path& target, long pid, unsigned long n) {
+    return target.filename().string() + ".tmp-" + std::to_string(pid) + "-" + std::to_string(n);
+}
+}  // namespace
+
+TEST_CASE("a save removes the stale temporaries of its own path and nothing else", "[snapshot][atomic]") {
+    const temp_dir dir;
+    const auto p = dir / "net.safetensors";
+    const std::string big(1 << 16, 'x');  // stands for a half-written snapshot
+    const live_child alive;
+    const ::pid_t dead = dead_pid(), dead2 = dead_pid();
+
+    // Stale: writers that are gone, and an earlier process that had this pid.
+    const std::vector<std::string> stale = {temporary_of(p, dead, 0), temporary_of(p, dead, 17),
+                                            temporary_of(p, dead2, 3), temporary_of(p, ::getpid(), 999999)};
+    // Kept: a live writer's, another path's, names not of the exact form, a dead pid's file
+    // that someone holds the writer's lock on (a writer in another pid namespace).
+    const std::vector<std::string> kept = {
+        temporary_of(p, alive.pid, 0),
+        temporary_of(dir / "other.safetensors", dead, 0),
+        temporary_of(dir / "net.safetensors.bak", dead, 0),
+        "net.safetensors.tmp-" + std::to_string(dead),
+        "net.safetensors.tmp-" + std::to_string(dead) + "-1x",
+        "net.safetensors.tmp-0" + std::to_string(dead) + "-1",
+        "net.safetensors.tmp--" + std::to_string(dead) + "-1",
+        "xnet.safetensors.tmp-" + std::to_string(dead) + "-1",
+        "notes.txt",
+        temporary_of(p, dead, 42),
+    };
+    for (const auto& n : stale) spit(dir / n, big);
+    for (const auto& n : kept) spit(dir / n, "keep " + n);
+    const int locked = ::open((dir / kept.back()).c_str(), O_RDONLY);
+    REQUIRE(locked >= 0);
+    REQUIRE(::flock(locked, LOCK_EX) == 0);
+
+    const auto good = tricky_model<float>(5);
+    ctdl::save(good, p);
+    ::close(locked);
+    for (const auto& n : stale) {
+        INFO(n);
+        CHECK_FALSE(fs::exists(dir / n));
+    }
+    for (const auto& n : kept) {
+        INFO(n);
+        CHECK(slurp(dir / n) == "keep " + n);
+    }
+    CHECK(same_bits(ctdl::load<fake_model<float>>(p), good));
+
+    SECTION("a directory entry that is not a file is left alone") {
+        fs::create_directory(dir / temporary_of(p, dead, 5));
+        ctdl::save(good, p);
+        CHECK(fs::is_directory(dir / temporary_of(p, dead, 5)));
+    }
+    SECTION("a save never removes the temporary of a save in progress in this process") {
+        const auto inner = tricky_model<float>(6);
+        const auto outer_image = [&] {
+            st::writer w;
+            ctdl::add_parameters<fake_model<float>>(w, good.params);
+            return as_bytes_string(w.bytes());
+        }();
+        const auto own_temporaries = [&] {
+            const std::string prefix = "net.safetensors.tmp-" + std::to_string(::getpid()) + "-";
+            int n = 0;
+            for (const auto& e : fs::directory_iterator(dir.path))
+                if (e.path().filename().string().rfind(prefix, 0) == 0) ++n;
+            return n;
+        };
+        ctdl::detail::atomic_write(p, [&](auto&& write) {
+            write(outer_image.data(), 100);
+            CHECK(own_temporaries() == 1);  // the outer write's
+            ctdl::save(inner, p);           // removes stale temporaries before it writes
+            CHECK(own_temporaries() == 1);
+            CHECK(same_bits(ctdl::load<fake_model<float>>(p), inner));
+            write(outer_image.data() + 100, outer_image.size() - 100);
+        });
+        CHECK(own_temporaries() == 0);
+        CHECK(same_bits(ctdl::load<fake_model<float>>(p), good));
+    }
+}
+
+TEST_CASE("a save killed with SIGKILL mid-write leaves a temporary that the next save removes", "[snapshot][atomic]") {
+    const temp_dir dir;
+    const auto p = dir / "net.safetensors";
+    const auto good = tricky_model<float>(7);
+    for (int round = 0; round < 3; ++round) {
+        int ready[2];
+        REQUIRE(::pipe(ready) == 0);
+        const ::pid_t child = ::fork();
+        if (child == 0) {  // a writer that is killed while its temporary is half written
+            ::close(ready[0]);
+            try {
+                ctdl::detail::atomic_write(p, [&](auto&& write) {
+                    const std::string chunk(1 << 16, 'x');
+                    write(chunk.data(), chunk.size());
+                    (void)!::write(ready[1], "r", 1);
+                    for (;;) ::pause();
+                });
+            } catch (...) {
+            }
+            ::_exit(1);
+        }
+        REQUIRE(child > 0);
+        ::close(ready[1]);
+        char c = 0;
+        REQUIRE(::read(ready[0], &c, 1) == 1);
+        ::close(ready[0]);
+        REQUIRE(::kill(child, SIGKILL) == 0);
+        int status = 0;
+        REQUIRE(::waitpid(child, &status, 0) == child);
+        REQUIRE(WIFSIGNALED(status));
+        CHECK(dir.temporaries() == 1);  // what kill -9 leaves
+        ctdl::save(good, p);
+        CHECK(dir.temporaries() == 0);  // the next save removed it
+        CHECK(same_bits(ctdl::load<fake_model<float>>(p), good));
+    }
+}
+
+TEST_CASE("concurrent saves from several processes to one path all succeed", "[snapshot][atomic]") {
+    const temp_dir dir;
+    const auto p = dir / "net.safetensors";
+    std::vector<::pid_t> children;
+    for (int c = 0; c < 4; ++c) {
+        const ::pid_t pid = ::fork();
+        if (pid == 0) {
+            int code = 0;
+            try {
+                for (unsigned i = 0; i < 25; ++i) ctdl::save(tricky_model<float>(10 * unsigned(c) + i % 3), p);
+            } catch (...) {
+                code = 1;
+            }
+            ::_exit(code);
+        }
+        REQUIRE(pid > 0);
+        children.push_back(pid);
+    }
+    for (const ::pid_t pid : children) {
+        int status = -1;
+        REQUIRE(::waitpid(pid, &status, 0) == pid);
+        CHECK(WIFEXITED(status));
+        CHECK(WEXITSTATUS(status) == 0);
+    }
+    CHECK_NOTHROW(ctdl::load<fake_model<float>>(p));
+    CHECK(dir.temporaries() == 0);
 }
 
 // ================================================================ interoperability

@@ -11,6 +11,16 @@
 // escapes, no duplicate keys in an object, nesting at most max_depth deep, and nothing
 // but whitespace after the value. Every input, however malformed, either parses or
 // throws parse_error; none reads out of bounds or overflows.
+//
+// A parsed value costs about 100 bytes, so text of many small values (an array of a
+// million 1s) costs about 50 times its size. For untrusted text, bound that with
+// json::limits (elements per array, members per object, bytes per string, depth): they are
+// checked while parsing, before the memory is spent. for_each_member reads a top-level
+// object one member at a time, so that only one member's values exist at once:
+//
+//   ctdl::json::for_each_member(text, {.max_members = 1000, .max_key_bytes = 256},
+//       [](const std::string& key) { return ctdl::json::limits{.max_depth = 2, .max_array_items = 16}; },
+//       [](std::string key, ctdl::json::value v) { /* use v, then it is gone */ });
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -20,6 +30,7 @@
 #include <vector>
 
 #include "../core/error.hpp"
+#include "text.hpp"
 
 namespace ctdl::json {
 
@@ -50,15 +61,8 @@ struct value {
     /// A number written as a plain non-negative integer ("0", "42"; not "-1", "1.0",
     /// "1e3") that fits in 64 bits; otherwise nullopt.
     std::optional<std::uint64_t> as_u64() const {
-        if (!is_number() || text.empty()) return std::nullopt;
-        std::uint64_t v = 0;
-        for (const char c : text) {
-            if (c < '0' || c > '9') return std::nullopt;
-            const auto d = static_cast<std::uint64_t>(c - '0');
-            if (v > (UINT64_MAX - d) / 10) return std::nullopt;
-            v = v * 10 + d;
-        }
-        return v;
+        if (!is_number()) return std::nullopt;
+        return parse_number<std::uint64_t>(text);
     }
 };
 
@@ -77,6 +81,21 @@ private:
 };
 
 inline constexpr int max_depth = 64;
+
+/// Bounds on what a document may hold, checked as it is parsed (parse_error when exceeded).
+struct limits {
+    int max_depth = json::max_depth;                                       ///< nesting of arrays and objects
+    std::size_t max_array_items = static_cast<std::size_t>(-1);            ///< elements of one array
+    std::size_t max_object_members = static_cast<std::size_t>(-1);         ///< members of one object
+    std::size_t max_string_bytes = static_cast<std::size_t>(-1);           ///< one string value, decoded
+    std::size_t max_key_bytes = static_cast<std::size_t>(-1);              ///< one object key, decoded
+};
+
+/// Bounds on the top-level object that for_each_member reads.
+struct member_limits {
+    std::size_t max_members = static_cast<std::size_t>(-1);
+    std::size_t max_key_bytes = static_cast<std::size_t>(-1);
+};
 
 namespace detail {
 
@@ -117,9 +136,12 @@ inline void append_utf8(std::string& out, std::uint32_t cp) {
     }
 }
 
+/// Keys too long for a message are cut (see ctdl::detail::quote).
+inline std::string quoted_key(std::string_view key) { return ctdl::detail::quote(key, 80); }
+
 class parser {
 public:
-    explicit parser(std::string_view text) : s_(text) {}
+    explicit parser(std::string_view text, const limits& lim = {}) : s_(text), lim_(lim) {}
 
     value parse_document() {
         skip_space();
@@ -129,8 +151,53 @@ public:
         return v;
     }
 
+    template <class LimitsFor, class OnMember>
+    void for_each_member(const member_limits& root, LimitsFor&& limits_for, OnMember&& on_member) {
+        skip_space();
+        if (at_end()) fail("unexpected end of text, expected a value");
+        if (peek() != '{') fail("expected a JSON object");
+        ++pos_;
+        std::vector<std::string> keys;
+        std::vector<std::size_t> key_offsets;
+        skip_space();
+        if (!at_end() && peek() == '}') {
+            ++pos_;
+        } else {
+            for (;;) {
+                skip_space();
+                if (at_end() || peek() != '"')
+                    fail(at_end() ? "unexpected end of text, expected an object key" : "expected a string as object key");
+                if (keys.size() >= root.max_members)
+                    fail("an object has more than " + std::to_string(root.max_members) + " members");
+                key_offsets.push_back(pos_);
+                keys.push_back(parse_string(root.max_key_bytes, "an object key"));
+                skip_space();
+                expect(':', "':' after an object key");
+                skip_space();
+                lim_ = limits_for(static_cast<const std::string&>(keys.back()));
+                value v = parse_value(0);
+                on_member(std::string(keys.back()), std::move(v));
+                skip_space();
+                if (at_end()) fail("unexpected end of text, expected ',' or '}'");
+                if (peek() == ',') {
+                    ++pos_;
+                    continue;
+                }
+                if (peek() == '}') {
+                    ++pos_;
+                    break;
+                }
+                fail("expected ',' or '}' in an object");
+            }
+        }
+        skip_space();
+        if (pos_ != s_.size()) fail("unexpected characters after the JSON value");
+        reject_duplicate_keys(keys, key_offsets);
+    }
+
 private:
     std::string_view s_;
+    limits lim_;
     std::size_t pos_ = 0;
 
     [[noreturn]] void fail(const std::string& reason) const { throw parse_error(pos_, reason); }
@@ -161,7 +228,7 @@ private:
             case '[': parse_array(v, depth + 1); break;
             case '"':
                 v.kind = kind::string;
-                v.text = parse_string();
+                v.text = parse_string(lim_.max_string_bytes, "a string");
                 break;
             case 't': parse_literal("true"), v.kind = kind::boolean, v.boolean = true; break;
             case 'f': parse_literal("false"), v.kind = kind::boolean; break;
@@ -183,7 +250,7 @@ private:
     }
 
     void check_depth(int depth) const {
-        if (depth > max_depth) fail("nesting is deeper than " + std::to_string(max_depth) + " levels");
+        if (depth > lim_.max_depth) fail("nesting is deeper than " + std::to_string(lim_.max_depth) + " levels");
     }
 
     void parse_object(value& v, int depth) {
@@ -199,8 +266,10 @@ private:
         for (;;) {
             skip_space();
             if (at_end() || peek() != '"') fail(at_end() ? "unexpected end of text, expected an object key" : "expected a string as object key");
+            if (v.keys.size() >= lim_.max_object_members)
+                fail("an object has more than " + std::to_string(lim_.max_object_members) + " members");
             key_offsets.push_back(pos_);
-            v.keys.push_back(parse_string());
+            v.keys.push_back(parse_string(lim_.max_key_bytes, "an object key"));
             skip_space();
             expect(':', "':' after an object key");
             skip_space();
@@ -217,19 +286,19 @@ private:
             }
             fail("expected ',' or '}' in an object");
         }
-        reject_duplicate_keys(v, key_offsets);
+        reject_duplicate_keys(v.keys, key_offsets);
     }
 
     // Sorting an index keeps this O(n log n) even for adversarial headers with many keys.
-    void reject_duplicate_keys(const value& v, const std::vector<std::size_t>& offsets) const {
-        std::vector<std::size_t> order(v.keys.size());
+    void reject_duplicate_keys(const std::vector<std::string>& keys, const std::vector<std::size_t>& offsets) const {
+        std::vector<std::size_t> order(keys.size());
         for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
         std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-            return v.keys[a] != v.keys[b] ? v.keys[a] < v.keys[b] : a < b;
+            return keys[a] != keys[b] ? keys[a] < keys[b] : a < b;
         });
         for (std::size_t i = 1; i < order.size(); ++i)
-            if (v.keys[order[i]] == v.keys[order[i - 1]])
-                fail_at(offsets[order[i]], "duplicate key \"" + v.keys[order[i]] + "\" in an object");
+            if (keys[order[i]] == keys[order[i - 1]])
+                fail_at(offsets[order[i]], "duplicate key " + quoted_key(keys[order[i]]) + " in an object");
     }
 
     void parse_array(value& v, int depth) {
@@ -243,6 +312,8 @@ private:
         }
         for (;;) {
             skip_space();
+            if (v.items.size() >= lim_.max_array_items)
+                fail("an array has more than " + std::to_string(lim_.max_array_items) + " elements");
             v.items.push_back(parse_value(depth));
             skip_space();
             if (at_end()) fail("unexpected end of text, expected ',' or ']'");
@@ -301,10 +372,13 @@ private:
         return v;
     }
 
-    std::string parse_string() {
+    std::string parse_string(std::size_t max_bytes, const char* what) {
+        const std::size_t start = pos_;
         ++pos_;  // opening quote
         std::string out;
         for (;;) {
+            if (out.size() > max_bytes)
+                fail_at(start, std::string(what) + " is longer than " + std::to_string(max_bytes) + " bytes");
             if (at_end()) fail("unterminated string");
             const auto c = static_cast<unsigned char>(peek());
             if (c == '"') {
@@ -357,6 +431,19 @@ private:
 
 /// Parses one JSON document; throws parse_error (a ctdl::error) if text is not strict JSON.
 inline value parse(std::string_view text) { return detail::parser{text}.parse_document(); }
+
+/// As parse(text), and parse_error for a document beyond lim.
+inline value parse(std::string_view text, const limits& lim) { return detail::parser{text, lim}.parse_document(); }
+
+/// Parses text, which must be one JSON object, a member at a time: for each member in
+/// document order, limits_for(const std::string& key) returns the json::limits for its
+/// value (depth counted from the value), then on_member(std::string key, json::value v)
+/// receives it. Duplicate keys are refused (parse_error, after the members before the end
+/// have been passed on); so is anything parse would refuse, or beyond root.
+template <class LimitsFor, class OnMember>
+void for_each_member(std::string_view text, const member_limits& root, LimitsFor&& limits_for, OnMember&& on_member) {
+    detail::parser{text}.for_each_member(root, limits_for, on_member);
+}
 
 /// True if s is well-formed UTF-8 (what a JSON string may hold).
 inline bool is_valid_utf8(std::string_view s) {

@@ -100,6 +100,15 @@ inline constexpr dtype dtype_of = *detail::dtype_of_impl<std::remove_cv_t<T>>();
 /// A header longer than this is refused before anything is allocated for it.
 inline constexpr std::uint64_t max_header_size = 100'000'000;
 
+// What one header may hold. They bound the memory that reading any file costs (a small
+// multiple of the header's size, whatever it holds), and are checked as the header is
+// parsed: a file beyond them is refused with a ctdl::error before the memory is spent.
+inline constexpr std::size_t max_rank = 16;                          ///< dimensions of a tensor's shape
+inline constexpr std::size_t max_tensors = 100'000;                  ///< tensors in one file
+inline constexpr std::size_t max_metadata_entries = 100'000;         ///< entries of "__metadata__"
+inline constexpr std::size_t max_name_bytes = 4096;                  ///< a tensor name or metadata key
+inline constexpr std::size_t max_metadata_value_bytes = 64u << 20;   ///< one metadata value
+
 /// The reserved header key for metadata.
 inline constexpr std::string_view metadata_key = "__metadata__";
 
@@ -126,10 +135,12 @@ constexpr std::optional<std::uint64_t> checked_mul(std::uint64_t a, std::uint64_
     return a * b;
 }
 
+/// "[3, 4]"; cut to about 80 characters ("[1, 1, ...] (rank 90)") for a message.
 inline std::string shape_string(const auto& shape) {
     std::string s = "[";
     for (std::size_t i = 0; i < shape.size(); ++i) {
         if (i) s += ", ";
+        if (s.size() > 72) return s + "...] (rank " + std::to_string(shape.size()) + ")";
         s += std::to_string(shape[i]);
     }
     return s + "]";

@@ -12,13 +12,21 @@
 // every entry is {"dtype", "shape", "data_offsets"} with a known dtype, each tensor's
 // byte range matches dtype size × shape, and the ranges tile the data section exactly
 // (no overlap, no gap, no trailing bytes). Every error message names the file, the
-// tensor and what was expected against what was found.
+// tensor and what was expected against what was found, and stays short (values from
+// the file are cut to ~80 characters).
+//
+// Reading costs bounded memory whatever the file holds: the header is parsed one entry at
+// a time within the limits of safetensors_format.hpp (rank, tensors, metadata entries,
+// name lengths), and running out of memory is reported as ctdl::error, not std::bad_alloc.
+// detail::read_header_only(path) reads and checks only the header (the tensors without
+// their bytes); ctdl::snapshot_metadata (snapshot.hpp) is its public face.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <new>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -29,6 +37,7 @@
 #include "file_io.hpp"
 #include "json.hpp"
 #include "safetensors_format.hpp"
+#include "text.hpp"
 
 namespace ctdl::safetensors {
 
@@ -53,6 +62,179 @@ struct tensor_info {
     }
 };
 
+namespace detail {
+
+[[noreturn]] inline void fail_in(const std::string& origin, const std::string& what) {
+    throw error("safetensors file '" + origin + "': " + what);
+}
+
+inline std::string tensor_where(std::string_view name) { return "tensor '" + ctdl::detail::clip(name) + "': "; }
+
+/// A header's contents: the tensors (without their bytes) and the metadata.
+struct header_contents {
+    std::vector<tensor_info> tensors;  ///< in header order; bytes is empty
+    ctdl::metadata metadata;
+};
+
+/// The header length N that the first 8 bytes hold, checked against max_header_size and
+/// against a file of file_size bytes.
+inline std::size_t header_length(std::span<const std::byte> first, std::uint64_t file_size, const std::string& origin) {
+    if (file_size < 8 || first.size() < 8)
+        fail_in(origin, "truncated: the file has " + std::to_string(file_size) +
+                            " bytes, fewer than the 8-byte header length");
+    std::uint64_t n = 0;
+    for (int i = 7; i >= 0; --i) n = (n << 8) | std::to_integer<std::uint64_t>(first[static_cast<std::size_t>(i)]);
+    if (n > max_header_size)
+        fail_in(origin, "header length " + std::to_string(n) + " exceeds the limit of " +
+                            std::to_string(max_header_size) + " bytes");
+    if (n > file_size - 8)
+        fail_in(origin, "truncated: header length " + std::to_string(n) + " runs past the end of the file (" +
+                            std::to_string(file_size) + " bytes)");
+    return static_cast<std::size_t>(n);
+}
+
+inline void read_metadata(json::value&& v, ctdl::metadata& out, const std::string& origin) {
+    if (!v.is_object()) fail_in(origin, "\"__metadata__\" is not a JSON object");
+    for (std::size_t i = 0; i < v.keys.size(); ++i) {
+        if (!v.items[i].is_string())
+            fail_in(origin, "\"__metadata__\" entry '" + ctdl::detail::clip(v.keys[i]) + "' is not a string");
+        out.emplace(std::move(v.keys[i]), std::move(v.items[i].text));
+    }
+}
+
+inline tensor_info read_entry(std::string&& name, const json::value& v, std::uint64_t data_size,
+                              const std::string& origin) {
+    const std::string where = tensor_where(name);
+    const auto fail = [&](const std::string& what) { fail_in(origin, where + what); };
+    if (!v.is_object()) fail("the entry is not a JSON object");
+    for (const auto& key : v.keys)
+        if (key != "dtype" && key != "shape" && key != "data_offsets")
+            fail("unknown field " + ctdl::detail::quote(key) + " (expected dtype, shape, data_offsets)");
+    const json::value* dt = v.find("dtype");
+    const json::value* sh = v.find("shape");
+    const json::value* off = v.find("data_offsets");
+    if (!dt) fail("missing field \"dtype\"");
+    if (!sh) fail("missing field \"shape\"");
+    if (!off) fail("missing field \"data_offsets\"");
+
+    tensor_info t;
+    t.name = std::move(name);
+    if (!dt->is_string()) fail("\"dtype\" is not a string");
+    const auto type = parse_dtype(dt->text);
+    if (!type) fail("unknown dtype " + ctdl::detail::quote(dt->text));
+    t.type = *type;
+
+    if (!sh->is_array()) fail("\"shape\" is not an array");
+    if (sh->items.size() > max_rank)
+        fail("\"shape\" has " + std::to_string(sh->items.size()) + " dimensions, more than the limit of " +
+             std::to_string(max_rank));
+    std::uint64_t count = 1;
+    for (const auto& d : sh->items) {
+        const auto extent = d.as_u64();
+        if (!extent) fail("\"shape\" holds something other than a non-negative integer");
+        if constexpr (sizeof(std::size_t) < sizeof(std::uint64_t))
+            if (*extent > SIZE_MAX) fail("shape extent " + d.text + " is too large");
+        t.shape.push_back(static_cast<std::size_t>(*extent));
+        const auto c = checked_mul(count, *extent);
+        if (!c) fail("shape " + shape_string(t.shape) + "... overflows the element count");
+        count = *c;
+    }
+    const auto nbytes = checked_mul(count, size_of(t.type));
+    if (!nbytes) fail("shape " + shape_string(t.shape) + " overflows the byte count");
+
+    if (!off->is_array() || off->items.size() != 2 || !off->items[0].as_u64() || !off->items[1].as_u64())
+        fail("\"data_offsets\" is not [begin, end] with two non-negative integers");
+    t.begin = *off->items[0].as_u64();
+    t.end = *off->items[1].as_u64();
+    const std::string range = "data_offsets [" + std::to_string(t.begin) + ", " + std::to_string(t.end) + "]";
+    if (t.end < t.begin) fail(range + " end before begin");
+    if (t.end - t.begin != *nbytes)
+        fail(range + " hold " + std::to_string(t.end - t.begin) + " bytes, but " + std::string(to_string(t.type)) +
+             " " + shape_string(t.shape) + " needs " + std::to_string(*nbytes));
+    if (t.end > data_size)
+        fail(range + " reach past the end of the data section (" + std::to_string(data_size) +
+             " bytes): the file is truncated or the offsets are out of range");
+    return t;
+}
+
+// The byte ranges, sorted, must tile [0, data_size) exactly.
+inline void check_tiling(const std::vector<tensor_info>& tensors, std::uint64_t data_size, const std::string& origin) {
+    std::vector<const tensor_info*> order;
+    order.reserve(tensors.size());
+    for (const auto& t : tensors) order.push_back(&t);
+    std::sort(order.begin(), order.end(), [](const tensor_info* a, const tensor_info* b) {
+        return a->begin != b->begin ? a->begin < b->begin : a->end < b->end;
+    });
+    const auto range = [](const tensor_info* t) {
+        std::string r = "'";  // (not "'" + clip(...): GCC 12 warns -Wrestrict on that, wrongly)
+        r += ctdl::detail::clip(t->name);
+        r += "' [" + std::to_string(t->begin) + ", " + std::to_string(t->end) + "]";
+        return r;
+    };
+    std::uint64_t covered = 0;
+    const tensor_info* previous = nullptr;
+    for (const tensor_info* t : order) {
+        if (t->begin < covered)
+            fail_in(origin, "data_offsets of tensors " + range(previous) + " and " + range(t) + " overlap");
+        if (t->begin > covered)
+            fail_in(origin, "no tensor covers data bytes [" + std::to_string(covered) + ", " +
+                                std::to_string(t->begin) + ")" +
+                                (previous ? " after tensor " + range(previous) : std::string{}));
+        covered = t->end;
+        previous = t;
+    }
+    if (covered != data_size)
+        fail_in(origin, "the data section has " + std::to_string(data_size) + " bytes, but the tensors cover only " +
+                            std::to_string(covered));
+}
+
+/// Parses and checks a header (the N bytes after the length) for a data section of
+/// data_size bytes: everything read() checks but the tensors' bytes themselves.
+inline header_contents parse_header(std::string_view header, std::uint64_t data_size, const std::string& origin) {
+    header_contents h;
+    std::string current;  // the member being parsed, for messages
+    bool in_member = false;
+    const json::limits entry_limits{.max_depth = 2,           // {"shape": [..]}
+                                    .max_array_items = max_rank,
+                                    .max_object_members = 16,  // three fields, and room to name a wrong one
+                                    .max_string_bytes = max_name_bytes,
+                                    .max_key_bytes = max_name_bytes};
+    const json::limits metadata_limits{.max_depth = 1,  // {"key": "value", ...}
+                                       .max_array_items = 16,
+                                       .max_object_members = max_metadata_entries,
+                                       .max_string_bytes = max_metadata_value_bytes,
+                                       .max_key_bytes = max_name_bytes};
+    try {
+        json::for_each_member(
+            header, {.max_members = max_tensors + 1, .max_key_bytes = max_name_bytes},
+            [&](const std::string& key) {
+                current = key;
+                in_member = true;
+                return key == metadata_key ? metadata_limits : entry_limits;
+            },
+            [&](std::string key, json::value v) {
+                in_member = false;
+                if (key == metadata_key) {
+                    read_metadata(std::move(v), h.metadata, origin);
+                    return;
+                }
+                if (h.tensors.size() == max_tensors)
+                    fail_in(origin, "the header has more than " + std::to_string(max_tensors) + " tensors (the limit)");
+                h.tensors.push_back(read_entry(std::move(key), v, data_size, origin));
+            });
+    } catch (const json::parse_error& e) {
+        if (e.reason() == "expected a JSON object") fail_in(origin, "the header is not a JSON object");
+        fail_in(origin, "malformed header JSON at header byte " + std::to_string(e.position()) + " (file byte " +
+                            std::to_string(e.position() + 8) + ")" +
+                            (in_member ? ", in the entry " + ctdl::detail::quote(current) : std::string{}) + ": " +
+                            e.reason());
+    }
+    check_tiling(h.tensors, data_size, origin);
+    return h;
+}
+
+}  // namespace detail
+
 class file {
 public:
     /// Validates bytes (a whole file's content) and takes ownership of them. origin names
@@ -61,7 +243,12 @@ public:
         file f;
         f.origin_ = std::move(origin);
         f.bytes_ = std::move(bytes);
-        f.validate();
+        try {
+            f.validate();
+        } catch (const std::bad_alloc&) {
+            f.fail("out of memory while reading the header (the file has " + std::to_string(f.bytes_.size()) +
+                   " bytes)");
+        }
         return f;
     }
 
@@ -89,13 +276,13 @@ public:
     const tensor_info& expect(std::string_view name, dtype type, std::span<const std::size_t> shape) const {
         const tensor_info* t = find(name);
         if (!t)
-            fail("missing tensor '" + std::string(name) + "' (expected " + std::string(to_string(type)) +
-                 " " + detail::shape_string(shape) + ")");
+            fail("missing tensor '" + ctdl::detail::clip(name) + "' (expected " + std::string(to_string(type)) + " " +
+                 detail::shape_string(shape) + ")");
         if (t->type != type)
-            fail("tensor '" + t->name + "': expected dtype " + std::string(to_string(type)) + ", found " +
+            fail(detail::tensor_where(t->name) + "expected dtype " + std::string(to_string(type)) + ", found " +
                  std::string(to_string(t->type)) + " (dtypes are not converted on load)");
         if (!std::equal(shape.begin(), shape.end(), t->shape.begin(), t->shape.end()))
-            fail("tensor '" + t->name + "': expected shape " + detail::shape_string(shape) + ", found " +
+            fail(detail::tensor_where(t->name) + "expected shape " + detail::shape_string(shape) + ", found " +
                  detail::shape_string(t->shape));
         return *t;
     }
@@ -113,9 +300,7 @@ public:
 
     /// Throws ctdl::error("safetensors file '<origin>': " + what), for checks made by
     /// users of the file (e.g. read_parameters) so every message names the file the same way.
-    [[noreturn]] void fail(const std::string& what) const {
-        throw error("safetensors file '" + origin_ + "': " + what);
-    }
+    [[noreturn]] void fail(const std::string& what) const { detail::fail_in(origin_, what); }
 
 private:
     file() = default;
@@ -128,128 +313,50 @@ private:
     std::map<std::string, std::size_t, std::less<>> index_;
 
     void validate() {
-        if (bytes_.size() < 8)
-            fail("truncated: the file has " + std::to_string(bytes_.size()) +
-                 " bytes, fewer than the 8-byte header length");
-        std::uint64_t n = 0;
-        for (int i = 7; i >= 0; --i) n = (n << 8) | std::to_integer<std::uint64_t>(bytes_[static_cast<std::size_t>(i)]);
-        if (n > max_header_size)
-            fail("header length " + std::to_string(n) + " exceeds the limit of " + std::to_string(max_header_size) +
-                 " bytes");
-        if (n > bytes_.size() - 8)
-            fail("truncated: header length " + std::to_string(n) + " runs past the end of the file (" +
-                 std::to_string(bytes_.size()) + " bytes)");
-        header_size_ = static_cast<std::size_t>(n);
-
-        json::value root;
-        try {
-            root = json::parse(header());
-        } catch (const json::parse_error& e) {
-            fail("malformed header JSON at header byte " + std::to_string(e.position()) + " (file byte " +
-                 std::to_string(e.position() + 8) + "): " + e.reason());
-        }
-        if (!root.is_object()) fail("the header is not a JSON object");
-
+        header_size_ = detail::header_length(bytes_, bytes_.size(), origin_);
         const std::span<const std::byte> data = std::span<const std::byte>(bytes_).subspan(8 + header_size_);
-        for (std::size_t i = 0; i < root.keys.size(); ++i) {
-            if (root.keys[i] == metadata_key) read_metadata(root.items[i]);
-            else read_entry(root.keys[i], root.items[i], data);
-        }
-        check_tiling(data.size());
+        detail::header_contents h = detail::parse_header(header(), data.size(), origin_);
+        tensors_ = std::move(h.tensors);
+        metadata_ = std::move(h.metadata);
+        for (auto& t : tensors_)
+            t.bytes = data.subspan(static_cast<std::size_t>(t.begin), static_cast<std::size_t>(t.end - t.begin));
         for (std::size_t i = 0; i < tensors_.size(); ++i) index_.emplace(tensors_[i].name, i);
-    }
-
-    void read_metadata(const json::value& v) {
-        if (!v.is_object()) fail("\"__metadata__\" is not a JSON object");
-        for (std::size_t i = 0; i < v.keys.size(); ++i) {
-            if (!v.items[i].is_string())
-                fail("\"__metadata__\" entry '" + v.keys[i] + "' is not a string");
-            metadata_.emplace(v.keys[i], v.items[i].text);
-        }
-    }
-
-    void read_entry(const std::string& name, const json::value& v, std::span<const std::byte> data) {
-        const std::string where = "tensor '" + name + "': ";
-        if (!v.is_object()) fail(where + "the entry is not a JSON object");
-        for (const auto& key : v.keys)
-            if (key != "dtype" && key != "shape" && key != "data_offsets")
-                fail(where + "unknown field \"" + key + "\" (expected dtype, shape, data_offsets)");
-        const json::value* dt = v.find("dtype");
-        const json::value* sh = v.find("shape");
-        const json::value* off = v.find("data_offsets");
-        if (!dt) fail(where + "missing field \"dtype\"");
-        if (!sh) fail(where + "missing field \"shape\"");
-        if (!off) fail(where + "missing field \"data_offsets\"");
-
-        tensor_info t;
-        t.name = name;
-        if (!dt->is_string()) fail(where + "\"dtype\" is not a string");
-        const auto type = parse_dtype(dt->text);
-        if (!type) fail(where + "unknown dtype \"" + dt->text + "\"");
-        t.type = *type;
-
-        if (!sh->is_array()) fail(where + "\"shape\" is not an array");
-        std::uint64_t count = 1;
-        for (const auto& d : sh->items) {
-            const auto extent = d.as_u64();
-            if (!extent) fail(where + "\"shape\" holds something other than a non-negative integer");
-            if constexpr (sizeof(std::size_t) < sizeof(std::uint64_t))
-                if (*extent > SIZE_MAX) fail(where + "shape extent " + d.text + " is too large");
-            t.shape.push_back(static_cast<std::size_t>(*extent));
-            const auto c = detail::checked_mul(count, *extent);
-            if (!c) fail(where + "shape " + detail::shape_string(t.shape) + "... overflows the element count");
-            count = *c;
-        }
-        const auto nbytes = detail::checked_mul(count, size_of(t.type));
-        if (!nbytes) fail(where + "shape " + detail::shape_string(t.shape) + " overflows the byte count");
-
-        if (!off->is_array() || off->items.size() != 2 || !off->items[0].as_u64() || !off->items[1].as_u64())
-            fail(where + "\"data_offsets\" is not [begin, end] with two non-negative integers");
-        t.begin = *off->items[0].as_u64();
-        t.end = *off->items[1].as_u64();
-        const std::string range = "data_offsets [" + std::to_string(t.begin) + ", " + std::to_string(t.end) + "]";
-        if (t.end < t.begin) fail(where + range + " end before begin");
-        if (t.end - t.begin != *nbytes)
-            fail(where + range + " hold " + std::to_string(t.end - t.begin) + " bytes, but " +
-                 std::string(to_string(t.type)) + " " + detail::shape_string(t.shape) + " needs " +
-                 std::to_string(*nbytes));
-        if (t.end > data.size())
-            fail(where + range + " reach past the end of the data section (" + std::to_string(data.size()) +
-                 " bytes): the file is truncated or the offsets are out of range");
-        t.bytes = data.subspan(static_cast<std::size_t>(t.begin), static_cast<std::size_t>(t.end - t.begin));
-        tensors_.push_back(std::move(t));
-    }
-
-    // The byte ranges, sorted, must tile [0, data_size) exactly.
-    void check_tiling(std::size_t data_size) const {
-        std::vector<const tensor_info*> order;
-        for (const auto& t : tensors_) order.push_back(&t);
-        std::sort(order.begin(), order.end(), [](const tensor_info* a, const tensor_info* b) {
-            return a->begin != b->begin ? a->begin < b->begin : a->end < b->end;
-        });
-        const auto range = [](const tensor_info* t) {
-            return "'" + t->name + "' [" + std::to_string(t->begin) + ", " + std::to_string(t->end) + "]";
-        };
-        std::uint64_t covered = 0;
-        const tensor_info* previous = nullptr;
-        for (const tensor_info* t : order) {
-            if (t->begin < covered)
-                fail("data_offsets of tensors " + range(previous) + " and " + range(t) + " overlap");
-            if (t->begin > covered)
-                fail("no tensor covers data bytes [" + std::to_string(covered) + ", " + std::to_string(t->begin) +
-                     ")" + (previous ? " after tensor " + range(previous) : std::string{}));
-            covered = t->end;
-            previous = t;
-        }
-        if (covered != data_size)
-            fail("the data section has " + std::to_string(data_size) + " bytes, but the tensors cover only " +
-                 std::to_string(covered));
     }
 };
 
+namespace detail {
+
+/// The header of the file at path, parsed and checked as read() does but for the tensors'
+/// bytes, reading only the first 8 + N bytes of the file.
+inline header_contents read_header_only(const std::filesystem::path& path) {
+    const std::string origin = path.string();
+    try {
+        const ctdl::detail::readable_file f{path};
+        if (!S_ISREG(f.status.st_mode)) fail_in(origin, "not a regular file (reading only its header needs one)");
+        const auto size = static_cast<std::uint64_t>(f.status.st_size);
+        std::byte first[8] = {};
+        const std::size_t got = f.read_at(first, 8, 0, path);
+        const std::size_t n = header_length(std::span<const std::byte>(first, got), size, origin);
+        std::string text(n, '\0');
+        if (f.read_at(text.data(), n, 8, path) != n)
+            fail_in(origin, "truncated while reading: the header of " + std::to_string(n) + " bytes ends early");
+        return parse_header(text, size - 8 - n, origin);
+    } catch (const std::bad_alloc&) {
+        fail_in(origin, "out of memory while reading the header");
+    }
+}
+
+}  // namespace detail
+
 /// Reads and validates the safetensors file at path.
 inline file read(const std::filesystem::path& path) {
-    return file::parse(ctdl::detail::read_file(path), path.string());
+    std::vector<std::byte> bytes;
+    try {
+        bytes = ctdl::detail::read_file(path);
+    } catch (const std::bad_alloc&) {
+        detail::fail_in(path.string(), "out of memory while reading the file");
+    }
+    return file::parse(std::move(bytes), path.string());
 }
 
 }  // namespace ctdl::safetensors

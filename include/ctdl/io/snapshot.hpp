@@ -6,6 +6,13 @@
 //   auto frozen = ctdl::load<ctdl::model<ctdl::frozen<mlp>>>("net.safetensors");
 //   ctdl::load_into(net, "net.safetensors");                     // into an existing model
 //
+// Metadata (the tokenizer, the step, ...), without loading the tensors or with them:
+//   ctdl::metadata meta = ctdl::snapshot_metadata("net.safetensors");   // reads only the header
+//   std::string tok = ctdl::snapshot_metadata("net.safetensors", "tokenizer");  // ctdl::error if absent
+//   auto tokenizer = ctdl::data::char_tokenizer::from_string(ctdl::snapshot_metadata(path, "tokenizer"));
+//   ctdl::metadata meta2;
+//   auto net2 = ctdl::load<ctdl::model<ctdl::frozen<mlp>>>("net.safetensors", meta2);
+//
 // Loading checks every name, dtype and shape against the model's parameter table and
 // throws ctdl::error naming the file, the tensor, and what was expected against what
 // was found; a file is never partly loaded (the model is untouched when loading fails).
@@ -115,7 +122,10 @@ void read_parameters(const safetensors::file& f, std::span<typename M::value_typ
     for (const auto& t : f.tensors())
         if (!expected_name(t.name)) unexpected.push_back(&t);
     const auto describe = [](const safetensors::tensor_info& t) {
-        return "'" + t.name + "' (" + std::string(to_string(t.type)) + " " + safetensors::detail::shape_string(t.shape) + ")";
+        std::string d = "'";  // (not "'" + clip(...): GCC 12 warns -Wrestrict on that, wrongly)
+        d += ctdl::detail::clip(t.name);
+        d += "' (" + std::string(to_string(t.type)) + " " + safetensors::detail::shape_string(t.shape) + ")";
+        return d;
     };
 
     std::vector<const safetensors::tensor_info*> found;
@@ -170,6 +180,44 @@ M load(const std::filesystem::path& path) {
     M model{};
     load_into(model, f);
     return model;
+}
+
+/// As load(path), and sets metadata_out to the snapshot's metadata (only on success).
+template <snapshot_model M>
+    requires std::default_initializable<M>
+M load(const std::filesystem::path& path, metadata& metadata_out) {
+    const safetensors::file f = safetensors::read(path);
+    M model{};
+    load_into(model, f);
+    metadata_out = f.metadata();
+    return model;
+}
+
+/// The metadata of the snapshot at path (its "__metadata__"; empty if it has none). Reads
+/// only the header, and checks it as load does (a file load would refuse is refused here).
+inline metadata snapshot_metadata(const std::filesystem::path& path) {
+    return safetensors::detail::read_header_only(path).metadata;
+}
+
+/// The metadata entry key of the snapshot at path; ctdl::error naming the file and the key
+/// if it has none. E.g. the tokenizer a training run stored:
+///   auto tok = ctdl::data::char_tokenizer::from_string(ctdl::snapshot_metadata(path, "tokenizer"));
+inline std::string snapshot_metadata(const std::filesystem::path& path, std::string_view key) {
+    metadata m = snapshot_metadata(path);
+    const auto it = m.find(std::string(key));
+    if (it == m.end()) {
+        std::string have;
+        for (const auto& [k, v] : m) {
+            if (have.size() > 120) {
+                have += ", ...";
+                break;
+            }
+            have += (have.empty() ? "" : ", ") + ctdl::detail::quote(k, 40);
+        }
+        safetensors::detail::fail_in(path.string(), "no metadata entry " + ctdl::detail::quote(key) + " (it has " +
+                                                        (have.empty() ? std::string("none") : have) + ")");
+    }
+    return std::move(it->second);
 }
 
 }  // namespace ctdl

@@ -6,11 +6,16 @@
 //             "optim.<name>"   the optimizer's state buffers (exp_avg, exp_avg_sq, ...)
 //   metadata  ctdl.step, ctdl.optimizer_steps, ctdl.lr, ctdl.rng.{seed,stream,counter}
 //             (the data sampler's position), plus any entries the caller adds
+// The numbers are parsed strictly (ctdl::parse_number): a step of 2^64 or an lr of "inf",
+// "1e300", "1e-300", " 0.25" or "0x1p-2" is refused with a ctdl::error naming the field.
 // Loading reads and checks the whole file before it changes anything, so a bad checkpoint
 // leaves the model, the optimizer and the generator as they were.
+#include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -18,6 +23,7 @@
 #include "../core/error.hpp"
 #include "../core/random.hpp"
 #include "../io/snapshot.hpp"
+#include "../io/text.hpp"
 #include "../optim/state.hpp"
 
 namespace ctdl::train {
@@ -52,25 +58,27 @@ void save_checkpoint(const std::filesystem::path& path, const Model& net, const 
 }
 
 namespace detail {
-inline std::uint64_t metadata_u64(const safetensors::file& f, const std::string& key) {
+
+/// The checkpoint's metadata entry key as a T (parse_number's strict form); ctdl::error
+/// naming the file and the field when it is absent or not a T. range describes what is
+/// accepted, for the message.
+template <class T>
+T checkpoint_number(const safetensors::file& f, const std::string& key, const char* range) {
     const auto it = f.metadata().find(key);
     if (it == f.metadata().end()) f.fail("checkpoint metadata has no \"" + key + "\"");
-    const std::string& v = it->second;
-    std::uint64_t x = 0;
-    if (v.empty() || v.size() > 20) f.fail("checkpoint metadata \"" + key + "\" is not a whole number: \"" + v + "\"");
-    for (char c : v) {
-        if (c < '0' || c > '9') f.fail("checkpoint metadata \"" + key + "\" is not a whole number: \"" + v + "\"");
-        x = x * 10 + static_cast<std::uint64_t>(c - '0');
-    }
-    return x;
+    const std::optional<T> v = parse_number<T>(it->second);
+    if (!v) f.fail("checkpoint metadata \"" + key + "\" is not " + range + ": " + ctdl::detail::quote(it->second));
+    return *v;
 }
+
 }  // namespace detail
 
-/// Restores net, opt and data_rng from a checkpoint; returns its step and metadata.
+/// Restores net, opt and data_rng from the checkpoint f; returns its step and metadata.
+/// Everything is read and checked before anything changes: on ctdl::error, net, opt and
+/// data_rng are as they were.
 template <class Model, class Optimizer>
-checkpoint_info load_checkpoint(const std::filesystem::path& path, Model& net, Optimizer& opt, rng& data_rng) {
+checkpoint_info load_checkpoint(const safetensors::file& f, Model& net, Optimizer& opt, rng& data_rng) {
     using T = typename Model::value_type;
-    const auto f = safetensors::read(path);
     // Read and check everything first.
     std::vector<T> flat(Model::parameter_count);
     read_parameters<Model>(f, std::span<T>(flat), {.prefix = "model.", .allow_unexpected = true});
@@ -79,25 +87,33 @@ checkpoint_info load_checkpoint(const std::filesystem::path& path, Model& net, O
         const std::size_t shape[] = {values.size()};
         f.read<T>("optim." + name, shape, std::span<T>(values));
     }
+    constexpr const char* whole = "a whole number in [0, 2^64)";
     checkpoint_info info;
-    info.step = detail::metadata_u64(f, "ctdl.step");
-    const std::uint64_t opt_steps = detail::metadata_u64(f, "ctdl.optimizer_steps");
-    const rng_state rs{detail::metadata_u64(f, "ctdl.rng.seed"), detail::metadata_u64(f, "ctdl.rng.stream"),
-                       detail::metadata_u64(f, "ctdl.rng.counter")};
-    const auto lr_it = f.metadata().find("ctdl.lr");
-    if (lr_it == f.metadata().end()) f.fail("checkpoint metadata has no \"ctdl.lr\"");
-    char* end = nullptr;
-    const double lr = std::strtod(lr_it->second.c_str(), &end);
-    if (end == lr_it->second.c_str() || *end != '\0' || !(lr >= 0))
-        f.fail("checkpoint metadata \"ctdl.lr\" is not a learning rate: \"" + lr_it->second + "\"");
+    info.step = detail::checkpoint_number<std::uint64_t>(f, "ctdl.step", whole);
+    const auto opt_steps = detail::checkpoint_number<std::uint64_t>(f, "ctdl.optimizer_steps", whole);
+    const rng_state rs{detail::checkpoint_number<std::uint64_t>(f, "ctdl.rng.seed", whole),
+                       detail::checkpoint_number<std::uint64_t>(f, "ctdl.rng.stream", whole),
+                       detail::checkpoint_number<std::uint64_t>(f, "ctdl.rng.counter", whole)};
+    const char* lr_range = sizeof(T) == 4 ? "a learning rate (a decimal number >= 0 that a float holds)"
+                                          : "a learning rate (a decimal number >= 0 that a double holds)";
+    const T lr = detail::checkpoint_number<T>(f, "ctdl.lr", lr_range);
+    if (std::signbit(lr))
+        f.fail("checkpoint metadata \"ctdl.lr\" is not " + std::string(lr_range) + ": " +
+               ctdl::detail::quote(f.metadata().at("ctdl.lr")));
     info.metadata = f.metadata();
-    // Then apply.
+    // Then apply; set_lr first, as it is the one step that may still refuse.
+    opt.set_lr(lr);
     ctdl::detail::copy_parameters_in(net, std::span<const T>(flat));
     for (const auto& [name, values] : state) optim::state_from_host(opt, name, std::span<const T>(values));
     opt.set_step_count(opt_steps);
-    opt.set_lr(static_cast<T>(lr));
     data_rng.set_state(rs);
     return info;
+}
+
+/// Restores net, opt and data_rng from the checkpoint at path; returns its step and metadata.
+template <class Model, class Optimizer>
+checkpoint_info load_checkpoint(const std::filesystem::path& path, Model& net, Optimizer& opt, rng& data_rng) {
+    return load_checkpoint(safetensors::read(path), net, opt, data_rng);
 }
 
 }  // namespace ctdl::train

@@ -16,8 +16,10 @@
 
 #include "../core/error.hpp"
 #include "../core/random.hpp"
+#include "../core/shape.hpp"
 #include "../core/tensor.hpp"
 #include "../core/transfer.hpp"
+#include "../nn/layer.hpp"
 
 namespace ctdl::infer {
 

@@ -9,10 +9,13 @@
 // Loading reads and checks the whole file before it changes anything, so a bad checkpoint
 // leaves the model, the optimizer and the generator as they were.
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "../core/error.hpp"

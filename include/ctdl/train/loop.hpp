@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <type_traits>
@@ -24,9 +25,12 @@
 
 #include "../core/error.hpp"
 #include "../core/random.hpp"
+#include "../core/shape.hpp"
+#include "../core/tensor.hpp"
 #include "../core/transfer.hpp"
 #include "../data/text_dataset.hpp"
 #include "../loss/cross_entropy.hpp"
+#include "../nn/layer.hpp"
 #include "../optim/clip.hpp"
 #include "../optim/schedule.hpp"
 #include "checkpoint.hpp"

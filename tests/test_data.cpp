@@ -1,9 +1,11 @@
 #include <catch2/catch.hpp>
 #include <ctdl/data/corpus.hpp>
+#include <ctdl/data/prompts.hpp>
 #include <ctdl/data/text_dataset.hpp>
 #include <ctdl/data/tokenizer.hpp>
 #include <ctdl/data/utf8.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -371,4 +373,32 @@ TEST_CASE("read_text_file: reads UTF-8, refuses missing, empty and invalid files
     const auto bad = dir.write("latin1.txt", "caf\xE9 au lait");
     CHECK_THROWS_WITH(read_text_file(bad), Contains(bad.string()) && Contains("byte offset 3"));
     CHECK_THROWS_WITH(read_text_file(dir.path), Contains("directory"));
+}
+
+TEST_CASE("spread_prompts: every prompt lies inside the sequence, at any length", "[data][prompts]") {
+    // The pretrain example's old choice, offset 2 · (n / 3) with 64 tokens, ran past the end
+    // of a validation split of fewer than 192 tokens.
+    CHECK(spread_prompts(0, 3, 64).empty());
+    CHECK(spread_prompts(100, 0, 64).empty());
+    CHECK(spread_prompts(100, 3, 0).empty());
+    CHECK(spread_prompts(1, 3, 64) == std::vector<token_range>{{0, 1}, {0, 1}, {0, 1}});
+    CHECK(spread_prompts(64, 3, 64) == std::vector<token_range>{{0, 64}, {0, 64}, {0, 64}});
+    CHECK(spread_prompts(100, 3, 64) == std::vector<token_range>{{0, 64}, {33, 64}, {36, 64}});
+    CHECK(spread_prompts(191, 3, 64) == std::vector<token_range>{{0, 64}, {63, 64}, {126, 64}});
+    CHECK(spread_prompts(192, 3, 64) == std::vector<token_range>{{0, 64}, {64, 64}, {128, 64}});
+    CHECK(spread_prompts(20000, 3, 64) == std::vector<token_range>{{0, 64}, {6666, 64}, {13332, 64}});
+    for (std::size_t n = 0; n <= 400; ++n)
+        for (std::size_t count = 1; count <= 5; ++count)
+            for (std::size_t max_length : {1u, 7u, 64u, 500u}) {
+                const auto r = spread_prompts(n, count, max_length);
+                INFO("n " << n << ", count " << count << ", max_length " << max_length);
+                REQUIRE(r.size() == (n ? count : 0));
+                for (std::size_t i = 0; i < r.size(); ++i) {
+                    CHECK(r[i].length == std::min(n, max_length));
+                    CHECK(r[i].offset + r[i].length <= n);
+                    if (i) CHECK(r[i].offset >= r[i - 1].offset);
+                    if (i && n >= count * max_length) CHECK(r[i].offset >= r[i - 1].offset + r[i - 1].length);
+                }
+                if (!r.empty()) CHECK(r[0].offset == 0);
+            }
 }

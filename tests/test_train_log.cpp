@@ -176,6 +176,56 @@ TEST_CASE("csv_log: header once, one flushed row per call, empty val_loss", "[tr
     CHECK_THROWS_WITH(csv_log(dir.path / "no_such_dir" / "log.csv"), Contains("no_such_dir"));
 }
 
+TEST_CASE("staged_csv_log: nothing reaches the file before commit; resuming keeps rows up to the checkpoint",
+          "[train][log]") {
+    const temp_dir dir;
+    const auto path = dir.path / "log.csv";
+    const std::string earlier = std::string(csv_log::header) + "\n1,5.5,,3e-04,12000.5,0.25\n2,5,,3e-04,12000.5,0.5\n";
+    { std::ofstream(path, std::ios::binary) << earlier; }
+
+    {  // a new log (truncate): the earlier one stays until the first commit, then is replaced whole
+        staged_csv_log log(path, csv_log::mode::truncate);
+        log.row(1, 4.5, std::nullopt, 0.001, 100, 1);
+        log.row(2, 4.25, 4.5, 0.001, 100, 2);
+        CHECK(slurp(path) == earlier);
+        CHECK(log.text() == std::string(csv_log::header) + "\n1,4.5,,0.001,100,1\n2,4.25,4.5,0.001,100,2\n");
+        log.commit();
+        CHECK(slurp(path) == log.text());
+        log.row(3, 4, std::nullopt, 0.001, 100, 3);  // dropped: never committed
+    }
+    CHECK(lines_of(slurp(path)).size() == 3);
+    std::size_t files = 0;
+    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir.path)) ++files;
+    CHECK(files == 1);  // no temporary left behind
+
+    // append, resuming at step 2: rows past it and a row cut off by a crash are dropped
+    { std::ofstream(path, std::ios::app) << "3,4,,0.001,100,3\n4,3.5,,0.001,100,4\n5,3.2"; }
+    {
+        staged_csv_log log(path, csv_log::mode::append, 2);
+        CHECK(log.text() == std::string(csv_log::header) + "\n1,4.5,,0.001,100,1\n2,4.25,4.5,0.001,100,2\n");
+        log.row(3, 3.75, std::nullopt, 0.001, 100, 3);
+        log.commit();
+    }
+    const auto lines = lines_of(slurp(path));
+    REQUIRE(lines.size() == 4);
+    CHECK(lines[3] == "3,3.75,,0.001,100,3");
+    // without a step to keep through, every complete row is kept
+    { std::ofstream(path, std::ios::app) << "9,1,,0.001,100,9\n10,1"; }
+    CHECK(lines_of(staged_csv_log(path).text()).size() == 5);
+
+    // a missing or empty file starts a new log; someone else's file is refused at once
+    CHECK(staged_csv_log(dir.path / "new.csv", csv_log::mode::append, 7).text() == std::string(csv_log::header) + "\n");
+    const auto other = dir.path / "other.csv";
+    { std::ofstream(other) << "a,b,c\n1,2,3\n"; }
+    CHECK_THROWS_WITH(staged_csv_log(other, csv_log::mode::append, 3), Contains(other.string()) && Contains("expected the header"));
+    CHECK(slurp(other) == "a,b,c\n1,2,3\n");
+    // a commit into a folder that does not exist fails and names the file
+    staged_csv_log lost(dir.path / "no_such_dir" / "log.csv", csv_log::mode::truncate);
+    CHECK_THROWS_WITH(lost.commit(), Contains("no_such_dir"));
+    // csv_log writes the same rows as staged_csv_log
+    CHECK(csv_row(100, 2.25, 2.5, 0.0001, 15000, 30) == "100,2.25,2.5,1e-04,15000,30\n");
+}
+
 // ---------------------------------------------------------------- loss plot
 
 TEST_CASE("loss plot: a well-formed SVG with two curves, axes, legend and title", "[train][log]") {

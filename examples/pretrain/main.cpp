@@ -6,22 +6,41 @@
 // prints the validation loss against the corpus's unigram entropy (what a model that
 // ignores context would get), saves a checkpoint, the model snapshot, a CSV log and a
 // loss plot (SVG) in DIR, reloads the snapshot as a frozen model and samples from it.
+// --threads defaults to the machine's hardware threads.
+//
+// Exit status: 0 when the run completes (the last line of the summary says whether the
+// validation loss is below the unigram entropy yet), 2 on a bad argument or a failure.
+// The text, its length and the arguments are checked before anything is written, so a run
+// that cannot start leaves an earlier run's files in DIR as they were.
 #include <ctdl/ctdl.hpp>
 #include <ctdl/data/corpus.hpp>
+#include <ctdl/data/prompts.hpp>
 #include <ctdl/data/tokenizer.hpp>
 #include <ctdl/infer/generate.hpp>
 #include <ctdl/models/gpt.hpp>
 #include <ctdl/train/loop.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <span>
+#include <stdexcept>
 #include <string>
 #include <string_view>
+#include <system_error>
+#include <vector>
 
 constexpr std::size_t vocab = 96, context = 64, batch = 16;
 using gpt = ctdl::models::gpt<vocab, context, 128, 4, 4, 512>;
+constexpr std::size_t max_steps = 100000000, max_threads = 1024;
+constexpr const char* usage = "usage: pretrain [--text FILE] [--steps N] [--out DIR] [--threads N]";
+
+// A mistake on the command line: the message, then the usage line.
+struct usage_error : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
 
 // A character tokenizer of at most `vocab` symbols: the most frequent characters, the rest
 // mapped to <unk>, so any UTF-8 text fits the model's vocabulary.
@@ -39,12 +58,15 @@ static ctdl::data::char_tokenizer make_tokenizer(const std::string& text) {
     return ctdl::data::char_tokenizer::from_symbols(keep, ctdl::data::char_tokenizer::unknown::map_to_unk);
 }
 
-static std::size_t parse_count(std::string_view flag, const char* text) {
-    char* end = nullptr;
-    const long long v = std::strtoll(text, &end, 10);
-    if (end == text || *end != '\0' || v <= 0 || v > 100000000)
-        throw ctdl::error(std::string(flag) + " expects a positive whole number, got '" + text + "'");
-    return static_cast<std::size_t>(v);
+// A whole number in [1, max], digits only: anything else is a usage error (exit 2).
+static std::size_t parse_count(std::string_view flag, std::string_view text, std::size_t max) {
+    std::size_t v = 0;
+    const auto [end, err] = std::from_chars(text.data(), text.data() + text.size(), v);
+    const bool digits = !text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (!digits || err != std::errc{} || end != text.data() + text.size() || v == 0 || v > max)
+        throw usage_error(std::string(flag) + " expects a whole number from 1 to " + std::to_string(max) + ", got '" +
+                          std::string(text) + "'");
+    return v;
 }
 
 int main(int argc, char** argv) try {
@@ -53,29 +75,41 @@ int main(int argc, char** argv) try {
     for (int i = 1; i < argc; ++i) {
         const std::string_view a = argv[i];
         if ((a == "--text" || a == "--steps" || a == "--out" || a == "--threads") && i + 1 >= argc)
-            throw ctdl::error(std::string(a) + " needs a value");
+            throw usage_error(std::string(a) + " needs a value");
         if (a == "--text") text_file = argv[++i];
-        else if (a == "--steps") steps = parse_count(a, argv[++i]);
+        else if (a == "--steps") steps = parse_count(a, argv[++i], max_steps);
         else if (a == "--out") out = argv[++i];
-        else if (a == "--threads") threads = parse_count(a, argv[++i]);
+        else if (a == "--threads") threads = parse_count(a, argv[++i], max_threads);
         else if (a == "--help" || a == "-h") {
-            std::puts("usage: pretrain [--text FILE] [--steps N] [--out DIR] [--threads N]");
+            std::puts(usage);
             return 0;
-        } else throw ctdl::error("unknown argument '" + std::string(a) + "' (try --help)");
+        } else throw usage_error("unknown argument '" + std::string(a) + "'");
     }
-    if (threads) ctdl::cpu::set_threads(threads);
-    std::filesystem::create_directories(out);
+    if (out.empty()) throw usage_error("--out needs a folder name");
 
+    // Everything is checked before anything is written: a run that cannot start leaves
+    // the outputs of an earlier run in DIR as they were.
     const std::string text = text_file.empty() ? ctdl::data::default_corpus(200000)
                                                : ctdl::data::read_text_file(text_file);
     const auto tok = make_tokenizer(text);
     const ctdl::data::text_dataset data(tok.encode(text), 0.1);
+    for (const auto part : {ctdl::data::split::train, ctdl::data::split::validation})
+        if (data.size(part) < context + 1)
+            throw ctdl::error("the text is too short: " + std::to_string(data.tokens().size()) +
+                              " characters leave " + std::to_string(data.size(part)) + " in the " +
+                              ctdl::data::split_name(part) + " split (the " +
+                              (part == ctdl::data::split::train ? "first 90%" : "last 10%") + "), and a window of " +
+                              std::to_string(context) + " characters needs " + std::to_string(context + 1) +
+                              "; give a text of at least " + std::to_string(10 * (context + 1)) + " characters");
+    data.require_vocab(vocab);
+    if (threads) ctdl::cpu::set_threads(threads);
     const double entropy = data.unigram_entropy(ctdl::data::split::validation);
     std::printf("corpus: %s, %zu characters, %zu symbols; unigram entropy of the validation split %.3f nats\n",
                 text_file.empty() ? "generated stories" : text_file.c_str(), data.tokens().size(), tok.vocab_size(),
                 entropy);
     std::printf("model: GPT, %zu parameters (vocab %zu, context %zu, width 128, 4 heads, 4 layers), %zu threads\n",
                 ctdl::parameter_count<gpt>, vocab, context, ctdl::cpu::threads());
+    std::filesystem::create_directories(out);
 
     ctdl::model<gpt> net{ctdl::seed{1}};
     ctdl::optim::adamw opt{net, {.lr = 3e-3f, .weight_decay = 1e-2f}};
@@ -95,27 +129,35 @@ int main(int argc, char** argv) try {
     const auto r = ctdl::train::run<batch, context>(net, opt, data, data_rng, o);
     std::printf("trained %llu steps in %.1f s (%.0f tokens/s)\n", static_cast<unsigned long long>(r.steps), r.seconds,
                 r.tokens_per_second);
-    std::printf("validation loss %.3f nats/char against a unigram entropy of %.3f (%.0f%% of it)\n",
-                *r.validation_loss, entropy, 100 * *r.validation_loss / entropy);
+    std::printf("validation loss %.3f nats/char against a unigram entropy of %.3f (%.0f%% of it)%s\n",
+                *r.validation_loss, entropy, 100 * *r.validation_loss / entropy,
+                *r.validation_loss < entropy ? "" : "; not below it yet: train longer (--steps)");
 
     ctdl::save(net, out / "gpt.safetensors", {{"tokenizer", tok.to_string()}});
     std::printf("wrote %s, %s, %s, %s\n", (out / "gpt.safetensors").c_str(), (out / "checkpoint.safetensors").c_str(),
                 (out / "log.csv").c_str(), (out / "loss.svg").c_str());
 
-    // The deployed form: the snapshot as a frozen model, sampling continuations.
+    // The deployed form: the snapshot as a frozen model, sampling continuations of three
+    // prompts spread over the validation split (shorter ones when the split is short), and
+    // drawing only ids the tokenizer has (the model has `vocab` output ids, the tokenizer
+    // maybe fewer).
     auto frozen = ctdl::load<ctdl::model<ctdl::frozen<gpt>>>(out / "gpt.safetensors");
     ctdl::rng sampler(ctdl::seed{3});
     const auto val = data.tokens(ctdl::data::split::validation);
-    for (std::size_t s = 0; s < 3; ++s) {
-        const std::size_t at = s * (val.size() / 3);
-        std::vector<int> prompt(val.begin() + static_cast<std::ptrdiff_t>(at),
-                                val.begin() + static_cast<std::ptrdiff_t>(at + context));
-        const auto tokens = ctdl::infer::generate<context>(frozen, prompt, 160, sampler, 0.7);
-        const std::string prompt_text = tok.decode(std::span<const int>(tokens).first(context));
-        const std::string sample = tok.decode(std::span<const int>(tokens).subspan(context));
-        std::printf("\n--- sample %zu ---\n%s[%s]\n", s + 1, prompt_text.c_str(), sample.c_str());
+    const ctdl::infer::sampling how{.temperature = 0.7, .vocab_size = tok.vocab_size()};
+    std::size_t s = 0;
+    for (const auto [at, length] : ctdl::data::spread_prompts(val.size(), 3, context)) {
+        const std::span<const int> prompt = val.subspan(at, length);
+        const auto tokens =
+            ctdl::infer::generate<context>(frozen, std::vector<int>(prompt.begin(), prompt.end()), 160, sampler, how);
+        const std::string prompt_text = tok.decode(std::span<const int>(tokens).first(length));
+        const std::string sample = tok.decode(std::span<const int>(tokens).subspan(length));
+        std::printf("\n--- sample %zu ---\n%s[%s]\n", ++s, prompt_text.c_str(), sample.c_str());
     }
-    return *r.validation_loss < entropy ? 0 : 1;
+    return 0;
+} catch (const usage_error& e) {
+    std::fprintf(stderr, "pretrain: %s\n%s\n", e.what(), usage);
+    return 2;
 } catch (const std::exception& e) {
     std::fprintf(stderr, "pretrain: %s\n", e.what());
     return 2;

@@ -8,25 +8,39 @@
 // gradients add up in the model's gradient buffer; the global gradient norm, clipped to
 // `clip_norm` and folded with 1/accumulation into the optimizer's one fused pass; a
 // NaN or inf loss or gradient stops training with ctdl::error, leaving the last
-// checkpoint as it was. Every `eval_every` steps the validation loss over whole windows;
-// every `checkpoint_every` steps an atomic checkpoint. A progress line on stderr, a CSV
-// log and an SVG loss plot, when paths are given.
+// checkpoint as it was. Every `eval_every` steps and after the last step, the validation
+// loss over the validation split's non-overlapping windows (validation_loss); every
+// `checkpoint_every` steps and after the last step an atomic checkpoint. A progress line
+// on stderr, a CSV log and an SVG loss plot, when paths are given.
+//
+// The data, the options and the output folders are checked before any output is touched,
+// so a run that cannot start leaves an earlier run's files as they were. The CSV log is
+// replaced (atomically, with every row so far) together with each checkpoint, and also at
+// every `checkpoint_every` steps when no checkpoint path is given, so it always ends at
+// the step of the checkpoint next to it (a resumed run keeps the rows up to its start);
+// the plot is written at the end.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <type_traits>
 #include <filesystem>
+#include <initializer_list>
 #include <optional>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "../core/error.hpp"
 #include "../core/random.hpp"
+#include "../core/shape.hpp"
+#include "../core/tensor.hpp"
 #include "../core/transfer.hpp"
 #include "../data/text_dataset.hpp"
 #include "../loss/cross_entropy.hpp"
+#include "../nn/layer.hpp"
 #include "../optim/clip.hpp"
 #include "../optim/schedule.hpp"
 #include "checkpoint.hpp"
@@ -42,7 +56,7 @@ struct options {
     std::uint64_t warmup_steps = 100;
     double clip_norm = 1.0;  ///< 0: no clipping
     std::uint64_t eval_every = 100, eval_batches = 8;
-    std::uint64_t checkpoint_every = 0;  ///< 0: only at the end (when a path is given)
+    std::uint64_t checkpoint_every = 0;  ///< 0: only at the end (checkpoint and CSV, when paths are given)
     std::filesystem::path checkpoint, csv, plot;
     std::map<std::string, std::string> checkpoint_metadata;  ///< e.g. the tokenizer
     bool progress = true;
@@ -57,32 +71,40 @@ struct report {
     double seconds = 0, tokens_per_second = 0;
 };
 
-/// Mean cross-entropy over up to `batches` whole batches of validation windows.
+/// Mean cross-entropy per predicted token over the validation split's non-overlapping
+/// windows of T tokens (data::text_dataset::windows), in order, B to a batch, up to
+/// `batches` batches: the first min(batches · B, windows) windows, each counted once. The
+/// last batch may be partly filled; its empty rows are not counted. ctdl::error if the split
+/// holds no window of T tokens or batches is 0.
 template <std::size_t B, std::size_t T, class Model>
 double validation_loss(Model& net, const data::text_dataset& ds, std::uint64_t batches) {
     using Exec = typename Model::exec_type;
-    const std::size_t windows = ds.window_count(data::split::validation, T);
-    if (windows < B) ds.require_window(data::split::validation, T);
+    if (batches == 0) throw error("validation: the number of batches (eval_batches) must be at least 1");
+    const std::size_t windows = ds.windows(data::split::validation, T).size();  // ctdl::error if none
     tensor<int, shape<B, T>> x, y;
     tensor<typename Model::value_type, output_shape<typename Model::arch_type, shape<B, T>>, Exec> logits;
+    // Rows past a batch's real windows get this target and weigh nothing.
+    constexpr int padding = -1;
+    const loss::cross_entropy_t real_rows{.ignore_index = padding};
     double total = 0;
-    std::uint64_t used = 0;
-    for (std::size_t first = 0; used < batches && first + B <= windows; first += B, ++used) {
-        ds.fill_windows(data::split::validation, first, x, y);
+    std::size_t counted = 0;
+    for (std::uint64_t used = 0; used < batches && counted < windows; ++used) {
+        const std::size_t rows = ds.fill_windows(data::split::validation, counted, x, y);
+        std::fill(y.data() + rows * T, y.data() + B * T, padding);
+        double mean;  // over the rows * T real positions
         if constexpr (Exec::host_accessible) {
             net.forward(x, logits);
-            total += static_cast<double>(loss::cross_entropy(logits, y));
+            mean = static_cast<double>(real_rows(logits, y));
         } else {
             const auto xd = to<Exec>(x);
             const auto yd = to<Exec>(y);
             net.forward(xd, logits);
-            total += static_cast<double>(loss::cross_entropy(logits, yd));
+            mean = static_cast<double>(real_rows(logits, yd));
         }
+        total += mean * static_cast<double>(rows);
+        counted += rows;
     }
-    if (used == 0)
-        throw error("validation: the validation split has " + std::to_string(windows) + " windows of " +
-                    std::to_string(T) + " tokens; a batch needs " + std::to_string(B));
-    return total / static_cast<double>(used);
+    return total / static_cast<double>(counted);
 }
 
 /// Trains from the optimizer's current step count up to o.steps; returns the curves.
@@ -90,16 +112,36 @@ template <std::size_t B, std::size_t T, class Model, class Optimizer>
 report run(Model& net, Optimizer& opt, const data::text_dataset& ds, rng& data_rng, const options& o) {
     using V = typename Model::value_type;
     using Exec = typename Model::exec_type;
+    // Everything that can be checked is checked before any output is touched: a run that
+    // cannot start leaves an earlier run's checkpoint, log and plot as they were.
     if (o.grad_accumulation == 0) throw error("train: grad_accumulation must be at least 1");
-    ds.require_window(data::split::train, T);
-    const optim::warmup_cosine schedule{o.peak_lr, o.warmup_steps, o.steps, o.min_lr};
     const std::uint64_t start = opt.step_count();
-    std::optional<csv_log> csv;
-    if (!o.csv.empty()) csv.emplace(o.csv, start == 0 ? csv_log::mode::truncate : csv_log::mode::append);
+    const std::uint64_t end = o.stop_after ? std::min(o.stop_after, o.steps) : o.steps;
+    ds.require_window(data::split::train, T);
+    if (start < end) {  // the last step is evaluated
+        if (o.eval_batches == 0) throw error("train: eval_batches must be at least 1");
+        ds.require_window(data::split::validation, T);
+    }
+    for (const std::filesystem::path* p : {&o.checkpoint, &o.csv, &o.plot}) {
+        if (p->empty()) continue;
+        const std::filesystem::path dir = p->has_parent_path() ? p->parent_path() : ".";
+        std::error_code ec;
+        if (!std::filesystem::is_directory(dir, ec))
+            throw error("train: cannot write '" + p->string() + "': '" + dir.string() + "' is not a directory");
+        if (std::filesystem::is_directory(*p, ec))
+            throw error("train: cannot write '" + p->string() + "': it is a directory");
+    }
+    const optim::warmup_cosine schedule{o.peak_lr, o.warmup_steps, o.steps, o.min_lr};
     std::optional<progress> bar;
     if (o.progress)
         bar.emplace(o.steps, B * T * o.grad_accumulation,
                     progress_options{.every = o.progress_every, .start_step = static_cast<std::size_t>(start)});
+    // The log reaches its file with each checkpoint and at the end (staged_csv_log): when
+    // resuming, an existing log (checked here) keeps its rows up to the checkpoint's step.
+    std::optional<staged_csv_log> csv;
+    if (!o.csv.empty())
+        csv.emplace(o.csv, start == 0 ? csv_log::mode::truncate : csv_log::mode::append,
+                    static_cast<std::size_t>(start));
 
     auto& acts = net.template activations_for<shape<B, T>, int>();
     tensor<int, shape<B, T>> x, y;
@@ -107,7 +149,6 @@ report run(Model& net, Optimizer& opt, const data::text_dataset& ds, rng& data_r
     report r;
     r.steps = start;
     const auto t0 = std::chrono::steady_clock::now();
-    const std::uint64_t end = o.stop_after ? std::min(o.stop_after, o.steps) : o.steps;
     for (std::uint64_t step = start; step < end; ++step) {
         opt.set_lr(static_cast<V>(schedule(step)));
         double loss_sum = 0;
@@ -150,8 +191,10 @@ report run(Model& net, Optimizer& opt, const data::text_dataset& ds, rng& data_r
         const double tokens_per_s = static_cast<double>((done - start) * B * T * o.grad_accumulation) / seconds;
         if (bar) bar->update(done, mean_loss, val);
         if (csv) csv->row(done, mean_loss, val, static_cast<double>(opt.lr()), tokens_per_s, seconds);
-        if (!o.checkpoint.empty() && ((o.checkpoint_every && done % o.checkpoint_every == 0) || done == end))
-            save_checkpoint(o.checkpoint, net, opt, done, data_rng, o.checkpoint_metadata);
+        if ((o.checkpoint_every && done % o.checkpoint_every == 0) || done == end) {
+            if (!o.checkpoint.empty()) save_checkpoint(o.checkpoint, net, opt, done, data_rng, o.checkpoint_metadata);
+            if (csv) csv->commit();
+        }
         r.steps = done;
         r.seconds = seconds;
         r.tokens_per_second = tokens_per_s;

@@ -389,3 +389,14 @@ TEST_CASE("pretraining: the CSV log ends at the last checkpoint; a resumed run c
     CHECK(csv_columns(log, 2) == expected);
     CHECK(std::equal(a.parameters(), a.parameters() + a.parameter_count, c.parameters()));
 }
+
+TEST_CASE("train::run refuses an optimizer made for another model object, and changes nothing") {
+    const auto ds = corpus_dataset();
+    ctdl::model<tiny> a{ctdl::seed{1}}, b{ctdl::seed{2}};
+    ctdl::optim::adamw opt{a};
+    const std::vector<float> b0(b.parameters(), b.parameters() + b.parameter_count);
+    ctdl::rng g{ctdl::seed{3}};
+    CHECK_THROWS_WITH((ctdl::train::run<B, T>(b, opt, ds, g, quiet(2))), Catch::Contains("another model object"));
+    CHECK(std::equal(b0.begin(), b0.end(), static_cast<const ctdl::model<tiny>&>(b).parameters()));
+    CHECK(opt.step_count() == 0);
+}

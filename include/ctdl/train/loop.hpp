@@ -44,6 +44,7 @@
 #include "../optim/clip.hpp"
 #include "../optim/schedule.hpp"
 #include "checkpoint.hpp"
+#include "train_step.hpp"
 #include "log.hpp"
 
 namespace ctdl::train {
@@ -114,6 +115,8 @@ report run(Model& net, Optimizer& opt, const data::text_dataset& ds, rng& data_r
     using Exec = typename Model::exec_type;
     // Everything that can be checked is checked before any output is touched: a run that
     // cannot start leaves an earlier run's checkpoint, log and plot as they were.
+    static_assert(optimizer_was_made_for_another_model_type<Optimizer, Model>::value);
+    check_optimizer_follows(opt, net, "train::run");
     if (o.grad_accumulation == 0) throw error("train: grad_accumulation must be at least 1");
     const std::uint64_t start = opt.step_count();
     const std::uint64_t end = o.stop_after ? std::min(o.stop_after, o.steps) : o.steps;

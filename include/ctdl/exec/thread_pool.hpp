@@ -15,7 +15,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
-#include <functional>
+#include <memory>
+#include <type_traits>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -56,20 +57,9 @@ public:
             f(std::size_t{0}, std::size_t{1});
             return;
         }
-        std::lock_guard<std::mutex> one_job_at_a_time(submit_);
-        job_ = [&f](std::size_t t, std::size_t n) { f(t, n); };
-        error_ = nullptr;
-        remaining_.store(workers_.size(), std::memory_order_relaxed);
-        const std::uint64_t e = epoch_.fetch_add(1, std::memory_order_release) + 1;
-        epoch_.notify_all();
-        execute(0);
-        // The parts no worker has claimed yet: run them here.
-        for (std::size_t t = 1; t < size(); ++t)
-            if (claim(t, e)) finish(t);
-        // Wait for the workers still running their parts: spin, then sleep.
-        spin_then_wait(remaining_, [](std::size_t r) { return r != 0; });
-        job_ = nullptr;
-        if (error_) std::rethrow_exception(error_);
+        using G = std::remove_reference_t<F>;
+        run_job({[](void* g, std::size_t t, std::size_t n) { (*static_cast<G*>(g))(t, n); },
+                 const_cast<void*>(static_cast<const volatile void*>(std::addressof(f)))});
     }
 
     /// run() split over [0, count): thread t gets one contiguous block, f(begin, end).
@@ -91,6 +81,33 @@ public:
     }
 
 private:
+    // A job: fn(f, t, n) calls the caller's f(t, n). (A plain pointer pair rather than a
+    // std::function, and the posting and waiting below compiled once, not once per kernel:
+    // each run<F> then costs a few instructions, with no type-erased manager or RTTI.)
+    struct job {
+        void (*fn)(void*, std::size_t, std::size_t) = nullptr;
+        void* f = nullptr;
+    };
+
+    /// run()'s parallel case: posts j, runs part 0 and the unclaimed parts, waits for the rest.
+    /// Out of line: one copy serves every kernel (a job costs microseconds; the call nothing).
+    [[gnu::noinline]] void run_job(job j) {
+        std::lock_guard<std::mutex> one_job_at_a_time(submit_);
+        job_ = j;
+        error_ = nullptr;
+        remaining_.store(workers_.size(), std::memory_order_relaxed);
+        const std::uint64_t e = epoch_.fetch_add(1, std::memory_order_release) + 1;
+        epoch_.notify_all();
+        execute(0);
+        // The parts no worker has claimed yet: run them here.
+        for (std::size_t t = 1; t < size(); ++t)
+            if (claim(t, e)) finish(t);
+        // Wait for the workers still running their parts: spin, then sleep.
+        spin_then_wait(remaining_, [](std::size_t r) { return r != 0; });
+        job_ = {};
+        if (error_) std::rethrow_exception(error_);
+    }
+
     /// How long a thread spins for the next job (a worker) or for the other parts (the
     /// caller) before it sleeps. Kernels of a step, and batch-1 inference calls, come within
     /// microseconds of each other; a worker that has gone to sleep wakes tens of microseconds
@@ -128,7 +145,7 @@ private:
     void execute(std::size_t t) {
         in_job_ = true;
         try {
-            job_(t, size());
+            job_.fn(job_.f, t, size());
         } catch (...) {
             std::lock_guard<std::mutex> g(error_lock_);
             if (!error_) error_ = std::current_exception();
@@ -176,7 +193,7 @@ private:
     std::vector<std::thread> workers_;
     std::vector<slot> claimed_;
     std::mutex submit_;
-    std::function<void(std::size_t, std::size_t)> job_;
+    job job_;
     std::atomic<std::uint64_t> epoch_{0};
     std::atomic<std::size_t> remaining_{0};
     std::atomic<bool> quit_{false};

@@ -42,7 +42,7 @@ void gemm_small_k_rows(std::size_t N, std::size_t K, const T* A, std::size_t lda
             const std::size_t nr = std::min(NR, N - j0);
             T* c = C + i0 * ldc + j0;
             const T* b = nr == NR ? B + j0 : edge;
-            micro_kernel<T, H, NV, false, true>::run(K, A + i0 * lda, lda, b, nr == NR ? ldb : NR, c, ldc, H, nr,
+            micro_kernel<T, H, NV, true>::run(K, A + i0 * lda, lda, b, nr == NR ? ldb : NR, c, ldc, H, nr,
                                                      accumulate);
             for (std::size_t i = 0; i < H; ++i) ep(i0 + i, j0, c + i * ldc, nr);
         }

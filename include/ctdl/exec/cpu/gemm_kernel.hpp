@@ -29,6 +29,32 @@ inline void zmm_store(float* p, __mmask16 m, __m512 v) { _mm512_mask_storeu_ps(p
 inline void zmm_store(double* p, __mmask16 m, __m512d v) { _mm512_mask_storeu_pd(p, static_cast<__mmask8>(m), v); }
 #endif
 
+/// The mr × nr corner of a tile held in tmp (row stride ld) into C at c: C = tmp or
+/// C += tmp, at c[i·ldc + j], or at c[j·ldc + i] when transc. The store of edge tiles and
+/// of transposed tiles, out of line: one copy for every tile shape.
+template <class T>
+[[gnu::noinline]] void store_tile(const T* tmp, std::size_t ld, T* __restrict c, std::size_t ldc, std::size_t mr,
+                                  std::size_t nr, bool add, bool transc) {
+    if (transc) {
+        for (std::size_t j = 0; j < nr; ++j) {
+            T* p = c + j * ldc;
+            if (add)
+                for (std::size_t i = 0; i < mr; ++i) p[i] += tmp[i * ld + j];
+            else
+                for (std::size_t i = 0; i < mr; ++i) p[i] = tmp[i * ld + j];
+        }
+    } else {
+        for (std::size_t i = 0; i < mr; ++i) {
+            T* p = c + i * ldc;
+            const T* q = tmp + i * ld;
+            if (add)
+                for (std::size_t j = 0; j < nr; ++j) p[j] += q[j];
+            else
+                for (std::size_t j = 0; j < nr; ++j) p[j] = q[j];
+        }
+    }
+}
+
 /// transc is a run-time argument: it changes only how the finished tile is stored (after
 /// the k loop), so one instantiation per tile serves C and Cᵀ.
 template <class T, std::size_t MR, std::size_t NV, bool ARows = false>
@@ -103,24 +129,7 @@ struct micro_kernel {
         for (std::size_t i = 0; i < MR; ++i)
 #pragma GCC unroll 8
             for (std::size_t v = 0; v < NV; ++v) S::store(tmp + i * NR + v * W, acc[i][v]);
-        if (transc) {
-            for (std::size_t j = 0; j < nr; ++j) {
-                T* p = c + j * ldc;
-                if (add)
-                    for (std::size_t i = 0; i < mr; ++i) p[i] += tmp[i * NR + j];
-                else
-                    for (std::size_t i = 0; i < mr; ++i) p[i] = tmp[i * NR + j];
-            }
-        } else {
-            for (std::size_t i = 0; i < mr; ++i) {
-                T* p = c + i * ldc;
-                const T* q = tmp + i * NR;
-                if (add)
-                    for (std::size_t j = 0; j < nr; ++j) p[j] += q[j];
-                else
-                    for (std::size_t j = 0; j < nr; ++j) p[j] = q[j];
-            }
-        }
+        store_tile(tmp, NR, c, ldc, mr, nr, add, transc);
     }
 };
 

@@ -35,6 +35,7 @@
 #include "../epilogue.hpp"
 #include "../pass_count.hpp"
 #include "gemm_dot.hpp"
+#include "gemm_epilogue.hpp"
 #include "gemm_kernel.hpp"
 #include "gemm_pack.hpp"
 #include "gemm_simd.hpp"
@@ -85,41 +86,6 @@ struct blocking {
     static constexpr std::size_t MC = MR * (196608 / (MR * KC * sizeof(T)));
     static constexpr std::size_t NC = NR * (1048576 / (NR * KC * sizeof(T)));
 };
-
-/// The epilogue as the packed driver sees it: one call per finished tile (the mr × nr
-/// corner at c, row stride ldc, whose first element is C[row, col]) through a function
-/// pointer. The driver, its micro-kernels and its thread split are then compiled once per
-/// tile shape and shared by every epilogue of a program; only the few lines that
-/// walk a tile's rows are compiled per epilogue type. fn == nullptr: no epilogue. A tile is
-/// MR × NR·kc multiply-adds, so the call costs nothing measurable; the epilogue still runs
-/// on the thread that computed the tile, while it is in L1.
-template <class T>
-struct tile_epilogue {
-    using fn_type = void (*)(const void*, std::size_t, std::size_t, T*, std::size_t, std::size_t, std::size_t);
-    fn_type fn = nullptr;
-    const void* ep = nullptr;
-    constexpr tile_epilogue() = default;
-    constexpr tile_epilogue(epilogue::none) {}
-    constexpr tile_epilogue(fn_type f, const void* e) : fn(f), ep(e) {}
-};
-
-/// ep over a finished tile, in row segments of C's own layout: rows of the tile, or (TransC:
-/// the tile is of Cᵀ) its columns.
-template <class T, bool TransC, class Epilogue>
-void run_tile_epilogue(const void* p, std::size_t row, std::size_t col, T* c, std::size_t ldc, std::size_t mr,
-                       std::size_t nr) {
-    const Epilogue& ep = *static_cast<const Epilogue*>(p);
-    if constexpr (TransC)
-        for (std::size_t j = 0; j < nr; ++j) ep(col + j, row, c + j * ldc, mr);
-    else
-        for (std::size_t i = 0; i < mr; ++i) ep(row + i, col, c + i * ldc, nr);
-}
-
-template <class T, bool TransC, class Epilogue>
-tile_epilogue<T> erase_epilogue(const Epilogue& ep) {
-    if constexpr (std::is_same_v<Epilogue, epilogue::none>) return {};
-    else return {&run_tile_epilogue<T, TransC, Epilogue>, &ep};
-}
 
 /// Whether gemm_block reads op(A) in place for a block of `rows` rows (see there).
 constexpr bool a_reads_in_place(trans ta, std::size_t rows) {
@@ -209,7 +175,7 @@ void gemm_block(trans ta, trans tb, bool transc, std::size_t m0, std::size_t m1,
                         else
                             kernel::run(kc, ap + (a_in_place ? 0 : ir * kc), MR, b, bstride, c, ldc, mr, nr, add,
                                         transc);
-                        if (last && ep.fn) ep.fn(ep.ep, row, col, c, ldc, mr, nr);
+                        if (last) ep(row, col, c, ldc, mr, nr);
                     }
                 }
             }
@@ -348,16 +314,18 @@ void gemm(std::size_t M, std::size_t N, std::size_t K, const T* A, std::size_t l
           T* C, std::size_t ldc, bool accumulate = false, const Epilogue& ep = {}, thread_pool& pool = cpu_pool()) {
     record_pass(pass::gemm);
     if (M == 0 || N == 0) return;
+    // Every path below is compiled once per T, whatever the epilogue (gemm_epilogue.hpp).
+    const detail::tile_epilogue<T> e = detail::erase_epilogue<T>(ep);
     if (K == 0) {
-        detail::gemm_empty(M, N, C, ldc, accumulate, ep);
+        detail::gemm_empty(M, N, C, ldc, accumulate, e);
         return;
     }
 #if defined(__AVX512F__)
     if constexpr (TA == trans::n && TB == trans::t && (std::is_same_v<T, float> || std::is_same_v<T, double>)) {
         if (M <= 4)  // batch-1 forward: dot products, nothing packed
-            return detail::gemm_dot_m(M, N, K, A, lda, detail::dot_b<T, false>{B, ldb, K}, C, ldc, accumulate, ep, pool);
+            return detail::gemm_dot_m(M, N, K, A, lda, detail::dot_b<T, false>{B, ldb, K}, C, ldc, accumulate, e, pool);
         if (N <= detail::narrow_n)  // a classifier's last layer: dot products, nothing packed
-            return detail::gemm_narrow<T>(M, N, K, A, lda, B, ldb, C, ldc, accumulate, ep, pool);
+            return detail::gemm_narrow<T>(M, N, K, A, lda, B, ldb, C, ldc, accumulate, e, pool);
     }
 #endif
     // A narrow C (few columns, more rows) is computed as Cᵀ = op(B)ᵀ·op(A)ᵀ, which is short
@@ -365,13 +333,12 @@ void gemm(std::size_t M, std::size_t N, std::size_t K, const T* A, std::size_t l
     constexpr trans flip_a = TA == trans::n ? trans::t : trans::n, flip_b = TB == trans::n ? trans::t : trans::n;
     if (N < detail::transposed_below<T> && N < M)
         return detail::gemm_tile_driver<T>(flip_b, flip_a, true, N, M, K, B, ldb, A, lda, C, ldc, accumulate,
-                                                 detail::erase_epilogue<T, true>(ep), pool);
+                                           detail::erase_epilogue<T, true>(ep), pool);
     if constexpr (TA == trans::n && TB == trans::n) {
         if (K <= detail::small_k)  // B's few rows sit in L1: nothing packed
-            return detail::gemm_small_k<T>(M, N, K, A, lda, B, ldb, C, ldc, accumulate, ep, pool);
+            return detail::gemm_small_k<T>(M, N, K, A, lda, B, ldb, C, ldc, accumulate, e, pool);
     }
-    detail::gemm_tile_driver<T>(TA, TB, false, M, N, K, A, lda, B, ldb, C, ldc, accumulate,
-                                       detail::erase_epilogue<T, false>(ep), pool);
+    detail::gemm_tile_driver<T>(TA, TB, false, M, N, K, A, lda, B, ldb, C, ldc, accumulate, e, pool);
 }
 
 /// The same with sizes known at compile time; operands are dense (lda = K or M, ldb = N or

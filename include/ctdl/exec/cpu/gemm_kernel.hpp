@@ -105,19 +105,31 @@ struct micro_kernel {
         if constexpr (masked_edges) {
             if (!transc) {
                 // An edge tile: its rows below mr and its columns below nr, straight from the
-                // registers (whole vectors, then one masked); the row test is per unrolled row.
-#pragma GCC unroll 32
-                for (std::size_t i = 0; i < MR; ++i) {
-                    if (i >= mr) break;
+                // registers under one column mask per vector (all ones for a whole vector,
+                // none past nr: masked-off lanes are neither read nor written); the row test
+                // is per unrolled row.
+                __mmask16 m[NV];
 #pragma GCC unroll 8
-                    for (std::size_t v = 0; v < NV; ++v) {
-                        T* p = c + i * ldc + v * W;
-                        if ((v + 1) * W <= nr) {
-                            S::store(p, add ? S::add(S::load(p), acc[i][v]) : acc[i][v]);
-                        } else if (v * W < nr) {
-                            const auto m = static_cast<__mmask16>((1u << (nr - v * W)) - 1);
-                            zmm_store(p, m, add ? S::add(zmm_load(p, m), acc[i][v]) : acc[i][v]);
+                for (std::size_t v = 0; v < NV; ++v)
+                    m[v] = (v + 1) * W <= nr ? __mmask16((1u << W) - 1)
+                           : v * W < nr      ? static_cast<__mmask16>((1u << (nr - v * W)) - 1)
+                                             : __mmask16(0);
+                if (add) {
+#pragma GCC unroll 32
+                    for (std::size_t i = 0; i < MR; ++i) {
+                        if (i >= mr) break;
+#pragma GCC unroll 8
+                        for (std::size_t v = 0; v < NV; ++v) {
+                            T* p = c + i * ldc + v * W;
+                            zmm_store(p, m[v], S::add(zmm_load(p, m[v]), acc[i][v]));
                         }
+                    }
+                } else {
+#pragma GCC unroll 32
+                    for (std::size_t i = 0; i < MR; ++i) {
+                        if (i >= mr) break;
+#pragma GCC unroll 8
+                        for (std::size_t v = 0; v < NV; ++v) zmm_store(c + i * ldc + v * W, m[v], acc[i][v]);
                     }
                 }
                 return;

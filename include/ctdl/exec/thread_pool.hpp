@@ -16,9 +16,9 @@
 #include <cstdint>
 #include <exception>
 #include <memory>
-#include <type_traits>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "../core/error.hpp"
@@ -53,13 +53,13 @@ public:
     /// The first exception thrown by any f is rethrown here.
     template <class F>
     void run(F&& f) {
+        const job j{&call<std::remove_reference_t<F>>,
+                    const_cast<void*>(static_cast<const volatile void*>(std::addressof(f)))};
         if (workers_.empty() || in_job_) {
-            f(std::size_t{0}, std::size_t{1});
+            j.fn(j.f, 0, 1);
             return;
         }
-        using G = std::remove_reference_t<F>;
-        run_job({[](void* g, std::size_t t, std::size_t n) { (*static_cast<G*>(g))(t, n); },
-                 const_cast<void*>(static_cast<const volatile void*>(std::addressof(f)))});
+        run_job(j);
     }
 
     /// run() split over [0, count): thread t gets one contiguous block, f(begin, end).
@@ -88,6 +88,12 @@ private:
         void (*fn)(void*, std::size_t, std::size_t) = nullptr;
         void* f = nullptr;
     };
+
+    /// The job's f(t, n), f of type G: the one copy of f's body (the serial case calls it too).
+    template <class G>
+    [[gnu::noinline]] static void call(void* f, std::size_t t, std::size_t n) {
+        (*static_cast<G*>(f))(t, n);
+    }
 
     /// run()'s parallel case: posts j, runs part 0 and the unclaimed parts, waits for the rest.
     /// Out of line: one copy serves every kernel (a job costs microseconds; the call nothing).

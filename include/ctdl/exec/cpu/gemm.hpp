@@ -21,6 +21,10 @@
 // on K alone) whatever the thread count, so results are bitwise reproducible across
 // thread counts.
 //
+// gemm<TA, TB, T, Epilogue> itself is only the dispatch: it hands every path the epilogue
+// erased (gemm_epilogue.hpp) and the transpositions as values, so the kernels behind it are
+// compiled once per T and tile shape, whatever the epilogues and forms a program uses.
+//
 // Products with both operands contiguous along k and few rows (M ≤ 4) or few columns
 // (N ≤ 16) take the dot-product paths of gemm_dot.hpp instead, and C = A·B with both
 // operands row-major and K ≤ 16 the small-K path of gemm_small_k.hpp; neither packs.
@@ -201,8 +205,9 @@ constexpr std::pair<std::size_t, std::size_t> block_scratch(std::size_t M, std::
 /// block it is in). K is never split and a block's arithmetic does not depend on where its
 /// edges lie, so which thread computes which block never changes a result.
 template <class T, std::size_t MR, std::size_t NV>
-void gemm_threads(trans ta, trans tb, bool transc, std::size_t M, std::size_t N, std::size_t K, const T* A, std::size_t lda, const T* B,
-                  std::size_t ldb, T* C, std::size_t ldc, bool accumulate, tile_epilogue<T> ep, thread_pool& pool) {
+void gemm_threads(trans ta, trans tb, bool transc, std::size_t M, std::size_t N, std::size_t K, const T* A,
+                  std::size_t lda, const T* B, std::size_t ldb, T* C, std::size_t ldc, bool accumulate,
+                  tile_epilogue<T> ep, thread_pool& pool) {
     constexpr std::size_t NR = blocking<T, MR, NV>::NR;
     const std::size_t mpanels = (M + MR - 1) / MR, npanels = (N + NR - 1) / NR;
     const bool serial = pool.size() == 1 || M * N * K <= serial_work || mpanels * npanels == 1;

@@ -379,12 +379,8 @@ void gemm_packed(std::size_t M, std::size_t N, std::size_t K, const T* A, std::s
     const detail::dot_b<T, true> b{packed, detail::dot_b<T, true>::group_stride(K), K};
     for (std::size_t r = 0; r < M; r += 4) {  // more than 4 rows: blocks of 4 (correct, not fast)
         auto rows_from_r = [&](std::size_t row, std::size_t col0, T* c, std::size_t len) { ep(r + row, col0, c, len); };
-        if (r == 0)  // (the batches a frozen model packs for: no wrapper of its own per epilogue)
-            detail::gemm_dot_m(std::min<std::size_t>(4, M), N, K, A, lda, b, C, ldc, accumulate,
-                               detail::erase_epilogue<T>(ep), pool);
-        else
-            detail::gemm_dot_m(std::min<std::size_t>(4, M - r), N, K, A + r * lda, lda, b, C + r * ldc, ldc,
-                               accumulate, detail::erase_epilogue<T>(rows_from_r), pool);
+        detail::gemm_dot_m(std::min<std::size_t>(4, M - r), N, K, A + r * lda, lda, b, C + r * ldc, ldc, accumulate,
+                           detail::erase_epilogue<T>(rows_from_r), pool);
     }
 }
 #endif

@@ -43,8 +43,7 @@ void gemm_small_k_rows(std::size_t N, std::size_t K, const T* A, std::size_t lda
             const std::size_t nr = std::min(NR, N - j0);
             T* c = C + i0 * ldc + j0;
             const T* b = nr == NR ? B + j0 : edge;
-            micro_kernel<T, H, NV, true>::run(K, A + i0 * lda, lda, b, nr == NR ? ldb : NR, c, ldc, H, nr,
-                                                     accumulate);
+            micro_kernel<T, H, NV, true>::run(K, A + i0 * lda, lda, b, nr == NR ? ldb : NR, c, ldc, H, nr, accumulate);
             ep(i0, j0, c, ldc, H, nr);
         }
     };

@@ -18,11 +18,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
-#include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <system_error>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "../core/error.hpp"
@@ -68,24 +69,13 @@ public:
     /// The first exception thrown by any f is rethrown here.
     template <class F>
     void run(F&& f) {
+        const job j{&call<std::remove_reference_t<F>>,
+                    const_cast<void*>(static_cast<const volatile void*>(std::addressof(f)))};
         if (workers_.empty() || in_job_) {
-            f(std::size_t{0}, std::size_t{1});
+            j.fn(j.f, 0, 1);
             return;
         }
-        std::lock_guard<std::mutex> one_job_at_a_time(submit_);
-        job_ = [&f](std::size_t t, std::size_t n) { f(t, n); };
-        error_ = nullptr;
-        remaining_.store(workers_.size(), std::memory_order_relaxed);
-        const std::uint64_t e = epoch_.fetch_add(1, std::memory_order_release) + 1;
-        epoch_.notify_all();
-        execute(0);
-        // The parts no worker has claimed yet: run them here.
-        for (std::size_t t = 1; t < size(); ++t)
-            if (claim(t, e)) finish(t);
-        // Wait for the workers still running their parts: spin, then sleep.
-        spin_then_wait(remaining_, [](std::size_t r) { return r != 0; });
-        job_ = nullptr;
-        if (error_) std::rethrow_exception(error_);
+        run_job(j);
     }
 
     /// run() split over [0, count): thread t gets one contiguous block, f(begin, end).
@@ -107,6 +97,39 @@ public:
     }
 
 private:
+    // A job: fn(f, t, n) calls the caller's f(t, n). (A plain pointer pair rather than a
+    // std::function, and the posting and waiting below compiled once, not once per kernel:
+    // each run<F> then costs a few instructions, with no type-erased manager or RTTI.)
+    struct job {
+        void (*fn)(void*, std::size_t, std::size_t) = nullptr;
+        void* f = nullptr;
+    };
+
+    /// The job's f(t, n), f of type G: the one copy of f's body (the serial case calls it too).
+    template <class G>
+    [[gnu::noinline]] static void call(void* f, std::size_t t, std::size_t n) {
+        (*static_cast<G*>(f))(t, n);
+    }
+
+    /// run()'s parallel case: posts j, runs part 0 and the unclaimed parts, waits for the rest.
+    /// Out of line: one copy serves every kernel (a job costs microseconds; the call nothing).
+    [[gnu::noinline]] void run_job(job j) {
+        std::lock_guard<std::mutex> one_job_at_a_time(submit_);
+        job_ = j;
+        error_ = nullptr;
+        remaining_.store(workers_.size(), std::memory_order_relaxed);
+        const std::uint64_t e = epoch_.fetch_add(1, std::memory_order_release) + 1;
+        epoch_.notify_all();
+        execute(0);
+        // The parts no worker has claimed yet: run them here.
+        for (std::size_t t = 1; t < size(); ++t)
+            if (claim(t, e)) finish(t);
+        // Wait for the workers still running their parts: spin, then sleep.
+        spin_then_wait(remaining_, [](std::size_t r) { return r != 0; });
+        job_ = {};
+        if (error_) std::rethrow_exception(error_);
+    }
+
     /// How long a thread spins for the next job (a worker) or for the other parts (the
     /// caller) before it sleeps. Kernels of a step, and batch-1 inference calls, come within
     /// microseconds of each other; a worker that has gone to sleep wakes tens of microseconds
@@ -144,7 +167,7 @@ private:
     void execute(std::size_t t) {
         in_job_ = true;
         try {
-            job_(t, size());
+            job_.fn(job_.f, t, size());
         } catch (...) {
             std::lock_guard<std::mutex> g(error_lock_);
             if (!error_) error_ = std::current_exception();
@@ -192,7 +215,7 @@ private:
     std::vector<std::thread> workers_;
     std::vector<slot> claimed_;
     std::mutex submit_;
-    std::function<void(std::size_t, std::size_t)> job_;
+    job job_;
     std::atomic<std::uint64_t> epoch_{0};
     std::atomic<std::size_t> remaining_{0};
     std::atomic<bool> quit_{false};

@@ -45,6 +45,41 @@ struct linear_input_features_must_match {
 
 namespace ctdl::nn {
 
+namespace detail {
+
+/// A linear layer's forward epilogue: y = chain(z), z = acc + b (no b without Bias); z
+/// (row stride ld) kept when z != nullptr. A namespace-level type that depends only on what
+/// its code does, so every linear layer with the same T, Bias and chain, trainable or
+/// frozen, shares its instantiations (of this and of the GEMM paths it is passed to).
+template <class T, bool Bias, class Chain>
+struct linear_epilogue {
+    const T* b;
+    T* z;
+    std::size_t ld;
+    CTDL_HD void operator()(std::size_t row, std::size_t col0, T* c, std::size_t len) const {
+        for (std::size_t j = 0; j < len; ++j) {
+            T v = c[j];
+            if constexpr (Bias) v += b[col0 + j];
+            if (z) z[row * ld + col0 + j] = v;
+            c[j] = Chain::apply(v);
+        }
+    }
+    /// The chain as a fused GEMM epilogue knows it (cuBLASLt), or custom. (tanh-GELU stays
+    /// custom: cuBLASLt's GELU is not held to this library's float tolerances.)
+    static constexpr epilogue::activation fused_activation =
+        is_empty_chain<Chain>                ? epilogue::activation::none
+        : std::is_same_v<Chain, chain<relu>> ? epilogue::activation::relu
+                                             : epilogue::activation::custom;
+    /// The same, for GEMMs with fused epilogues (cuBLASLt): bias then the chain, when the
+    /// chain is one they know (none, relu) and z is not kept.
+    epilogue::fused_form<T> fused() const {
+        if (z) return {};
+        return {Bias ? b : nullptr, fused_activation};
+    }
+};
+
+}  // namespace detail
+
 template <std::size_t In, std::size_t Out, bool Bias>
 struct linear {
     static_assert(In > 0 && Out > 0, "linear: In and Out must be at least 1");
@@ -101,32 +136,8 @@ struct linear<In, Out, Bias>::node {
             return false;
     }();
 
-    /// The chain as a fused GEMM epilogue knows it (cuBLASLt), or custom. (tanh-GELU stays
-    /// custom: cuBLASLt's GELU is not held to this library's float tolerances.)
-    static constexpr epilogue::activation fused_activation =
-        is_empty_chain<Chain>                ? epilogue::activation::none
-        : std::is_same_v<Chain, chain<relu>> ? epilogue::activation::relu
-                                             : epilogue::activation::custom;
-
     /// y = chain(z), z = acc + b; z kept when the backward pass needs it.
-    struct forward_epilogue {
-        const T* b;
-        T* z;
-        CTDL_HD void operator()(std::size_t row, std::size_t col0, T* c, std::size_t len) const {
-            for (std::size_t j = 0; j < len; ++j) {
-                T v = c[j];
-                if constexpr (Bias) v += b[col0 + j];
-                if (z) z[row * Out + col0 + j] = v;
-                c[j] = Chain::apply(v);
-            }
-        }
-        /// The same, for GEMMs with fused epilogues (cuBLASLt): bias then the chain, when the
-        /// chain is one they know (none, relu) and z is not kept.
-        epilogue::fused_form<T> fused() const {
-            if (z) return {};
-            return {Bias ? b : nullptr, fused_activation};
-        }
-    };
+    using forward_epilogue = detail::linear_epilogue<T, Bias, Chain>;
 
     void forward(const T* params, const T* in, T* out, bool store) {
         const T* w = params + Ctx::param_offset;
@@ -134,12 +145,12 @@ struct linear<In, Out, Bias>::node {
         if constexpr (keep_z) z = store ? z_.data() : nullptr;
         if constexpr (packs) {
             if (packed_ && Exec::use_packed_weights()) {
-                Exec::gemm_packed(rows, Out, In, in, packed_, out, forward_epilogue{w + Out * In, nullptr});
+                Exec::gemm_packed(rows, Out, In, in, packed_, out, forward_epilogue{w + Out * In, nullptr, Out});
                 return;
             }
         }
         Exec::template gemm<trans::n, trans::t>(rows, Out, In, in, In, w, In, out, Out, false,
-                                                forward_epilogue{w + Out * In, z});
+                                                forward_epilogue{w + Out * In, z, Out});
     }
 
     /// Elements of this layer's pack.

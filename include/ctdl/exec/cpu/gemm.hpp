@@ -21,6 +21,10 @@
 // on K alone) whatever the thread count, so results are bitwise reproducible across
 // thread counts.
 //
+// gemm<TA, TB, T, Epilogue> itself is only the dispatch: it hands every path the epilogue
+// erased (gemm_epilogue.hpp) and the transpositions as values, so the kernels behind it are
+// compiled once per T and tile shape, whatever the epilogues and forms a program uses.
+//
 // Products with both operands contiguous along k and few rows (M ≤ 4) or few columns
 // (N ≤ 16) take the dot-product paths of gemm_dot.hpp instead, and C = A·B with both
 // operands row-major and K ≤ 16 the small-K path of gemm_small_k.hpp; neither packs.
@@ -35,6 +39,7 @@
 #include "../epilogue.hpp"
 #include "../pass_count.hpp"
 #include "gemm_dot.hpp"
+#include "gemm_epilogue.hpp"
 #include "gemm_kernel.hpp"
 #include "gemm_pack.hpp"
 #include "gemm_simd.hpp"
@@ -87,28 +92,31 @@ struct blocking {
 };
 
 /// Whether gemm_block reads op(A) in place for a block of `rows` rows (see there).
-template <trans TA>
-constexpr bool a_reads_in_place(std::size_t rows) {
-    return TA == trans::n && rows <= 128;
+constexpr bool a_reads_in_place(trans ta, std::size_t rows) {
+    return ta == trans::n && rows <= 128;
 }
 
 /// One thread's share: C[m0:m1, n0:n1] over all of K, with an MR × (NV·width) register tile.
-/// TransC: the problem is the transposed one, Cᵀ = op(B)ᵀ·op(A)ᵀ, and C is written (and
+/// transc: the problem is the transposed one, Cᵀ = op(B)ᵀ·op(A)ᵀ, and C is written (and
 /// the epilogue called) in C's own row-major layout.
 /// ap, bp: packing space for the block, at least block_scratch<T, MR, NV>(M, N, K).a / .b
 /// elements (M, N: the whole product's, which bound any block's).
-template <trans TA, trans TB, class T, std::size_t MR, std::size_t NV, bool TransC, class Epilogue>
-void gemm_block(std::size_t m0, std::size_t m1, std::size_t n0, std::size_t n1, std::size_t K, const T* A,
-                std::size_t lda, const T* B, std::size_t ldb, T* C, std::size_t ldc, bool accumulate,
-                const Epilogue& ep, T* ap, T* bp) {
+/// The transpositions (ta, tb, transc) are run-time arguments: they decide only the packing
+/// strides, which operand is read in place and how a finished tile is stored (a few
+/// branches per block or tile, none in the micro-kernel's k loop), so one instantiation
+/// per tile shape serves every form of every product.
+template <class T, std::size_t MR, std::size_t NV>
+void gemm_block(trans ta, trans tb, bool transc, std::size_t m0, std::size_t m1, std::size_t n0, std::size_t n1,
+                std::size_t K, const T* A, std::size_t lda, const T* B, std::size_t ldb, T* C, std::size_t ldc,
+                bool accumulate, tile_epilogue<T> ep, T* ap, T* bp) {
     using bl = blocking<T, MR, NV>;
     constexpr std::size_t NR = bl::NR;
-    using kernel = micro_kernel<T, MR, NV, TransC>;
-    using kernel_a_rows = micro_kernel<T, MR, NV, TransC, true>;
+    using kernel = micro_kernel<T, MR, NV>;
+    using kernel_a_rows = micro_kernel<T, MR, NV, true>;
     // A last row panel of at most 4 rows (of a tile taller than 4) runs a 4-row tile: the
     // rows past the edge would cost whole FMAs (64 rows in 6-row tiles: 3% of the work).
     // Every element's arithmetic is the same in either tile.
-    using kernel_rest = micro_kernel<T, 4, NV, TransC>;
+    using kernel_rest = micro_kernel<T, 4, NV>;
     auto short_rest = [](std::size_t rows) { return MR > 4 && rows > 0 && rows <= 4; };
 
     // K is cut into equal blocks of at most KC; the cuts depend on K alone.
@@ -123,15 +131,15 @@ void gemm_block(std::size_t m0, std::size_t m1, std::size_t n0, std::size_t n1, 
     // place (NR-wide vectors at row stride ldb) and only a partial last panel is packed
     // (zero padding). Measured on Zen 5: +10% at 64×784×256, equal or better up to 512².
     // Either way every element sees the same arithmetic.
-    const bool b_in_place = TB == trans::n && m1 - m0 <= 128;
+    const bool b_in_place = tb == trans::n && m1 - m0 <= 128;
     // Likewise a row-major op(A) with few rows is read in place (its rows are contiguous along
     // k; MR row streams): nothing to transpose, and a thread's share can be cut into small
     // pieces without packing A again for each. Only a partial last row panel is packed.
-    const bool a_in_place = a_reads_in_place<TA>(m1 - m0);
+    const bool a_in_place = a_reads_in_place(ta, m1 - m0);
 
     // op(A)[i, k] = A[i·a_rs + k·a_cs]; op(B)[k, j] = B[j·b_rs + k·b_cs].
-    const std::size_t a_rs = TA == trans::n ? lda : 1, a_cs = TA == trans::n ? 1 : lda;
-    const std::size_t b_rs = TB == trans::n ? 1 : ldb, b_cs = TB == trans::n ? ldb : 1;
+    const std::size_t a_rs = ta == trans::n ? lda : 1, a_cs = ta == trans::n ? 1 : lda;
+    const std::size_t b_rs = tb == trans::n ? 1 : ldb, b_cs = tb == trans::n ? ldb : 1;
 
     for (std::size_t jc = n0; jc < n1; jc += nc_max) {
         const std::size_t nc = std::min(nc_max, n1 - jc);
@@ -163,20 +171,15 @@ void gemm_block(std::size_t m0, std::size_t m1, std::size_t n0, std::size_t n1, 
                     for (std::size_t ir = 0; ir < mc; ir += MR) {
                         const std::size_t mr = std::min(MR, mc - ir);
                         const std::size_t row = ic + ir, col = jc + jr;
-                        T* c = TransC ? C + col * ldc + row : C + row * ldc + col;
+                        T* c = transc ? C + col * ldc + row : C + row * ldc + col;
                         if (a_in_place && mr == MR)
-                            kernel_a_rows::run(kc, asrc + ir * lda, lda, b, bstride, c, ldc, mr, nr, add);
+                            kernel_a_rows::run(kc, asrc + ir * lda, lda, b, bstride, c, ldc, mr, nr, add, transc);
                         else if (a_in_place && short_rest(mr))
-                            kernel_rest::run(kc, ap, 4, b, bstride, c, ldc, mr, nr, add);
+                            kernel_rest::run(kc, ap, 4, b, bstride, c, ldc, mr, nr, add, transc);
                         else
-                            kernel::run(kc, ap + (a_in_place ? 0 : ir * kc), MR, b, bstride, c, ldc, mr, nr, add);
-                        if constexpr (TransC) {
-                            if (last)
-                                for (std::size_t j = 0; j < nr; ++j) ep(col + j, row, c + j * ldc, mr);
-                        } else {
-                            if (last)
-                                for (std::size_t i = 0; i < mr; ++i) ep(row + i, col, c + i * ldc, nr);
-                        }
+                            kernel::run(kc, ap + (a_in_place ? 0 : ir * kc), MR, b, bstride, c, ldc, mr, nr, add,
+                                        transc);
+                        if (last) ep(row, col, c, ldc, mr, nr);
                     }
                 }
             }
@@ -201,9 +204,10 @@ constexpr std::pair<std::size_t, std::size_t> block_scratch(std::size_t M, std::
 /// one at a time from a shared counter (a thread that is descheduled holds up at most the
 /// block it is in). K is never split and a block's arithmetic does not depend on where its
 /// edges lie, so which thread computes which block never changes a result.
-template <trans TA, trans TB, class T, std::size_t MR, std::size_t NV, bool TransC, class Epilogue>
-void gemm_threads(std::size_t M, std::size_t N, std::size_t K, const T* A, std::size_t lda, const T* B,
-                  std::size_t ldb, T* C, std::size_t ldc, bool accumulate, const Epilogue& ep, thread_pool& pool) {
+template <class T, std::size_t MR, std::size_t NV>
+void gemm_threads(trans ta, trans tb, bool transc, std::size_t M, std::size_t N, std::size_t K, const T* A,
+                  std::size_t lda, const T* B, std::size_t ldb, T* C, std::size_t ldc, bool accumulate,
+                  tile_epilogue<T> ep, thread_pool& pool) {
     constexpr std::size_t NR = blocking<T, MR, NV>::NR;
     const std::size_t mpanels = (M + MR - 1) / MR, npanels = (N + NR - 1) / NR;
     const bool serial = pool.size() == 1 || M * N * K <= serial_work || mpanels * npanels == 1;
@@ -214,8 +218,8 @@ void gemm_threads(std::size_t M, std::size_t N, std::size_t K, const T* A, std::
     T* const space = scratch<T, 0>(n * (a_elems + b_elems));  // region t: part t of the pool's job
     auto block = [&](std::size_t t, std::size_t m0, std::size_t m1, std::size_t n0, std::size_t n1) {
         T* ap = space + t * (a_elems + b_elems);
-        gemm_block<TA, TB, T, MR, NV, TransC, Epilogue>(m0, m1, n0, n1, K, A, lda, B, ldb, C, ldc, accumulate, ep, ap,
-                                                        ap + a_elems);
+        gemm_block<T, MR, NV>(ta, tb, transc, m0, m1, n0, n1, K, A, lda, B, ldb, C, ldc, accumulate, ep, ap,
+                              ap + a_elems);
     };
     if (serial) {
         block(0, 0, M, 0, N);
@@ -237,7 +241,7 @@ void gemm_threads(std::size_t M, std::size_t N, std::size_t K, const T* A, std::
     }
     // Columns cost no extra packing when A is read in place: then 4 blocks a thread, so
     // the threads even out when one of them is slowed down.
-    if (tm == 1 && a_reads_in_place<TA>(M)) tn = std::min(npanels, 4 * n);
+    if (tm == 1 && a_reads_in_place(ta, M)) tn = std::min(npanels, 4 * n);
     const std::size_t blocks = tm * tn;
     std::atomic<std::size_t> next{0};
     pool.run([&](std::size_t t, std::size_t) {
@@ -266,11 +270,12 @@ inline constexpr std::size_t transposed_below = tile<T>::rows;
 /// padded edge rows and columns, weighted by how fast its inner loop runs (measured on
 /// Zen 5 relative to 8×32: 6×64 and 10×32 0.97, 12×32 0.96, 14×32 0.93). The choice
 /// depends on the sizes alone (never on the thread count).
-template <trans TA, trans TB, class T, bool TransC, class Epilogue>
-void gemm_tiles(std::size_t M, std::size_t N, std::size_t K, const T* A, std::size_t lda, const T* B,
-                std::size_t ldb, T* C, std::size_t ldc, bool accumulate, const Epilogue& ep, thread_pool& pool) {
+template <class T>
+void gemm_tile_driver(trans ta, trans tb, bool transc, std::size_t M, std::size_t N, std::size_t K, const T* A,
+                      std::size_t lda, const T* B, std::size_t ldb, T* C, std::size_t ldc, bool accumulate,
+                      tile_epilogue<T> ep, thread_pool& pool) {
 #define CTDL_GEMM_TILE(mr, nv) \
-    gemm_threads<TA, TB, T, mr, nv, TransC, Epilogue>(M, N, K, A, lda, B, ldb, C, ldc, accumulate, ep, pool)
+    gemm_threads<T, mr, nv>(ta, tb, transc, M, N, K, A, lda, B, ldb, C, ldc, accumulate, ep, pool)
 #if defined(__AVX512F__)
     if (M == 1) return CTDL_GEMM_TILE(1, 4);
     if (M <= 2) return CTDL_GEMM_TILE(2, 4);
@@ -279,7 +284,7 @@ void gemm_tiles(std::size_t M, std::size_t N, std::size_t K, const T* A, std::si
     if (M <= 8) return CTDL_GEMM_TILE(8, 2);
     if (M <= 10) return CTDL_GEMM_TILE(10, 2);
     if (M <= 12) return CTDL_GEMM_TILE(12, 2);
-    if constexpr (TransC) {
+    if (transc) {
         return CTDL_GEMM_TILE(14, 2);  // M < transposed_below here
     } else {
         constexpr std::size_t w = simd<T>::width;
@@ -300,6 +305,13 @@ void gemm_tiles(std::size_t M, std::size_t N, std::size_t K, const T* A, std::si
 #undef CTDL_GEMM_TILE
 }
 
+/// The packed driver for one form of the product (what the tests call to bypass the other paths).
+template <trans TA, trans TB, class T, bool TransC>
+void gemm_tiles(std::size_t M, std::size_t N, std::size_t K, const T* A, std::size_t lda, const T* B,
+                std::size_t ldb, T* C, std::size_t ldc, bool accumulate, tile_epilogue<T> ep, thread_pool& pool) {
+    gemm_tile_driver<T>(TA, TB, TransC, M, N, K, A, lda, B, ldb, C, ldc, accumulate, ep, pool);
+}
+
 }  // namespace detail
 
 template <trans TA, trans TB, class T, class Epilogue = epilogue::none>
@@ -307,28 +319,31 @@ void gemm(std::size_t M, std::size_t N, std::size_t K, const T* A, std::size_t l
           T* C, std::size_t ldc, bool accumulate = false, const Epilogue& ep = {}, thread_pool& pool = cpu_pool()) {
     record_pass(pass::gemm);
     if (M == 0 || N == 0) return;
+    // Every path below is compiled once per T, whatever the epilogue (gemm_epilogue.hpp).
+    const detail::tile_epilogue<T> e = detail::erase_epilogue<T>(ep);
     if (K == 0) {
-        detail::gemm_empty(M, N, C, ldc, accumulate, ep);
+        detail::gemm_empty(M, N, C, ldc, accumulate, e);
         return;
     }
 #if defined(__AVX512F__)
     if constexpr (TA == trans::n && TB == trans::t && (std::is_same_v<T, float> || std::is_same_v<T, double>)) {
         if (M <= 4)  // batch-1 forward: dot products, nothing packed
-            return detail::gemm_dot_m(M, N, K, A, lda, detail::dot_b<T, false>{B, ldb, K}, C, ldc, accumulate, ep, pool);
+            return detail::gemm_dot_m(M, N, K, A, lda, detail::dot_b<T, false>{B, ldb, K}, C, ldc, accumulate, e, pool);
         if (N <= detail::narrow_n)  // a classifier's last layer: dot products, nothing packed
-            return detail::gemm_narrow<T>(M, N, K, A, lda, B, ldb, C, ldc, accumulate, ep, pool);
+            return detail::gemm_narrow<T>(M, N, K, A, lda, B, ldb, C, ldc, accumulate, e, pool);
     }
 #endif
     // A narrow C (few columns, more rows) is computed as Cᵀ = op(B)ᵀ·op(A)ᵀ, which is short
     // and wide: op(B)ᵀ is B read with the other transpose flag, likewise op(A)ᵀ.
     constexpr trans flip_a = TA == trans::n ? trans::t : trans::n, flip_b = TB == trans::n ? trans::t : trans::n;
     if (N < detail::transposed_below<T> && N < M)
-        return detail::gemm_tiles<flip_b, flip_a, T, true>(N, M, K, B, ldb, A, lda, C, ldc, accumulate, ep, pool);
+        return detail::gemm_tile_driver<T>(flip_b, flip_a, true, N, M, K, B, ldb, A, lda, C, ldc, accumulate,
+                                           detail::erase_epilogue<T, true>(ep), pool);
     if constexpr (TA == trans::n && TB == trans::n) {
         if (K <= detail::small_k)  // B's few rows sit in L1: nothing packed
-            return detail::gemm_small_k<T>(M, N, K, A, lda, B, ldb, C, ldc, accumulate, ep, pool);
+            return detail::gemm_small_k<T>(M, N, K, A, lda, B, ldb, C, ldc, accumulate, e, pool);
     }
-    detail::gemm_tiles<TA, TB, T, false>(M, N, K, A, lda, B, ldb, C, ldc, accumulate, ep, pool);
+    detail::gemm_tile_driver<T>(TA, TB, false, M, N, K, A, lda, B, ldb, C, ldc, accumulate, e, pool);
 }
 
 /// The same with sizes known at compile time; operands are dense (lda = K or M, ldb = N or

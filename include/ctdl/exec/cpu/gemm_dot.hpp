@@ -16,6 +16,7 @@
 
 #include "../epilogue.hpp"
 #include "../pass_count.hpp"
+#include "gemm_epilogue.hpp"
 #include "gemm_pack.hpp"
 #include "gemm_simd.hpp"
 #include "intrinsic_warnings.hpp"
@@ -57,13 +58,11 @@ void split_rows(std::size_t M, std::size_t work, std::size_t serial, thread_pool
 }
 
 /// K = 0: C = 0 (or unchanged), then the epilogue.
-template <class T, class Epilogue>
-void gemm_empty(std::size_t M, std::size_t N, T* C, std::size_t ldc, bool accumulate, const Epilogue& ep) {
-    for (std::size_t i = 0; i < M; ++i) {
-        T* c = C + i * ldc;
-        if (!accumulate) std::fill(c, c + N, T(0));
-        ep(i, std::size_t{0}, c, N);
-    }
+template <class T>
+void gemm_empty(std::size_t M, std::size_t N, T* C, std::size_t ldc, bool accumulate, tile_epilogue<T> ep) {
+    if (!accumulate)
+        for (std::size_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, T(0));
+    ep(0, 0, C, ldc, M, N);
 }
 
 #if defined(__AVX512F__)
@@ -102,9 +101,9 @@ inline __m512d lane_sums(__m512d (&v)[8]) {
 /// (lane partial sums by FMA, k ascending, the last partial vector zero-filled, then the
 /// fixed lane tree), wherever its block lies, so results never depend on the thread count.
 /// Computes rows [r0, r1), then the epilogue over each of them.
-template <class T, std::size_t R, class Epilogue>
+template <class T, std::size_t R>
 void gemm_narrow_rows(std::size_t M, std::size_t N, std::size_t K, const T* A, std::size_t lda, const T* B,
-                      std::size_t ldb, T* C, std::size_t ldc, bool accumulate, const Epilogue& ep, std::size_t r0,
+                      std::size_t ldb, T* C, std::size_t ldc, bool accumulate, tile_epilogue<T> ep, std::size_t r0,
                       std::size_t r1) {
     using S = simd<T>;
     using V = zmm<T>;
@@ -150,7 +149,7 @@ void gemm_narrow_rows(std::size_t M, std::size_t N, std::size_t K, const T* A, s
                 V::store(c, cols, v);
             }
         }
-        for (std::size_t i = 0; i < rn; ++i) ep(i0 + i, std::size_t{0}, C + (i0 + i) * ldc, N);
+        ep(i0, 0, C + i0 * ldc, ldc, rn, N);
     }
 }
 
@@ -158,9 +157,9 @@ void gemm_narrow_rows(std::size_t M, std::size_t N, std::size_t K, const T* A, s
 inline constexpr std::size_t narrow_n = 16;
 
 /// Narrow C = A·Bᵀ: blocks of rows (R = width/2 rows × 2 columns), split over the threads.
-template <class T, class Epilogue>
+template <class T>
 void gemm_narrow(std::size_t M, std::size_t N, std::size_t K, const T* A, std::size_t lda, const T* B,
-                 std::size_t ldb, T* C, std::size_t ldc, bool accumulate, const Epilogue& ep, thread_pool& pool) {
+                 std::size_t ldb, T* C, std::size_t ldc, bool accumulate, tile_epilogue<T> ep, thread_pool& pool) {
     constexpr std::size_t R = simd<T>::width / 2;
     split_rows<R>(M, M * N * K, serial_work_unpacked, pool, [&](std::size_t r0, std::size_t r1) {
         gemm_narrow_rows<T, R>(M, N, K, A, lda, B, ldb, C, ldc, accumulate, ep, r0, r1);
@@ -221,9 +220,9 @@ struct dot_b {
 /// then the K mod w tail in order: the same whatever the thread count, packed or not.
 /// Columns [j0, j1), in reverse order of groups if `reverse`, then the epilogue over the row
 /// segments.
-template <class T, std::size_t MR, bool Packed, class Epilogue>
+template <class T, std::size_t MR, bool Packed>
 void gemm_dot_rows(std::size_t K, const T* A, std::size_t lda, const dot_b<T, Packed>& bsrc, T* C, std::size_t ldc,
-                   bool accumulate, const Epilogue& ep, std::size_t j0, std::size_t j1, bool reverse) {
+                   bool accumulate, tile_epilogue<T> ep, std::size_t j0, std::size_t j1, bool reverse) {
     using S = simd<T>;
     using reg = typename S::reg;
     constexpr std::size_t W = S::width, JB = dot_b<T, Packed>::JB, P = 4 / MR;
@@ -273,15 +272,15 @@ void gemm_dot_rows(std::size_t K, const T* A, std::size_t lda, const dot_b<T, Pa
                 c = accumulate ? c + sum : sum;
             }
     }
-    for (std::size_t i = 0; i < MR; ++i) ep(i, j0, C + i * ldc + j0, j1 - j0);
+    ep(0, j0, C + j0, ldc, MR, j1 - j0);
 }
 
 CTDL_INTRINSIC_WARNINGS_ON
 
 /// Batch-1 C = A·Bᵀ (M = MR ≤ 4): its columns split over the threads.
-template <class T, std::size_t MR, bool Packed, class Epilogue>
+template <class T, std::size_t MR, bool Packed>
 void gemm_dot(std::size_t N, std::size_t K, const T* A, std::size_t lda, const dot_b<T, Packed>& B, T* C,
-              std::size_t ldc, bool accumulate, const Epilogue& ep, thread_pool& pool) {
+              std::size_t ldc, bool accumulate, tile_epilogue<T> ep, thread_pool& pool) {
     constexpr std::size_t JB = dot_b<T, Packed>::JB;
     const std::size_t groups = (N + JB - 1) / JB;
     // Every other call walks B backwards. Inference streams the same weights over and over;
@@ -306,9 +305,9 @@ void gemm_dot(std::size_t N, std::size_t K, const T* A, std::size_t lda, const d
 }
 
 /// gemm_dot for M = 1..4 rows.
-template <class T, bool Packed, class Epilogue>
+template <class T, bool Packed>
 void gemm_dot_m(std::size_t M, std::size_t N, std::size_t K, const T* A, std::size_t lda, const dot_b<T, Packed>& B,
-                T* C, std::size_t ldc, bool accumulate, const Epilogue& ep, thread_pool& pool) {
+                T* C, std::size_t ldc, bool accumulate, tile_epilogue<T> ep, thread_pool& pool) {
     switch (M) {
         case 1: return gemm_dot<T, 1>(N, K, A, lda, B, C, ldc, accumulate, ep, pool);
         case 2: return gemm_dot<T, 2>(N, K, A, lda, B, C, ldc, accumulate, ep, pool);
@@ -376,12 +375,12 @@ void gemm_packed(std::size_t M, std::size_t N, std::size_t K, const T* A, std::s
     static_assert(packs_small_batch<T>);
     record_pass(pass::gemm);
     if (M == 0 || N == 0) return;
-    if (K == 0) return detail::gemm_empty(M, N, C, ldc, accumulate, ep);
+    if (K == 0) return detail::gemm_empty(M, N, C, ldc, accumulate, detail::erase_epilogue<T>(ep));
     const detail::dot_b<T, true> b{packed, detail::dot_b<T, true>::group_stride(K), K};
     for (std::size_t r = 0; r < M; r += 4) {  // more than 4 rows: blocks of 4 (correct, not fast)
         auto rows_from_r = [&](std::size_t row, std::size_t col0, T* c, std::size_t len) { ep(r + row, col0, c, len); };
         detail::gemm_dot_m(std::min<std::size_t>(4, M - r), N, K, A + r * lda, lda, b, C + r * ldc, ldc, accumulate,
-                           rows_from_r, pool);
+                           detail::erase_epilogue<T>(rows_from_r), pool);
     }
 }
 #endif

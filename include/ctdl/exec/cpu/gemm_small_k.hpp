@@ -16,6 +16,7 @@
 #include <cstddef>
 
 #include "gemm_dot.hpp"
+#include "gemm_epilogue.hpp"
 #include "gemm_kernel.hpp"
 #include "gemm_pack.hpp"
 #include "gemm_simd.hpp"
@@ -30,9 +31,9 @@ inline constexpr std::size_t small_k = 16;
 /// they are final. The micro-kernel reads whole tiles: a row panel of fewer than MR rows
 /// runs the 4-, 2- and 1-row tiles, and a last column panel of fewer than NR columns reads
 /// a zero-padded copy of its K × nr corner of B, so nothing past A or B is read.
-template <class T, std::size_t MR, std::size_t NV, class Epilogue>
+template <class T, std::size_t MR, std::size_t NV>
 void gemm_small_k_rows(std::size_t N, std::size_t K, const T* A, std::size_t lda, const T* B, std::size_t ldb, T* C,
-                       std::size_t ldc, bool accumulate, const Epilogue& ep, std::size_t r0, std::size_t r1) {
+                       std::size_t ldc, bool accumulate, tile_epilogue<T> ep, std::size_t r0, std::size_t r1) {
     constexpr std::size_t NR = NV * simd<T>::width;
     const std::size_t n_full = N / NR * NR;
     alignas(64) T edge[small_k * NR];
@@ -42,9 +43,8 @@ void gemm_small_k_rows(std::size_t N, std::size_t K, const T* A, std::size_t lda
             const std::size_t nr = std::min(NR, N - j0);
             T* c = C + i0 * ldc + j0;
             const T* b = nr == NR ? B + j0 : edge;
-            micro_kernel<T, H, NV, false, true>::run(K, A + i0 * lda, lda, b, nr == NR ? ldb : NR, c, ldc, H, nr,
-                                                     accumulate);
-            for (std::size_t i = 0; i < H; ++i) ep(i0 + i, j0, c + i * ldc, nr);
+            micro_kernel<T, H, NV, true>::run(K, A + i0 * lda, lda, b, nr == NR ? ldb : NR, c, ldc, H, nr, accumulate);
+            ep(i0, j0, c, ldc, H, nr);
         }
     };
     std::size_t i0 = r0;
@@ -55,9 +55,9 @@ void gemm_small_k_rows(std::size_t N, std::size_t K, const T* A, std::size_t lda
     for (; i0 < r1; ++i0) panel.template operator()<1>(i0);
 }
 
-template <class T, class Epilogue>
+template <class T>
 void gemm_small_k(std::size_t M, std::size_t N, std::size_t K, const T* A, std::size_t lda, const T* B,
-                  std::size_t ldb, T* C, std::size_t ldc, bool accumulate, const Epilogue& ep, thread_pool& pool) {
+                  std::size_t ldb, T* C, std::size_t ldc, bool accumulate, tile_epilogue<T> ep, thread_pool& pool) {
     constexpr std::size_t MR = tile<T>::rows, NV = tile<T>::vecs;
     split_rows<MR>(M, M * N * K, serial_work_unpacked, pool, [&](std::size_t r0, std::size_t r1) {
         gemm_small_k_rows<T, MR, NV>(N, K, A, lda, B, ldb, C, ldc, accumulate, ep, r0, r1);

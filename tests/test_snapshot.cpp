@@ -5,6 +5,8 @@
 #include <ctdl/data/tokenizer.hpp>
 #include <ctdl/io/snapshot.hpp>
 
+#include "fake_model.hpp"
+
 #include <algorithm>
 #include <array>
 #include <bit>
@@ -33,25 +35,8 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-// ---------------------------------------------------------------- a model stand-in
-// The shape of nn::sequential<linear<4, 3>, relu, linear<3, 2>>: PyTorch names and layouts.
-template <class T>
-struct fake_model {
-    using value_type = T;
-    static constexpr std::size_t parameter_count = 12 + 3 + 6 + 2;
-    static const std::vector<ctdl::parameter_info>& parameter_table() {
-        static const std::vector<ctdl::parameter_info> table{
-            {"0.weight", {3, 4}, 0, 12, true},
-            {"0.bias", {3}, 12, 3, true},
-            {"2.weight", {2, 3}, 15, 6, true},
-            {"2.bias", {2}, 21, 2, true},
-        };
-        return table;
-    }
-    std::array<T, parameter_count> params{};
-    T* parameters() { return params.data(); }
-    const T* parameters() const { return params.data(); }
-};
+// ---------------------------------------------------------------- a model stand-in (fake_model.hpp)
+using ctdl_test::fake_model;
 static_assert(ctdl::snapshot_model<fake_model<float>>);
 static_assert(ctdl::snapshot_model<fake_model<double>>);
 static_assert(!ctdl::snapshot_model<int>);

@@ -14,7 +14,7 @@
 
 #include <ctdl/io/snapshot.hpp>
 
-#include "fake_model.hpp"
+#include "../fake_model.hpp"
 
 namespace st = ctdl::safetensors;
 
@@ -60,9 +60,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         }
         if (f.header().size() + 8 + covered != size) die("the tensors do not tile the data section");
 
-        ctdl_fuzz::fake_model model;
+        ctdl_test::fake_model<float> model;
         for (std::size_t i = 0; i < model.params.size(); ++i) model.params[i] = float(i) * 0.5f - 3.0f;
-        const ctdl_fuzz::fake_model before = model;
+        const ctdl_test::fake_model<float> before = model;
         for (const bool allow : {false, true}) {
             try {
                 ctdl::load_into(model, f, {.allow_unexpected = allow});

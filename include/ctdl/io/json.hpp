@@ -156,43 +156,14 @@ public:
         skip_space();
         if (at_end()) fail("unexpected end of text, expected a value");
         if (peek() != '{') fail("expected a JSON object");
-        ++pos_;
         std::vector<std::string> keys;
-        std::vector<std::size_t> key_offsets;
-        skip_space();
-        if (!at_end() && peek() == '}') {
-            ++pos_;
-        } else {
-            for (;;) {
-                skip_space();
-                if (at_end() || peek() != '"')
-                    fail(at_end() ? "unexpected end of text, expected an object key" : "expected a string as object key");
-                if (keys.size() >= root.max_members)
-                    fail("an object has more than " + std::to_string(root.max_members) + " members");
-                key_offsets.push_back(pos_);
-                keys.push_back(parse_string(root.max_key_bytes, "an object key"));
-                skip_space();
-                expect(':', "':' after an object key");
-                skip_space();
-                lim_ = limits_for(static_cast<const std::string&>(keys.back()));
-                value v = parse_value(0);
-                on_member(std::string(keys.back()), std::move(v));
-                skip_space();
-                if (at_end()) fail("unexpected end of text, expected ',' or '}'");
-                if (peek() == ',') {
-                    ++pos_;
-                    continue;
-                }
-                if (peek() == '}') {
-                    ++pos_;
-                    break;
-                }
-                fail("expected ',' or '}' in an object");
-            }
-        }
+        parse_members(keys, root.max_members, root.max_key_bytes, [&](const std::string& key) {
+            lim_ = limits_for(key);
+            value v = parse_value(0);
+            on_member(std::string(key), std::move(v));
+        });
         skip_space();
         if (pos_ != s_.size()) fail("unexpected characters after the JSON value");
-        reject_duplicate_keys(keys, key_offsets);
     }
 
 private:
@@ -256,6 +227,15 @@ private:
     void parse_object(value& v, int depth) {
         check_depth(depth);
         v.kind = kind::object;
+        parse_members(v.keys, lim_.max_object_members, lim_.max_key_bytes,
+                      [&](const std::string&) { v.items.push_back(parse_value(depth)); });
+    }
+
+    /// The members of the object at '{': each key into keys, then on_value(key) parses its
+    /// value; refuses more than max_members members and duplicate keys.
+    template <class ParseValue>
+    void parse_members(std::vector<std::string>& keys, std::size_t max_members, std::size_t max_key_bytes,
+                       ParseValue&& on_value) {
         std::vector<std::size_t> key_offsets;
         ++pos_;  // '{'
         skip_space();
@@ -266,14 +246,13 @@ private:
         for (;;) {
             skip_space();
             if (at_end() || peek() != '"') fail(at_end() ? "unexpected end of text, expected an object key" : "expected a string as object key");
-            if (v.keys.size() >= lim_.max_object_members)
-                fail("an object has more than " + std::to_string(lim_.max_object_members) + " members");
+            if (keys.size() >= max_members) fail("an object has more than " + std::to_string(max_members) + " members");
             key_offsets.push_back(pos_);
-            v.keys.push_back(parse_string(lim_.max_key_bytes, "an object key"));
+            keys.push_back(parse_string(max_key_bytes, "an object key"));
             skip_space();
             expect(':', "':' after an object key");
             skip_space();
-            v.items.push_back(parse_value(depth));
+            on_value(static_cast<const std::string&>(keys.back()));
             skip_space();
             if (at_end()) fail("unexpected end of text, expected ',' or '}'");
             if (peek() == ',') {
@@ -286,7 +265,7 @@ private:
             }
             fail("expected ',' or '}' in an object");
         }
-        reject_duplicate_keys(v.keys, key_offsets);
+        reject_duplicate_keys(keys, key_offsets);
     }
 
     // Sorting an index keeps this O(n log n) even for adversarial headers with many keys.

@@ -1,6 +1,7 @@
 #pragma once
-// A snapshot_model stand-in for the fuzz targets: the parameter table of
-// nn::sequential<linear<4, 3>, relu, linear<3, 2>> over a plain array.
+// A snapshot_model stand-in for the snapshot tests and the fuzz targets: the parameter
+// table of nn::sequential<linear<4, 3>, relu, linear<3, 2>> (PyTorch names and layouts)
+// over a plain array.
 #include <array>
 #include <cstddef>
 #include <cstring>
@@ -8,10 +9,11 @@
 
 #include <ctdl/core/parameter_info.hpp>
 
-namespace ctdl_fuzz {
+namespace ctdl_test {
 
+template <class T>
 struct fake_model {
-    using value_type = float;
+    using value_type = T;
     static constexpr std::size_t parameter_count = 12 + 3 + 6 + 2;
     static const std::vector<ctdl::parameter_info>& parameter_table() {
         static const std::vector<ctdl::parameter_info> table{
@@ -22,10 +24,10 @@ struct fake_model {
         };
         return table;
     }
-    std::array<float, parameter_count> params{};
-    float* parameters() { return params.data(); }
-    const float* parameters() const { return params.data(); }
+    std::array<T, parameter_count> params{};
+    T* parameters() { return params.data(); }
+    const T* parameters() const { return params.data(); }
     bool same_bits(const fake_model& o) const { return std::memcmp(params.data(), o.params.data(), sizeof params) == 0; }
 };
 
-}  // namespace ctdl_fuzz
+}  // namespace ctdl_test

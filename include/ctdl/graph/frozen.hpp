@@ -13,6 +13,21 @@
 
 namespace ctdl {
 
+namespace detail {
+/// A's node in the frozen context, with the pointwise chain fused into it if there is one.
+/// (One specialisation per arity: nvcc refuses a pack expanded into node's fixed parameters.)
+template <class A, class Ctx, class... Chain>
+struct frozen_node;
+template <class A, class Ctx>
+struct frozen_node<A, Ctx> {
+    using type = typename A::template node<Ctx>;
+};
+template <class A, class Ctx, class Chain>
+struct frozen_node<A, Ctx, Chain> {
+    using type = typename A::template node<Ctx, Chain>;
+};
+}  // namespace detail
+
 template <class A>
 struct frozen {
     static_assert(nn::layer<A>, "frozen<A>: A must be a layer or a graph of layers");
@@ -45,9 +60,9 @@ struct frozen {
     }();
 
     template <class Ctx, class... Chain>
-    using node = typename A::template node<
-        typename Ctx::template child<typename Ctx::in_shape, Ctx::param_offset, Ctx::grad_offset, Ctx::need_dx, true>,
-        Chain...>;
+    using node = typename detail::frozen_node<
+        A, typename Ctx::template child<typename Ctx::in_shape, Ctx::param_offset, Ctx::grad_offset, Ctx::need_dx, true>,
+        Chain...>::type;
 };
 
 template <class A>

@@ -192,7 +192,7 @@ inline std::optional<temporary_name> parse_temporary_name(std::string_view name,
 /// Removes the temporaries of path left by writers that no longer exist (see the header
 /// comment for the rules). Best effort and silent: a directory it cannot read, or a file
 /// it cannot judge, is left as it is.
-inline void remove_stale_temporaries(const std::filesystem::path& path) noexcept {
+[[gnu::cold]] inline void remove_stale_temporaries(const std::filesystem::path& path) noexcept {
     try {
         const std::string dir = path.has_parent_path() ? path.parent_path().string() : std::string(".");
         const std::string target = path.filename().string();

@@ -33,7 +33,7 @@ public:
     /// Adds a tensor given its raw bytes in native byte order. Throws ctdl::error if the
     /// name is empty, reserved, repeated or not UTF-8, or if data is not size_of(type) ×
     /// the product of shape bytes long.
-    void add(std::string name, dtype type, std::vector<std::size_t> shape, std::span<const std::byte> data) {
+    [[gnu::cold]] void add(std::string name, dtype type, std::vector<std::size_t> shape, std::span<const std::byte> data) {
         const std::string where = "safetensors writer: tensor '" + name + "': ";
         if (name.empty()) throw error("safetensors writer: a tensor name is empty");
         if (name == metadata_key) throw error(where + "the name is reserved for metadata");
@@ -62,7 +62,7 @@ public:
     const ctdl::metadata& metadata() const { return metadata_; }
 
     /// The header as it will be written: JSON plus padding, a multiple of 8 bytes long.
-    std::string header() const {
+    [[gnu::cold]] std::string header() const {
         std::string h = "{";
         bool first = true;
         const auto comma = [&] {

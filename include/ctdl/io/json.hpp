@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "../core/error.hpp"
+#include "../data/utf8.hpp"
 #include "text.hpp"
 
 namespace ctdl::json {
@@ -120,20 +121,6 @@ inline std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
     for (std::size_t k = 2; k < len; ++k)
         if (byte(i + k) < 0x80 || byte(i + k) > 0xBF) return 0;
     return len;
-}
-
-inline void append_utf8(std::string& out, std::uint32_t cp) {
-    const auto put = [&](std::uint32_t b) { out.push_back(static_cast<char>(b)); };
-    if (cp < 0x80) {
-        put(cp);
-    } else if (cp < 0x800) {
-        put(0xC0 | (cp >> 6)), put(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        put(0xE0 | (cp >> 12)), put(0x80 | ((cp >> 6) & 0x3F)), put(0x80 | (cp & 0x3F));
-    } else {
-        put(0xF0 | (cp >> 18)), put(0x80 | ((cp >> 12) & 0x3F));
-        put(0x80 | ((cp >> 6) & 0x3F)), put(0x80 | (cp & 0x3F));
-    }
 }
 
 /// Keys too long for a message are cut (see ctdl::detail::quote).
@@ -402,7 +389,7 @@ private:
             if (low < 0xDC00 || low > 0xDFFF) fail("high surrogate not followed by a low surrogate");
             cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
         }
-        append_utf8(out, cp);
+        ctdl::data::utf8_append(out, static_cast<char32_t>(cp));  // a scalar value: surrogates were paired above
     }
 };
 

@@ -57,7 +57,9 @@ struct adam_coefficients {
     T grad_scale, l2, decay, beta1, one_minus_beta1, beta2, one_minus_beta2, neg_step_size, bias_correction2_sqrt, eps;
 };
 
-/// The cpu block's update of element i, as a functor for Exec::for_each_index.
+/// The update of element i as a functor, for the policies whose memory the host cannot read
+/// (one Exec::for_each_index per segment, policy.hpp); the cpu runs the same arithmetic in
+/// blocks (run_block below), with the square roots vectorized.
 template <class T, bool L2>
 struct adam_update {
     T* p;

@@ -47,7 +47,9 @@ struct sgd_coefficients {
     T grad_scale, weight_decay, momentum, one_minus_dampening, neg_lr;
 };
 
-/// The cpu loop's update of element i, as a functor for Exec::for_each_index.
+/// The update of element i as a functor, for the policies whose memory the host cannot read
+/// (one Exec::for_each_index per segment, policy.hpp); the cpu runs the same arithmetic in
+/// run() below, as a loop the compiler vectorizes.
 template <class T, bool Decay, bool Momentum, bool First, bool Nesterov>
 struct sgd_update {
     T* p;

@@ -1,11 +1,9 @@
 #include <catch2/catch.hpp>
+#include <ctdl/core/math.hpp>
 #include <ctdl/core/random.hpp>
 #include <ctdl/exec/cpu/elementwise.hpp>
-#include <ctdl/exec/cpu/normalize.hpp>
 #include <ctdl/exec/cpu/reduce.hpp>
-#include <ctdl/exec/cpu/softmax.hpp>
 #include <ctdl/exec/pass_count.hpp>
-#include <ctdl/exec/row_math.hpp>
 #include <ctdl/exec/thread_pool.hpp>
 
 #include <algorithm>
@@ -226,91 +224,8 @@ TEMPLATE_TEST_CASE("sum and sum_squares are accurate and independent of the thre
     CHECK(k::sum(v.size(), v.data()) == 1e8 + 100000);
 }
 
-// ---------------------------------------------------------------- softmax
-
-namespace {
-std::vector<double> softmax_ref(std::size_t rows, std::size_t cols, const std::vector<double>& x, bool log) {
-    std::vector<double> y(x.size());
-    for (std::size_t r = 0; r < rows; ++r) {
-        const double* xr = x.data() + r * cols;
-        const double m = *std::max_element(xr, xr + cols);
-        double s = 0;
-        for (std::size_t c = 0; c < cols; ++c) s += std::exp(xr[c] - m);
-        for (std::size_t c = 0; c < cols; ++c)
-            y[r * cols + c] = log ? xr[c] - m - std::log(s) : std::exp(xr[c] - m) / s;
-    }
-    return y;
-}
-template <class T>
-std::vector<double> to_double(const std::vector<T>& v) {
-    return {v.begin(), v.end()};
-}
-}  // namespace
-
-TEMPLATE_TEST_CASE("softmax_rows and log_softmax_rows match a double reference", "", float, double) {
-    using T = TestType;
-    auto& p = test_pools();
-    for (auto [rows, cols] : matrices) {
-        INFO(rows << " x " << cols);
-        const auto x = random_vector<T>(rows * cols, 40, -8, 8);
-        const auto ref = softmax_ref(rows, cols, to_double(x), false);
-        const auto lref = softmax_ref(rows, cols, to_double(x), true);
-
-        std::vector<T> y1(x.size()), y2(x.size()), y3(x.size()), l1(x.size()), l2(x.size());
-        k::softmax_rows(rows, cols, x.data(), y1.data(), p.one);
-        k::softmax_rows(rows, cols, x.data(), y2.data(), p.two);
-        k::softmax_rows(rows, cols, x.data(), y3.data(), p.three);
-        CHECK(max_rel_err(y1, ref, 0.0) <= 4 * tolerance<T>);
-        CHECK(bitwise_equal(y1, y2));
-        CHECK(bitwise_equal(y1, y3));
-        for (std::size_t r = 0; r < rows; ++r) {
-            double s = 0;
-            for (std::size_t c = 0; c < cols; ++c) s += y1[r * cols + c];
-            REQUIRE(std::abs(s - 1) <= 4 * tolerance<T> * std::sqrt(double(cols)) + 1e-15);
-        }
-
-        k::log_softmax_rows(rows, cols, x.data(), l1.data(), p.one);
-        k::log_softmax_rows(rows, cols, x.data(), l2.data(), p.two);
-        CHECK(max_rel_err(l1, lref, 1.0) <= 8 * tolerance<T>);
-        CHECK(bitwise_equal(l1, l2));
-
-        // In place gives the same as out of place.
-        auto z = x;
-        k::softmax_rows(rows, cols, z.data(), z.data(), p.two);
-        CHECK(bitwise_equal(z, y1));
-        z = x;
-        k::log_softmax_rows(rows, cols, z.data(), z.data());
-        CHECK(bitwise_equal(z, l1));
-    }
-}
-
-TEMPLATE_TEST_CASE("softmax stays finite for huge logits", "", float, double) {
-    using T = TestType;
-    const std::size_t rows = 4, cols = 6;
-    const std::vector<T> x = {T(1e4),  T(-1e4), T(0),    T(1e4 - 1), T(-1e4), T(1e4),   // two maxima, one close
-                              T(-1e4), T(-1e4), T(-1e4), T(-1e4),    T(-1e4), T(-1e4),  // all equal and very negative
-                              T(1e4),  T(1e4),  T(1e4),  T(1e4),     T(1e4),  T(1e4),   // all equal and very positive
-                              T(-1e4), T(0),    T(1e4),  T(-5e3),    T(5e3),  T(-1e4)};
-    std::vector<T> y(x.size()), l(x.size());
-    k::softmax_rows(rows, cols, x.data(), y.data());
-    k::log_softmax_rows(rows, cols, x.data(), l.data());
-    for (std::size_t i = 0; i < x.size(); ++i) {
-        REQUIRE(std::isfinite(y[i]));
-        REQUIRE(std::isfinite(l[i]));
-    }
-    const auto ref = softmax_ref(rows, cols, to_double(x), false);
-    const auto lref = softmax_ref(rows, cols, to_double(x), true);
-    CHECK(max_rel_err(y, ref, 1e-30) <= 4 * tolerance<T>);
-    CHECK(max_rel_err(l, lref, 1.0) <= 8 * tolerance<T>);
-    CHECK(y[0] == Approx(1 / (2 + std::exp(-1.0))));
-    CHECK(y[6] == Approx(1.0 / 6));
-    CHECK(y[12] == Approx(1.0 / 6));
-    CHECK(y[20] == T(1));
-    CHECK(l[1] == Approx(-2e4 - std::log(2 + std::exp(-1.0))));
-}
-
 TEST_CASE("exp_float is accurate to about 1 ulp and handles the edges") {
-    using ctdl::cpu_kernels::detail::exp_float;
+    using ctdl::math::exp_float;
     // Sampled over the whole range of normal results.
     const ctdl::random_stream rs{ctdl::seed{1}, 99};
     const std::size_t n = 200000;
@@ -336,163 +251,6 @@ TEST_CASE("exp_float is accurate to about 1 ulp and handles the edges") {
     CHECK(std::isnan(exp_float(std::numeric_limits<float>::quiet_NaN())));
 }
 
-TEST_CASE("softmax gives exact zeros for -inf logits (masking)") {
-    const float inf = std::numeric_limits<float>::infinity();
-    const std::vector<float> x = {1.0f, -inf, 2.0f, -inf, -inf, 0.5f, -inf, -inf};
-    std::vector<float> y(x.size());
-    k::softmax_rows(2, 4, x.data(), y.data());
-    CHECK(y[1] == 0.0f);
-    CHECK(y[3] == 0.0f);
-    CHECK(y[4] == 0.0f);
-    CHECK(y[5] == 1.0f);
-    CHECK(y[0] + y[2] == Approx(1.0f));
-}
-
-namespace {
-// L(x) = Σ w ⊙ f(x) for f = softmax or log_softmax, in double.
-double weighted(std::size_t rows, std::size_t cols, const std::vector<double>& x, const std::vector<double>& w,
-                bool log) {
-    std::vector<double> y(x.size());
-    if (log)
-        k::log_softmax_rows(rows, cols, x.data(), y.data());
-    else
-        k::softmax_rows(rows, cols, x.data(), y.data());
-    double l = 0;
-    for (std::size_t i = 0; i < x.size(); ++i) l += w[i] * y[i];
-    return l;
-}
-}  // namespace
-
-TEST_CASE("softmax backward matches central finite differences in double") {
-    for (auto [rows, cols] : {std::pair<std::size_t, std::size_t>{1, 1}, {3, 5}, {4, 33}, {2, 129}}) {
-        for (bool log : {false, true}) {
-            INFO(rows << " x " << cols << (log ? " log_softmax" : " softmax"));
-            auto x = random_vector<double>(rows * cols, 50, -3, 3);
-            const auto w = random_vector<double>(rows * cols, 51);
-            std::vector<double> y(x.size()), dx(x.size());
-            if (log) {
-                k::log_softmax_rows(rows, cols, x.data(), y.data());
-                k::log_softmax_rows_backward(rows, cols, y.data(), w.data(), dx.data());
-            } else {
-                k::softmax_rows(rows, cols, x.data(), y.data());
-                k::softmax_rows_backward(rows, cols, y.data(), w.data(), dx.data());
-            }
-            const double h = 1e-5;
-            for (std::size_t i = 0; i < x.size(); ++i) {
-                const double x0 = x[i];
-                x[i] = x0 + h;
-                const double lp = weighted(rows, cols, x, w, log);
-                x[i] = x0 - h;
-                const double lm = weighted(rows, cols, x, w, log);
-                x[i] = x0;
-                REQUIRE(dx[i] == Approx((lp - lm) / (2 * h)).margin(1e-8));
-            }
-        }
-    }
-}
-
-TEMPLATE_TEST_CASE("softmax backward is bitwise independent of the thread count and works in place", "", float,
-                   double) {
-    using T = TestType;
-    auto& p = test_pools();
-    for (auto [rows, cols] : matrices) {
-        INFO(rows << " x " << cols);
-        std::vector<T> y(rows * cols);
-        const auto x = random_vector<T>(rows * cols, 60, -4, 4);
-        const auto dy = random_vector<T>(rows * cols, 61);
-        k::softmax_rows(rows, cols, x.data(), y.data());
-        std::vector<T> d1(y.size()), d2(y.size()), d3 = dy;
-        k::softmax_rows_backward(rows, cols, y.data(), dy.data(), d1.data(), p.one);
-        k::softmax_rows_backward(rows, cols, y.data(), dy.data(), d2.data(), p.two);
-        k::softmax_rows_backward(rows, cols, y.data(), d3.data(), d3.data(), p.three);  // dx == dy
-        CHECK(bitwise_equal(d1, d2));
-        CHECK(bitwise_equal(d1, d3));
-        // Reference: dx = y (dy − Σ dy y).
-        std::vector<double> ref(y.size());
-        for (std::size_t r = 0; r < rows; ++r) {
-            double dot = 0;
-            for (std::size_t c = 0; c < cols; ++c) dot += double(dy[r * cols + c]) * y[r * cols + c];
-            for (std::size_t c = 0; c < cols; ++c)
-                ref[r * cols + c] = double(y[r * cols + c]) * (double(dy[r * cols + c]) - dot);
-        }
-        CHECK(max_rel_err(d1, ref, 1e-3) <= 8 * tolerance<T>);
-        // The gradient of a softmax sums to zero along each row.
-        for (std::size_t r = 0; r < std::min<std::size_t>(rows, 100); ++r) {
-            double s = 0, a = 0;
-            for (std::size_t c = 0; c < cols; ++c) s += d1[r * cols + c], a += std::abs(double(d1[r * cols + c]));
-            REQUIRE(std::abs(s) <= 1e-5 * std::max(a, 1e-30) + 1e-30);
-        }
-        std::vector<T> l(y.size()), g1(y.size()), g2(y.size());
-        k::log_softmax_rows(rows, cols, x.data(), l.data());
-        k::log_softmax_rows_backward(rows, cols, l.data(), dy.data(), g1.data(), p.one);
-        k::log_softmax_rows_backward(rows, cols, l.data(), dy.data(), g2.data(), p.two);
-        CHECK(bitwise_equal(g1, g2));
-    }
-}
-
-// ---------------------------------------------------------------- layer norm
-
-TEMPLATE_TEST_CASE("layer norm matches row_math and is bitwise independent of the thread count", "", float,
-                   double) {
-    using T = TestType;
-    // [rows, cols]: tails of the 16 lanes, several 128-column tiles of dw, and sizes above the
-    // serial thresholds, so two threads really split rows and columns.
-    constexpr std::pair<std::size_t, std::size_t> shapes[] = {{1, 1}, {3, 5}, {7, 17}, {64, 128}, {300, 130},
-                                                              {1024, 128}, {40, 300}, {2000, 33}};
-    const T eps = T(1e-5);
-    for (const auto& shape : shapes) {
-        const std::size_t rows = shape.first, cols = shape.second;  // plain names: the lambdas below capture them
-        INFO(rows << " x " << cols);
-        const auto x = random_vector<T>(rows * cols, 70, -3, 5);
-        const auto w = random_vector<T>(cols, 71, 0.5, 1.5);
-        const auto b = random_vector<T>(cols, 72);
-        const auto dy = random_vector<T>(rows * cols, 73);
-        // The device's per-row math as the reference (same formulas, sums in column order).
-        std::vector<T> y_ref(x.size()), mean_ref(rows), rstd_ref(rows), dx_ref(x.size()), dw_ref(cols), db_ref(cols);
-        for (std::size_t r = 0; r < rows; ++r) {
-            ctdl::row_math::layer_norm_forward(cols, x.data() + r * cols, w.data(), b.data(), y_ref.data() + r * cols,
-                                               &mean_ref[r], &rstd_ref[r], eps);
-            ctdl::row_math::layer_norm_dx(cols, x.data() + r * cols, w.data(), mean_ref[r], rstd_ref[r],
-                                          dy.data() + r * cols, dx_ref.data() + r * cols);
-        }
-        for (std::size_t c = 0; c < cols; ++c)
-            ctdl::row_math::layer_norm_dw_column(rows, cols, c, x.data(), mean_ref.data(), rstd_ref.data(), dy.data(),
-                                                 dw_ref.data(), db_ref.data(), false);
-        const auto to_double = [](const std::vector<T>& v) { return std::vector<double>(v.begin(), v.end()); };
-
-        struct out {
-            std::vector<T> y, mean, rstd, dx, dw, db;
-        };
-        const auto run = [&](std::size_t threads) {
-            ctdl::cpu_pool().resize(threads);
-            out o{std::vector<T>(x.size()), std::vector<T>(rows), std::vector<T>(rows), std::vector<T>(x.size()),
-                  std::vector<T>(cols, T(1)), std::vector<T>(cols, T(2))};
-            k::layer_norm_forward(rows, cols, x.data(), w.data(), b.data(), o.y.data(), o.mean.data(), o.rstd.data(),
-                                  eps);
-            k::layer_norm_backward(rows, cols, x.data(), w.data(), o.mean.data(), o.rstd.data(), dy.data(), o.dx.data(),
-                                   o.dw.data(), o.db.data(), true, [](auto...) {});
-            return o;
-        };
-        const std::size_t threads_before = ctdl::cpu_pool().size();
-        const out one = run(1), two = run(2);
-        ctdl::cpu_pool().resize(threads_before);
-        CHECK(bitwise_equal(one.y, two.y));
-        CHECK(bitwise_equal(one.dx, two.dx));
-        CHECK(bitwise_equal(one.dw, two.dw));
-        CHECK(bitwise_equal(one.db, two.db));
-        const double tol = 64 * tolerance<T>;
-        CHECK(max_rel_err(one.y, to_double(y_ref)) <= tol);
-        CHECK(max_rel_err(one.mean, to_double(mean_ref)) <= tol);
-        CHECK(max_rel_err(one.rstd, to_double(rstd_ref)) <= tol);
-        CHECK(max_rel_err(one.dx, to_double(dx_ref)) <= tol);
-        // dw, db accumulate onto 1 and 2, in the same row order as row_math.
-        std::vector<double> dw_acc(cols), db_acc(cols);
-        for (std::size_t c = 0; c < cols; ++c) dw_acc[c] = double(dw_ref[c]) + 1, db_acc[c] = double(db_ref[c]) + 2;
-        CHECK(max_rel_err(one.dw, dw_acc) <= std::sqrt(double(rows)) * tol);
-        CHECK(max_rel_err(one.db, db_acc) <= std::sqrt(double(rows)) * tol);
-    }
-}
-
 // ---------------------------------------------------------------- pass counts
 
 TEST_CASE("each kernel call records exactly one pass of its kind") {
@@ -511,12 +269,7 @@ TEST_CASE("each kernel call records exactly one pass of its kind") {
     (void)k::sum(a.size(), a.data(), pool);
     (void)k::sum_squares(a.size(), a.data());
     CHECK(counting.counts()[ctdl::pass::reduce] == 5);
-    k::softmax_rows(rows, cols, a.data(), b.data(), pool);
-    k::log_softmax_rows(rows, cols, a.data(), b.data(), pool);
-    k::softmax_rows_backward(rows, cols, a.data(), a.data(), b.data(), pool);
-    k::log_softmax_rows_backward(rows, cols, a.data(), a.data(), b.data());
-    CHECK(counting.counts()[ctdl::pass::softmax] == 4);
-    CHECK(counting.counts().total() == 13);
+    CHECK(counting.counts().total() == 9);
     CHECK(c[0] == 300.0f);
     CHECK(r[0] == 200.0f);
 }

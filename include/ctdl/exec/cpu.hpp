@@ -11,10 +11,8 @@
 #include "cpu/attention.hpp"
 #include "cpu/gemm.hpp"
 #include "cpu/map_rows.hpp"
-#include "cpu/normalize.hpp"
 #include "cpu/pool.hpp"
 #include "cpu/reduce.hpp"
-#include "cpu/softmax.hpp"
 #include "pass_count.hpp"
 
 namespace ctdl {
@@ -36,15 +34,20 @@ struct cpu {
 
     // ------------------------------------------------ primitives (shared with ctdl::device)
 
-    /// f(i) for i in [0, n), split statically over the pool (serial when n is small).
+    /// f(i) for i in [0, n), split statically over the pool; serial when the work (n times
+    /// `work`, the elements one f(i) touches) is small.
     template <class F>
-    static void for_each_index(std::size_t n, const F& f) {
+    static void for_each_index(std::size_t n, const F& f, std::size_t work = 1) {
         auto body = [&](std::size_t b, std::size_t e) {
             for (std::size_t i = b; i < e; ++i) f(i);
         };
-        if (n < 4096) body(0, n);
+        if (n < 2 || n * work < parallel_work) body(0, n);
         else pool().parallel_for(n, body);
     }
+    /// Below this much work (elements touched) for_each_index runs on the calling thread.
+    static constexpr std::size_t parallel_work = std::size_t{1} << 14;
+    /// Adjacent columns one task of a column reduction sums together (ops/common/policy_traits.hpp).
+    static constexpr std::size_t column_tile = 64;
     /// Σ f(i) over [0, n), in double, in index order (bitwise reproducible).
     template <class F>
     static double sum(std::size_t n, const F& f) {
@@ -135,27 +138,6 @@ struct cpu {
                 cpu_kernels::attention_backward(d, bh, scale, qkv, p + bh * d.seq * d.seq, datt, dqkv,
                                                 scratch + bh * d.seq * d.seq);
         });
-    }
-
-    template <class T>
-    static void softmax_rows(std::size_t rows, std::size_t cols, const T* in, T* out) {
-        cpu_kernels::softmax_rows(rows, cols, in, out, pool());
-    }
-    template <class T, class Epilogue>
-    static void softmax_backward_rows(std::size_t rows, std::size_t cols, const T* y, const T* dy, T* dx,
-                                      const Epilogue& ep) {
-        cpu_kernels::softmax_backward_rows(rows, cols, y, dy, dx, ep);
-    }
-    template <class T>
-    static void layer_norm_forward(std::size_t rows, std::size_t cols, const T* x, const T* w, const T* b, T* y,
-                                   T* mean, T* rstd, T eps) {
-        cpu_kernels::layer_norm_forward(rows, cols, x, w, b, y, mean, rstd, eps);
-    }
-    template <class T, class Epilogue>
-    static void layer_norm_backward(std::size_t rows, std::size_t cols, const T* x, const T* w, const T* mean,
-                                    const T* rstd, const T* dy, T* dx, T* dw, T* db, bool accumulate,
-                                    const Epilogue& ep) {
-        cpu_kernels::layer_norm_backward(rows, cols, x, w, mean, rstd, dy, dx, dw, db, accumulate, ep);
     }
 };
 

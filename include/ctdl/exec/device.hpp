@@ -3,9 +3,9 @@
 //
 // Under nvcc that is CUDA (tensors in GPU memory); a host compiler builds the same code for
 // Thrust's OMP or CPP system (THRUST_DEVICE_SYSTEM), which is how machines without a GPU
-// test it. Every kernel is written once as a Thrust for_each over rows, columns or
-// elements with a functor that runs on either side; layers call these through the same
-// static interface as ctdl::cpu. Memory is not host-accessible: tensors move between
+// test it. The policy offers what is its own (memory, copies, GEMM, maps, reductions,
+// for_each_index); every op runs through it from its folder under ops/ (exec/kernel.hpp), as
+// a Thrust for_each over rows, columns or elements with a functor that runs on either side. Memory is not host-accessible: tensors move between
 // policies with ctdl::to<Exec>(tensor).
 #include <cmath>
 #include <cstddef>
@@ -17,7 +17,6 @@
 #include <thrust/iterator/counting_iterator.h>
 
 #include "attention_math.hpp"
-#include "row_math.hpp"
 #include "device/buffer.hpp"
 #include "device/gemm_cuda.hpp"
 #include "epilogue.hpp"
@@ -87,70 +86,6 @@ struct sum_cols_fn {
 };
 
 template <class T>
-struct softmax_fn {
-    std::size_t cols;
-    const T* in;
-    T* out;
-    CTDL_HD void operator()(std::size_t r) const {
-        const T* x = in + r * cols;
-        T* y = out + r * cols;
-        T m = x[0];
-        for (std::size_t c = 1; c < cols; ++c) m = x[c] > m ? x[c] : m;
-        T s = 0;
-        for (std::size_t c = 0; c < cols; ++c) s += (y[c] = std::exp(x[c] - m));
-        const T inv = T(1) / s;
-        for (std::size_t c = 0; c < cols; ++c) y[c] *= inv;
-    }
-};
-
-template <class T, class Epilogue>
-struct softmax_backward_fn {
-    std::size_t cols;
-    const T *y, *dy;
-    T* dx;
-    Epilogue ep;
-    CTDL_HD void operator()(std::size_t r) const {
-        row_math::softmax_backward(cols, y + r * cols, dy + r * cols, dx + r * cols);
-        ep(r, std::size_t{0}, dx + r * cols, cols);
-    }
-};
-
-template <class T>
-struct layer_norm_forward_fn {
-    std::size_t cols;
-    const T *x, *w, *b;
-    T *y, *mean, *rstd;
-    T eps;
-    CTDL_HD void operator()(std::size_t r) const {
-        row_math::layer_norm_forward(cols, x + r * cols, w, b, y + r * cols, mean ? mean + r : nullptr,
-                                     rstd ? rstd + r : nullptr, eps);
-    }
-};
-
-template <class T>
-struct layer_norm_dw_fn {
-    std::size_t rows, cols;
-    const T *x, *mean, *rstd, *dy;
-    T *dw, *db;
-    bool accumulate;
-    CTDL_HD void operator()(std::size_t c) const {
-        row_math::layer_norm_dw_column(rows, cols, c, x, mean, rstd, dy, dw, db, accumulate);
-    }
-};
-
-template <class T, class Epilogue>
-struct layer_norm_dx_fn {
-    std::size_t cols;
-    const T *x, *w, *mean, *rstd, *dy;
-    T* dx;
-    Epilogue ep;
-    CTDL_HD void operator()(std::size_t r) const {
-        row_math::layer_norm_dx(cols, x + r * cols, w, mean[r], rstd[r], dy + r * cols, dx + r * cols);
-        ep(r, std::size_t{0}, dx + r * cols, cols);
-    }
-};
-
-template <class T>
 struct attention_forward_fn {
     attention_math::dims d;
     T scale;
@@ -196,8 +131,9 @@ struct device {
     // ------------------------------------------------ primitives
 
     /// f(i) for i in [0, n), in parallel on the device system.
+    /// (`work`, the elements one f(i) touches, is the cpu's hint; every index is a thread here.)
     template <class F>
-    static void for_each_index(std::size_t n, const F& f) {
+    static void for_each_index(std::size_t n, const F& f, std::size_t /*work*/ = 1) {
         if (n == 0) return;
         thrust::for_each_n(thrust::device, thrust::counting_iterator<std::size_t>(0), n, f);
     }
@@ -272,36 +208,6 @@ struct device {
                        device_kernels::attention_backward_fn<T>{d, scale, qkv, p, datt, dqkv, scratch});
     }
 
-    template <class T>
-    static void softmax_rows(std::size_t rows, std::size_t cols, const T* in, T* out) {
-        record_pass(pass::softmax);
-        for_each_index(rows, device_kernels::softmax_fn<T>{cols, in, out});
-    }
-    template <class T, class Epilogue>
-    static void softmax_backward_rows(std::size_t rows, std::size_t cols, const T* y, const T* dy, T* dx,
-                                      const Epilogue& ep) {
-        record_pass(pass::softmax);
-        for_each_index(rows, device_kernels::softmax_backward_fn<T, Epilogue>{cols, y, dy, dx, ep});
-    }
-    template <class T>
-    static void layer_norm_forward(std::size_t rows, std::size_t cols, const T* x, const T* w, const T* b, T* y,
-                                   T* mean, T* rstd, T eps) {
-        record_pass(pass::map);
-        for_each_index(rows, device_kernels::layer_norm_forward_fn<T>{cols, x, w, b, y, mean, rstd, eps});
-    }
-    template <class T, class Epilogue>
-    static void layer_norm_backward(std::size_t rows, std::size_t cols, const T* x, const T* w, const T* mean,
-                                    const T* rstd, const T* dy, T* dx, T* dw, T* db, bool accumulate,
-                                    const Epilogue& ep) {
-        if (dw) {
-            record_pass(pass::reduce);
-            for_each_index(cols, device_kernels::layer_norm_dw_fn<T>{rows, cols, x, mean, rstd, dy, dw, db, accumulate});
-        }
-        if (dx) {
-            record_pass(pass::map);
-            for_each_index(rows, device_kernels::layer_norm_dx_fn<T, Epilogue>{cols, x, w, mean, rstd, dy, dx, ep});
-        }
-    }
 };
 
 }  // namespace ctdl

@@ -1,30 +1,3 @@
 #pragma once
-// softmax over the last axis: y = exp(x - max) / Σ exp(x - max). Backward from its output:
-// dx = y (dy - Σ dy y). (For classification, end the model with logits and use
-// loss::cross_entropy, which fuses softmax into the loss.)
-#include <cstddef>
-
-#include "layer.hpp"
-
-namespace ctdl::nn {
-
-struct softmax : parameter_free {
-    template <class Ctx>
-    struct node {
-        using T = typename Ctx::value_type;
-        using Exec = typename Ctx::exec_type;
-        using in_shape = typename Ctx::in_shape;
-        using out_shape = in_shape;
-        static constexpr std::size_t rows = leading_size<in_shape>, cols = last_extent<in_shape>;
-        static constexpr bool backward_needed = Ctx::need_dx;
-
-        void forward(const T*, const T* in, T* out, bool) { Exec::softmax_rows(rows, cols, in, out); }
-        epilogue::none dout_transform(const T*, const T*) const { return {}; }
-        template <class Ep>
-        void backward(const T*, T*, const T*, const T* out, const T* dout, T* din, const Ep& din_ep, bool) {
-            if constexpr (Ctx::need_dx) Exec::softmax_backward_rows(rows, cols, out, dout, din, din_ep);
-        }
-    };
-};
-
-}  // namespace ctdl::nn
+// nn::softmax lives with its op: ops/softmax/.
+#include "../ops/softmax/layer.hpp"

@@ -25,7 +25,7 @@
 #include "../attention_math.hpp"
 #include "causal_products.hpp"
 #include "gemm_simd.hpp"
-#include "softmax.hpp"
+#include "../../ops/common/lanes.hpp"
 
 namespace ctdl::cpu_kernels {
 
@@ -79,7 +79,7 @@ template <class T>
 void softmax_row(std::size_t i, std::size_t n, T* s) {
     constexpr std::size_t lanes = key_block;
     const std::size_t m = i + 1, e = block_end(i, n);
-    const T mx = detail::row_max(s, m);
+    const T mx = ops::row_max(s, m);
     T acc[lanes]{};
     std::size_t j0 = 0;
     for (; j0 + lanes <= e; j0 += lanes)

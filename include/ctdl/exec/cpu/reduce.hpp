@@ -7,9 +7,8 @@
 //   reduce_rows(rows, cols, in, out, init, op)   out[r] = op(...op(op(init, in[r, 0]), in[r, 1])..., in[r, cols-1])
 //   sum(n, in), sum_squares(n, in)     Σ x and Σ x² accumulated in double
 //
-// Sums of float accumulate in double (accumulator_t). Row sums use 16 interleaved partial
-// sums (lane l takes elements l, l + 16, ...) combined by a fixed pairwise tree, which
-// g++ keeps in vector registers; column sums add rows in order 0, 1, ..., rows - 1.
+// Sums of float accumulate in double (accumulator_t). Row sums use the lanes of
+// ops/common/lanes.hpp, the order every op's math uses; column sums add rows in order 0, 1, ..., rows - 1.
 // sum(n, in) cuts [0, n) into `sum_chunks` chunks fixed by n alone, sums each chunk with
 // the lanes above, and adds the chunk totals in order; threads only decide who computes
 // which chunk. `accumulate = true` adds the result to out: out = out + Σ.
@@ -18,6 +17,7 @@
 #include <cstddef>
 #include <type_traits>
 
+#include "../../ops/common/lanes.hpp"
 #include "../pass_count.hpp"
 #include "../thread_pool.hpp"
 #include "elementwise.hpp"
@@ -25,9 +25,7 @@
 
 namespace ctdl::cpu_kernels {
 
-/// The type sums of T accumulate in: double for floating types narrower than double, else T.
-template <class T>
-using accumulator_t = std::conditional_t<std::is_floating_point_v<T> && (sizeof(T) < sizeof(double)), double, T>;
+using ops::accumulator_t;
 
 /// The type of sum() and sum_squares(): long double for long double, else double.
 template <class T>
@@ -38,26 +36,8 @@ inline constexpr std::size_t sum_chunks = 64;
 
 namespace detail {
 
-inline constexpr std::size_t lanes = 16;
-
-/// Σ_{i<n} f(i) in A: lane l sums f(l), f(l + 16), ...; then lanes combine pairwise
-/// (l += l + 8, l += l + 4, l += l + 2, l += l + 1). The unroll pragmas make g++ keep the
-/// 16 lanes in vector registers; without them its -O3 vectorizer may take the outer loop
-/// instead and add the lanes one scalar at a time (same result, several times slower).
-template <class A, class F>
-A lane_sum(std::size_t n, const F& f) {
-    A acc[lanes]{};
-    std::size_t i = 0;
-    for (; i + lanes <= n; i += lanes)
-#pragma GCC unroll 16
-        for (std::size_t l = 0; l < lanes; ++l) acc[l] += f(i + l);
-    for (std::size_t l = 0; i + l < n; ++l) acc[l] += f(i + l);
-#pragma GCC unroll 4
-    for (std::size_t w = lanes / 2; w > 0; w /= 2)
-#pragma GCC unroll 8
-        for (std::size_t l = 0; l < w; ++l) acc[l] += acc[l + w];
-    return acc[0];
-}
+using ops::lanes;
+using ops::lane_sum;
 
 /// Σ_i f(in[i]) over [0, n) in chunks fixed by n (see the header comment).
 template <class A, class T, class F>

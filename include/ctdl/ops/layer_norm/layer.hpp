@@ -1,0 +1,89 @@
+#pragma once
+// layer_norm<N>: y = (x - μ) / √(σ² + ε) · weight + bias over the last axis (of extent N),
+// as torch.nn.LayerNorm(N) with eps = 1e-5. Parameters: weight [N] (ones), bias [N] (zeros).
+// Keeps μ and 1/√(σ² + ε) per row for its backward (the math: math.hpp beside this file).
+#include <cstddef>
+#include <type_traits>
+
+#include "../../core/init.hpp"
+#include "../../core/shape.hpp"
+#include "../../exec/kernel.hpp"
+#include "../../nn/layer.hpp"
+#include "kernels.hpp"
+
+namespace ctdl {
+
+template <class Layer, shape_like Input>
+struct layer_norm_features_must_match {
+    static_assert(Input::rank >= 1 && Input::extents[Input::rank - 1] == Layer::features,
+                  "layer_norm<N>: the input's last extent must be N");
+    using type = Input;
+};
+
+}  // namespace ctdl
+
+namespace ctdl::nn {
+
+template <std::size_t N>
+struct layer_norm {
+    static constexpr std::size_t features = N, in_features = N, out_features = N;
+    static constexpr std::size_t parameter_count = 2 * N;
+    static constexpr std::size_t trainable_parameter_count = parameter_count;
+    static constexpr double eps = 1e-5;
+
+    template <shape_like S>
+    using output_shape = typename layer_norm_features_must_match<layer_norm, S>::type;
+
+    template <class V>
+    static constexpr void visit_parameters(V& v, std::size_t offset) {
+        v.param("weight", offset, {N});
+        v.param("bias", offset + N, {N});
+    }
+    template <class T, class Seed>
+    static void initialize(T* params, Seed, std::size_t offset) {
+        for (std::size_t i = 0; i < N; ++i) {
+            params[offset + i] = T(1);
+            params[offset + N + i] = T(0);
+        }
+    }
+
+    template <class Ctx>
+    struct node {
+        using T = typename Ctx::value_type;
+        using Exec = typename Ctx::exec_type;
+        using in_shape = typename Ctx::in_shape;
+        using out_shape = output_shape<in_shape>;
+        static constexpr std::size_t rows = leading_size<in_shape>;
+        static constexpr bool need_dw = !Ctx::frozen;
+        static constexpr bool backward_needed = need_dw || Ctx::need_dx;
+
+        void forward(const T* params, const T* in, T* out, bool store) {
+            const T* w = params + Ctx::param_offset;
+            T* mean = nullptr;
+            T* rstd = nullptr;
+            if constexpr (backward_needed)
+                if (store) mean = mean_.data(), rstd = rstd_.data();
+            launch<ops::layer_norm_forward, Exec>(rows, N, in, w, w + N, out, mean, rstd, T(eps));
+        }
+        epilogue::none dout_transform(const T*, const T*) const { return {}; }
+
+        template <class Ep>
+        void backward(const T* params, T* grads, const T* in, const T*, const T* dout, T* din, const Ep& din_ep,
+                      bool accumulate) {
+            T* dw = nullptr;
+            if constexpr (need_dw) dw = grads + Ctx::grad_offset;
+            launch<ops::layer_norm_backward, Exec>(rows, N, in, params + Ctx::param_offset, mean_.data(), rstd_.data(), dout,
+                                      Ctx::need_dx ? din : nullptr, dw, dw ? dw + N : nullptr, accumulate, din_ep);
+        }
+
+    private:
+        using cache = std::conditional_t<backward_needed, typename Exec::template buffer<T>, std::nullptr_t>;
+        [[no_unique_address]] cache mean_ = make(), rstd_ = make();
+        static cache make() {
+            if constexpr (backward_needed) return typename Exec::template buffer<T>(rows);
+            else return nullptr;
+        }
+    };
+};
+
+}  // namespace ctdl::nn

@@ -6,6 +6,7 @@
 #include <ctdl/exec/device.hpp>
 #include <ctdl/core/transfer.hpp>
 
+#include <cmath>
 #include <vector>
 
 #include "gradcheck.hpp"
@@ -78,6 +79,82 @@ TEST_CASE("device policy: every layer, as on the cpu") {
     compare_policies<nn::sequential<nn::linear<8, 16>, nn::relu, ctdl::frozen<nn::linear<16, 16>>, nn::tanh,
                                     nn::repeat<2, nn::sequential<nn::linear<16, 16>, nn::sigmoid>>, nn::linear<16, 3>>,
                      shape<2, 3, 8>>();
+    compare_policies<nn::sequential<nn::linear<8, 16>, nn::rms_norm<16>, nn::gelu_tanh, nn::linear<16, 300>,
+                                    nn::rms_norm<300, 1e-5>, nn::layer_norm<300>, nn::linear<300, 4>>,
+                     shape<2, 3, 8>>();
+}
+
+namespace {
+template <class T>
+std::vector<T> on_host(const ctdl::device::buffer<T>& b) {
+    std::vector<T> v(b.size());
+    ctdl::device::copy_to_host(b.data(), v.data(), v.size());
+    return v;
+}
+template <class T>
+ctdl::device::buffer<T> on_device(const std::vector<T>& v) {
+    ctdl::device::buffer<T> b(v.size());
+    ctdl::device::copy_from_host(v.data(), b.data(), v.size());
+    return b;
+}
+/// On Thrust's host systems the device runs the very same instructions as the cpu: the ops'
+/// math is written once, in one summation order. Under CUDA, exp and fma contraction differ.
+template <class T>
+bool same_values(const std::vector<T>& a, const std::vector<T>& b) {
+#if defined(__CUDACC__)
+    return close(a, b);
+#else
+    return a == b;
+#endif
+}
+}  // namespace
+
+TEST_CASE("device policy: the normalising ops give the cpu's values (one math, one summation order)") {
+    const std::size_t rows = 37, cols = 300;  // column tiles of 64 on the cpu, one column per task here
+    std::vector<float> x(rows * cols), w(cols), b(cols), dy(rows * cols);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.37f * float(i)) * 3 + 1, dy[i] = std::cos(0.11f * float(i));
+    for (std::size_t c = 0; c < cols; ++c) w[c] = 1 + 0.01f * float(c % 7), b[c] = 0.1f * float(c % 5);
+    const auto xd = on_device(x), wd = on_device(w), bd = on_device(b), dyd = on_device(dy);
+    namespace ops = ctdl::ops;
+    using ctdl::launch;
+    {  // layer norm
+        std::vector<float> y(x.size()), m(rows), r(rows), dx(x.size()), dw(cols), db(cols);
+        ctdl::device::buffer<float> yd(x.size()), md(rows), rd(rows), dxd(x.size()), dwd(cols), dbd(cols);
+        launch<ops::layer_norm_forward, ctdl::cpu>(rows, cols, x.data(), w.data(), b.data(), y.data(), m.data(), r.data(), 1e-5f);
+        launch<ops::layer_norm_forward, ctdl::device>(rows, cols, xd.data(), wd.data(), bd.data(), yd.data(), md.data(),
+                                                      rd.data(), 1e-5f);
+        launch<ops::layer_norm_backward, ctdl::cpu>(rows, cols, x.data(), w.data(), m.data(), r.data(), dy.data(), dx.data(),
+                                                    dw.data(), db.data(), false, ctdl::epilogue::none{});
+        launch<ops::layer_norm_backward, ctdl::device>(rows, cols, xd.data(), wd.data(), md.data(), rd.data(), dyd.data(),
+                                                       dxd.data(), dwd.data(), dbd.data(), false, ctdl::epilogue::none{});
+        CHECK(same_values(on_host(yd), y));
+        CHECK(same_values(on_host(dxd), dx));
+        CHECK(same_values(on_host(dwd), dw));
+        CHECK(same_values(on_host(dbd), db));
+    }
+    {  // rms norm
+        std::vector<float> y(x.size()), r(rows), dx(x.size()), dw(cols);
+        ctdl::device::buffer<float> yd(x.size()), rd(rows), dxd(x.size()), dwd(cols);
+        launch<ops::rms_norm_forward, ctdl::cpu>(rows, cols, x.data(), w.data(), y.data(), r.data(), 1e-6f);
+        launch<ops::rms_norm_forward, ctdl::device>(rows, cols, xd.data(), wd.data(), yd.data(), rd.data(), 1e-6f);
+        launch<ops::rms_norm_backward, ctdl::cpu>(rows, cols, x.data(), w.data(), r.data(), dy.data(), dx.data(), dw.data(),
+                                                  false, ctdl::epilogue::none{});
+        launch<ops::rms_norm_backward, ctdl::device>(rows, cols, xd.data(), wd.data(), rd.data(), dyd.data(), dxd.data(),
+                                                     dwd.data(), false, ctdl::epilogue::none{});
+        CHECK(same_values(on_host(yd), y));
+        CHECK(same_values(on_host(dxd), dx));
+        CHECK(same_values(on_host(dwd), dw));
+    }
+    {  // softmax
+        std::vector<float> y(x.size()), dx(x.size());
+        ctdl::device::buffer<float> yd(x.size()), dxd(x.size());
+        launch<ops::softmax_forward, ctdl::cpu>(rows, cols, x.data(), y.data());
+        launch<ops::softmax_forward, ctdl::device>(rows, cols, xd.data(), yd.data());
+        launch<ops::softmax_backward, ctdl::cpu>(rows, cols, y.data(), dy.data(), dx.data());
+        launch<ops::softmax_backward, ctdl::device>(rows, cols, yd.data(), dyd.data(), dxd.data());
+        CHECK(same_values(on_host(yd), y));
+        CHECK(same_values(on_host(dxd), dx));
+    }
 }
 
 TEST_CASE("device policy: fusion and pruning give the same pass counts as on the cpu") {

@@ -136,3 +136,9 @@ TEST_CASE("golden layers: a partially frozen model on a rank-3 input matches PyT
     static_assert(ctdl::model<arch>::gradient_count == ctdl::model<arch>::parameter_count - (16 * 16 + 16));
     check_against_torch<arch, shape<2, 3, 8>>("layers_frozen.safetensors");
 }
+
+TEST_CASE("golden layers: rms_norm matches torch.nn.RMSNorm (out, loss, dW, dx)") {
+    using arch = nn::sequential<nn::linear<8, 16>, nn::rms_norm<16>, nn::gelu_tanh, nn::linear<16, 16>,
+                                nn::rms_norm<16, 1e-5>, nn::linear<16, 4>>;
+    check_against_torch<arch, shape<2, 3, 8>>("layers_rms_norm.safetensors");
+}

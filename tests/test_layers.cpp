@@ -46,6 +46,30 @@ TEST_CASE("standalone activations, layer_norm, softmax: backward matches finite 
     CHECK(check_arch<nn::sequential<nn::layer_norm<5>, nn::linear<5, 3>>, shape<6, 5>>() < 1e-6);
 }
 
+TEST_CASE("rms_norm: backward matches finite differences, through it and into its weight") {
+    // rms_norm between two linears: its dx reaches the first linear, its dw is checked itself
+    CHECK(check_arch<nn::sequential<nn::linear<5, 8>, nn::rms_norm<8>, nn::gelu_tanh, nn::linear<8, 3>>,
+                     shape<6, 5>>() < 1e-6);
+    CHECK(check_arch<nn::sequential<nn::linear<5, 8>, nn::rms_norm<8, 1e-2>, nn::linear<8, 3>>, shape<2, 3, 5>>() <
+          1e-6);
+    // first in the model (no dx needed), and after a frozen part (dx needed through a frozen rms_norm)
+    CHECK(check_arch<nn::sequential<nn::rms_norm<5>, nn::linear<5, 3>>, shape<6, 5>>() < 1e-6);
+    CHECK(check_arch<nn::sequential<nn::linear<5, 8>, ctdl::frozen<nn::rms_norm<8>>, nn::linear<8, 3>>, shape<6, 5>>() <
+          1e-6);
+    static_assert(ctdl::parameter_count<nn::rms_norm<8>> == 8);
+    static_assert(ctdl::trainable_parameter_count<ctdl::frozen<nn::rms_norm<8>>> == 0);
+}
+
+TEST_CASE("rms_norm: the weight is named as torch.nn.RMSNorm names it, and starts at one") {
+    using M = ctdl::model<nn::sequential<nn::linear<4, 6>, nn::rms_norm<6>>>;
+    M net{ctdl::seed{1}};
+    const auto table = M::parameter_table();
+    REQUIRE(table.size() == 3);
+    CHECK(table[2].name == "1.weight");
+    CHECK(table[2].size == 6);
+    for (float w : net.parameter("1.weight").values) CHECK(w == 1.0f);
+}
+
 TEST_CASE("residual and repeat: backward matches finite differences") {
     CHECK(check_arch<nn::sequential<nn::linear<5, 8>, nn::residual<nn::linear<8, 8>, nn::relu>, nn::linear<8, 3>>,
                      shape<6, 5>>() < 1e-6);

@@ -22,6 +22,7 @@
 #include "nn/residual.hpp"
 #include "nn/sequential.hpp"
 #include "nn/softmax.hpp"
+#include "ops/rms_norm/layer.hpp"
 #include "models/gpt.hpp"
 #include "loss/loss.hpp"
 #include "optim/optim.hpp"

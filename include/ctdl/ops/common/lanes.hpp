@@ -7,6 +7,7 @@
 // count) and on the device system; on the cpu g++ keeps the 16 lanes in vector registers
 // (the unroll pragmas stop its -O3 vectorizer from taking the outer loop instead and adding
 // the lanes one scalar at a time: same result, several times slower).
+#include <cmath>
 #include <cstddef>
 #include <type_traits>
 
@@ -33,6 +34,21 @@ CTDL_HD A lane_sum(std::size_t n, const F& f) {
 #pragma GCC unroll 8
         for (std::size_t l = 0; l < w; ++l) acc[l] += acc[l + w];
     return acc[0];
+}
+
+/// a · b + c rounded once where the target has fused multiply-add (CUDA; a host built with
+/// FMA), else rounded twice: the same on every path of one build, whether a loop is
+/// vectorized or not (left to the compiler, a · b + c is fused in some inlined copies and
+/// not in others). Column sums whose tile width differs between policies use it.
+template <class T>
+CTDL_HD T madd(T a, T b, T c) {
+#if defined(__CUDA_ARCH__)
+    return fma(a, b, c);
+#elif defined(__FMA__)
+    return std::fma(a, b, c);
+#else
+    return a * b + c;
+#endif
 }
 
 /// max_c x[c] over n >= 1 elements, in 16 lanes (exact: any order gives the same value for

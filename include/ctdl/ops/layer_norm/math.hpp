@@ -50,7 +50,7 @@ CTDL_HD void dw_columns(std::size_t rows, std::size_t cols, std::size_t c0, std:
         const T* gr = dy + r * cols + c0;
         const T mu = mean[r], rho = rstd[r];
         for (std::size_t j = 0; j < nc; ++j) {
-            sw[j] += gr[j] * (xr[j] - mu) * rho;
+            sw[j] = madd(gr[j] * (xr[j] - mu), rho, sw[j]);
             sb[j] += gr[j];
         }
     }

@@ -7,8 +7,6 @@
 #include <cstddef>
 
 #include "aligned_buffer.hpp"
-#include "attention_math.hpp"
-#include "cpu/attention.hpp"
 #include "cpu/gemm.hpp"
 #include "cpu/map_rows.hpp"
 #include "cpu/pool.hpp"
@@ -116,28 +114,6 @@ struct cpu {
     template <class T>
     static void sum_cols(std::size_t rows, std::size_t cols, const T* in, T* out, bool accumulate = false) {
         cpu_kernels::sum_cols(rows, cols, in, out, accumulate, pool());
-    }
-
-    /// Causal attention, all (batch, head) tasks; p: [tasks, seq, seq] probabilities.
-    template <class T>
-    static void attention_forward(const attention_math::dims& d, T scale, const T* qkv, T* p, T* att) {
-        record_pass(pass::attention);
-        pool().parallel_for(d.batch * d.heads, [&](std::size_t b0, std::size_t b1) {
-            for (std::size_t bh = b0; bh < b1; ++bh)
-                cpu_kernels::attention_forward(d, bh, scale, qkv, p + bh * d.seq * d.seq, att);
-        });
-    }
-    /// Its backward into dqkv; scratch: [tasks, seq, seq] (dS of each task; the device
-    /// policy needs only [tasks, seq] of it).
-    template <class T>
-    static void attention_backward(const attention_math::dims& d, T scale, const T* qkv, const T* p, const T* datt,
-                                   T* dqkv, T* scratch) {
-        record_pass(pass::attention);
-        pool().parallel_for(d.batch * d.heads, [&](std::size_t b0, std::size_t b1) {
-            for (std::size_t bh = b0; bh < b1; ++bh)
-                cpu_kernels::attention_backward(d, bh, scale, qkv, p + bh * d.seq * d.seq, datt, dqkv,
-                                                scratch + bh * d.seq * d.seq);
-        });
     }
 };
 

@@ -16,7 +16,6 @@
 #include <thrust/functional.h>
 #include <thrust/iterator/counting_iterator.h>
 
-#include "attention_math.hpp"
 #include "device/buffer.hpp"
 #include "device/gemm_cuda.hpp"
 #include "epilogue.hpp"
@@ -82,28 +81,6 @@ struct sum_cols_fn {
         T s = accumulate ? out[c] : T(0);
         for (std::size_t r = 0; r < rows; ++r) s += in[r * cols + c];
         out[c] = s;
-    }
-};
-
-template <class T>
-struct attention_forward_fn {
-    attention_math::dims d;
-    T scale;
-    const T* qkv;
-    T *p, *att;
-    CTDL_HD void operator()(std::size_t bh) const {
-        attention_math::forward(d, bh, scale, qkv, p + bh * d.seq * d.seq, att);
-    }
-};
-
-template <class T>
-struct attention_backward_fn {
-    attention_math::dims d;
-    T scale;
-    const T *qkv, *p, *datt;
-    T *dqkv, *scratch;
-    CTDL_HD void operator()(std::size_t bh) const {
-        attention_math::backward(d, bh, scale, qkv, p + bh * d.seq * d.seq, datt, dqkv, scratch + bh * d.seq);
     }
 };
 
@@ -194,20 +171,6 @@ struct device {
         record_pass(pass::reduce);
         for_each_index(cols, device_kernels::sum_cols_fn<T>{rows, cols, in, out, accumulate});
     }
-
-    template <class T>
-    static void attention_forward(const attention_math::dims& d, T scale, const T* qkv, T* p, T* att) {
-        record_pass(pass::attention);
-        for_each_index(d.batch * d.heads, device_kernels::attention_forward_fn<T>{d, scale, qkv, p, att});
-    }
-    template <class T>
-    static void attention_backward(const attention_math::dims& d, T scale, const T* qkv, const T* p, const T* datt,
-                                   T* dqkv, T* scratch) {
-        record_pass(pass::attention);
-        for_each_index(d.batch * d.heads,
-                       device_kernels::attention_backward_fn<T>{d, scale, qkv, p, datt, dqkv, scratch});
-    }
-
 };
 
 }  // namespace ctdl

@@ -1,6 +1,6 @@
 #pragma once
 // Products with a causal (lower-triangular) [n, n] operand, for the cpu attention
-// (exec/cpu/attention.hpp): per (batch, head) task, n = seq, rows of hd values at a stride.
+// (cpu_tiles.hpp): per (batch, head) task, n = seq, rows of hd values at a stride.
 //
 //   lower_scores            C_ij = α A_i · B_j          for the 16-key blocks j0 ≤ j < j0 + 16 with j0 ≤ i
 //   lower_times             C_i  = Σ_{j ≤ i} L_ij B_j    (C = L B)
@@ -22,7 +22,7 @@
 #include <immintrin.h>
 #endif
 
-#include "gemm_simd.hpp"
+#include "../../exec/cpu/gemm_simd.hpp"
 
 namespace ctdl::cpu_kernels::causal {
 

@@ -1,5 +1,7 @@
 #pragma once
-// Causal scaled dot-product attention for one (batch, head), written once for every policy.
+// Causal scaled dot-product attention for one (batch, head): the math, written once, that the
+// generic kernels of kernels.hpp run under every policy (the cpu policy's tiled kernel,
+// cpu_tiles.hpp, is the same math with its sums in another order).
 //
 // qkv holds rows [T, 3D] (q | k | v, head h at columns h·hd .. h·hd + hd of each third).
 // For query i and keys j ≤ i:
@@ -12,10 +14,10 @@
 #include <cmath>
 #include <cstddef>
 
-#include "../core/math.hpp"
-#include "hd.hpp"
+#include "../../core/math.hpp"
+#include "../../exec/hd.hpp"
 
-namespace ctdl::attention_math {
+namespace ctdl::ops::attention_math {
 
 struct dims {
     std::size_t batch, seq, heads, head_dim, width;  // width = heads · head_dim
@@ -110,4 +112,4 @@ CTDL_HD void backward(const dims& d, std::size_t bh, T scale, const T* qkv, cons
     }
 }
 
-}  // namespace ctdl::attention_math
+}  // namespace ctdl::ops::attention_math

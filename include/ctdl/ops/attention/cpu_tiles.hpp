@@ -1,7 +1,7 @@
 #pragma once
-// Causal attention for the cpu policy: the math of exec/attention_math.hpp (which stays the
-// device's code) arranged as small register-tiled products per (batch, head) task
-// (exec/cpu/causal_products.hpp) and row passes.
+// Causal attention for the cpu policy (kernel<ops::attention_*, cpu>, cpu.hpp): the math of
+// math.hpp (which the generic kernels run, on the device too) arranged as small
+// register-tiled products per (batch, head) task (cpu_causal_products.hpp) and row passes.
 //
 // Per task, with n = seq, Q, K, V, O, dO rows [n, hd] inside qkv / att / datt, and P, dS
 // [n, n] row-major (P exactly zero above the diagonal; dS zero above it up to the end of
@@ -17,15 +17,15 @@
 // One task writes only its own slices and every sum runs in a fixed order, so results
 // are bitwise the same for any thread count; and row i of a task is computed the same way
 // whatever the sequence length, so a right-padded sequence gives the short one's outputs
-// bitwise. Sums differ in order from attention_math, so cpu and device agree to rounding,
+// bitwise. Sums differ in order from math.hpp, so cpu and device agree to rounding,
 // not bitwise.
 #include <cstddef>
 
 #include "../../core/math.hpp"
-#include "../attention_math.hpp"
-#include "causal_products.hpp"
-#include "gemm_simd.hpp"
-#include "../../ops/common/lanes.hpp"
+#include "../../exec/cpu/gemm_simd.hpp"
+#include "../common/lanes.hpp"
+#include "cpu_causal_products.hpp"
+#include "math.hpp"
 
 namespace ctdl::cpu_kernels {
 
@@ -116,11 +116,11 @@ void softmax_backward_row(std::size_t i, std::size_t n, const T* p, T* ds, T sca
 
 /// Forward for task bh = b · heads + h; p: this task's [seq, seq] probabilities.
 template <class T>
-void attention_forward(const attention_math::dims& d, std::size_t bh, T scale, const T* qkv, T* p, T* att) {
+void attention_forward(const ops::attention_math::dims& d, std::size_t bh, T scale, const T* qkv, T* p, T* att) {
     namespace ad = attention_detail;
     const std::size_t n = d.seq, hd = d.head_dim, ld = 3 * d.width;
-    const auto [q0, k0, v0] = attention_math::qkv_slices(d, bh, qkv);
-    T* o0 = attention_math::att_slice(d, bh, att);
+    const auto [q0, k0, v0] = ops::attention_math::qkv_slices(d, bh, qkv);
+    T* o0 = ops::attention_math::att_slice(d, bh, att);
     causal::lower_scores(n, hd, q0, ld, k0, ld, scale, p);
     for (std::size_t i = 0; i < n; ++i) ad::softmax_row(i, n, p + i * n);
     causal::lower_times(n, hd, static_cast<const T*>(p), v0, ld, o0, d.width);
@@ -129,13 +129,13 @@ void attention_forward(const attention_math::dims& d, std::size_t bh, T scale, c
 /// Backward for task bh: from datt into this task's slices of dqkv (each written once).
 /// ds: this task's [seq, seq] scratch.
 template <class T>
-void attention_backward(const attention_math::dims& d, std::size_t bh, T scale, const T* qkv, const T* p,
+void attention_backward(const ops::attention_math::dims& d, std::size_t bh, T scale, const T* qkv, const T* p,
                         const T* datt, T* dqkv, T* ds) {
     namespace ad = attention_detail;
     const std::size_t n = d.seq, hd = d.head_dim, ld = 3 * d.width;
-    const auto [q0, k0, v0] = attention_math::qkv_slices(d, bh, qkv);
-    const auto [dq0, dk0, dv0] = attention_math::qkv_slices(d, bh, dqkv);
-    const T* do0 = attention_math::att_slice(d, bh, datt);
+    const auto [q0, k0, v0] = ops::attention_math::qkv_slices(d, bh, qkv);
+    const auto [dq0, dk0, dv0] = ops::attention_math::qkv_slices(d, bh, dqkv);
+    const T* do0 = ops::attention_math::att_slice(d, bh, datt);
     causal::lower_transposed_times(n, hd, p, do0, d.width, dv0, ld);  // dV = Pᵀ dO
     causal::lower_scores(n, hd, do0, d.width, v0, ld, T(1), ds);      // dP = dO Vᵀ
     for (std::size_t i = 0; i < n; ++i) ad::softmax_backward_row(i, n, p + i * n, ds + i * n, scale);  // dS

@@ -77,7 +77,7 @@ struct adam_update {
 
     CTDL_HD static void run(T* __restrict p, const T* __restrict g, T* __restrict m, T* __restrict v,
                             std::size_t n, const adam_coefficients<T>& c) {
-        T root[Block];
+        alignas(Block > 1 ? 64 : alignof(T)) T root[Block];
         for (std::size_t i = 0; i < n; ++i) {
             T gi = g[i] * c.grad_scale;
             if constexpr (L2) gi = gi + c.l2 * p[i];

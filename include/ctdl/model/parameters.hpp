@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "../core/parameter_info.hpp"
-#include "../optim/segment.hpp"
+#include "segment.hpp"
 
 namespace ctdl::detail {
 

@@ -9,12 +9,11 @@
 //   p = p - (lr / (1 - beta1^t)) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
 //
 // The per-step scalars are computed in double, as PyTorch does in Python, and rounded to
-// the model's type once; the elementwise work is one fused pass in the model's type. For a
-// device model the state lives in device memory and the pass is one Exec::for_each_index
-// per trainable segment (policy.hpp).
+// the model's type once; the elementwise work is one fused pass in the model's type: one
+// Exec::for_each_index per trainable segment with detail::adam_update, on every policy
+// (sweep.hpp). For a device model the state lives in device memory.
 //
 //   ctdl::optim::adamw opt{net, {.lr = 3e-4f, .weight_decay = 0.1f}};
-#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -26,7 +25,6 @@
 #include "../exec/aligned_buffer.hpp"
 #include "../exec/hd.hpp"
 #include "../exec/pass_count.hpp"
-#include "policy.hpp"
 #include "segment.hpp"
 #include "sqrt.hpp"
 #include "state.hpp"
@@ -57,25 +55,43 @@ struct adam_coefficients {
     T grad_scale, l2, decay, beta1, one_minus_beta1, beta2, one_minus_beta2, neg_step_size, bias_correction2_sqrt, eps;
 };
 
-/// The update of element i as a functor, for the policies whose memory the host cannot read
-/// (one Exec::for_each_index per segment, policy.hpp); the cpu runs the same arithmetic in
-/// blocks (run_block below), with the square roots vectorized.
-template <class T, bool L2>
+/// The update of one block of Block consecutive elements (the last one may be shorter), the
+/// one definition every policy runs through Exec::for_each_index (one index per block). The
+/// cpu takes blocks of 256, short enough for the square roots to stay in L1 between the
+/// loops and long enough for them to be vectorized (sqrt.hpp); the device takes Block = 1,
+/// one thread per element.
+template <class T, bool L2, std::size_t Block>
 struct adam_update {
     T* p;
     const T* g;
     T* m;
     T* v;
+    std::size_t n;  // elements in the segment
     adam_coefficients<T> c;
-    CTDL_HD void operator()(std::size_t i) const {
-        T gi = g[i] * c.grad_scale;
-        if constexpr (L2) gi = gi + c.l2 * p[i];
-        const T mi = m[i] * c.beta1 + c.one_minus_beta1 * gi;
-        const T vi = v[i] * c.beta2 + c.one_minus_beta2 * (gi * gi);
-        m[i] = mi;
-        v[i] = vi;
-        const T denom = std::sqrt(vi) / c.bias_correction2_sqrt + c.eps;
-        p[i] = p[i] * c.decay + (c.neg_step_size * mi) / denom;
+
+    CTDL_HD void operator()(std::size_t b) const {
+        const std::size_t i = b * Block;
+        const std::size_t len = Block == 1 || n - i >= Block ? Block : n - i;
+        run(p + i, g + i, m + i, v + i, len, c);
+    }
+
+    CTDL_HD static void run(T* __restrict p, const T* __restrict g, T* __restrict m, T* __restrict v,
+                            std::size_t n, const adam_coefficients<T>& c) {
+        alignas(Block > 1 ? 64 : alignof(T)) T root[Block];
+        for (std::size_t i = 0; i < n; ++i) {
+            T gi = g[i] * c.grad_scale;
+            if constexpr (L2) gi = gi + c.l2 * p[i];
+            const T mi = m[i] * c.beta1 + c.one_minus_beta1 * gi;
+            const T vi = v[i] * c.beta2 + c.one_minus_beta2 * (gi * gi);
+            m[i] = mi;
+            v[i] = vi;
+            root[i] = vi;
+        }
+        sqrt_in_place(root, n);
+        for (std::size_t i = 0; i < n; ++i) {
+            const T denom = root[i] / c.bias_correction2_sqrt + c.eps;
+            p[i] = p[i] * c.decay + (c.neg_step_size * m[i]) / denom;
+        }
     }
 };
 
@@ -134,43 +150,16 @@ private:
 
     using coefficients = adam_coefficients<T>;
 
-    // Blocks short enough for the square roots to stay in L1 between the loops.
-    static constexpr std::size_t block = 256;
-
     template <bool L2>
-    static void run_block(T* __restrict p, const T* __restrict g, T* __restrict m, T* __restrict v, std::size_t n,
-                          const coefficients& c) noexcept {
-        alignas(64) T root[block];
-        for (std::size_t i = 0; i < n; ++i) {
-            T gi = g[i] * c.grad_scale;
-            if constexpr (L2) gi = gi + c.l2 * p[i];
-            const T mi = m[i] * c.beta1 + c.one_minus_beta1 * gi;
-            const T vi = v[i] * c.beta2 + c.one_minus_beta2 * (gi * gi);
-            m[i] = mi;
-            v[i] = vi;
-            root[i] = vi;
-        }
-        sqrt_in_place(root, n);
-        for (std::size_t i = 0; i < n; ++i) {
-            const T denom = root[i] / c.bias_correction2_sqrt + c.eps;
-            p[i] = p[i] * c.decay + (c.neg_step_size * m[i]) / denom;
-        }
-    }
-
-    template <bool L2>
-    void sweep(const coefficients& c) {
+    void update_segments(const coefficients& c) {
+        using Exec = exec_t<Model>;
+        constexpr std::size_t block = Exec::host_accessible ? 256 : 1;
         T* const m = exp_avg_.data();
         T* const v = exp_avg_sq_.data();
-        if constexpr (host_model<Model>) {
-            for_each_trainable(*model_, [&](T* p, const T* g, std::size_t s, std::size_t n) {
-                for (std::size_t i = 0; i < n; i += block)
-                    run_block<L2>(p + i, g + i, m + s + i, v + s + i, std::min(block, n - i), c);
-            });
-        } else {
-            for_each_segment(*model_, [&](T* p, const T* g, std::size_t s, std::size_t n) {
-                Model::exec_type::for_each_index(n, adam_update<T, L2>{p, g, m + s, v + s, c});
-            });
-        }
+        detail::sweep(*model_, [&](T* p, const T* g, std::size_t s, std::size_t n) {
+            Exec::for_each_index((n + block - 1) / block, adam_update<T, L2, block>{p, g, m + s, v + s, n, c},
+                                 4 * block);
+        });
     }
 
     void update(T grad_scale) {
@@ -195,9 +184,9 @@ private:
                              T(std::sqrt(bias_correction2)),
                              eps_};
         if (!Decoupled && weight_decay_ != 0)
-            sweep<true>(c);
+            update_segments<true>(c);
         else
-            sweep<false>(c);
+            update_segments<false>(c);
     }
 
     Model* model_;

@@ -7,13 +7,13 @@
 //
 //   const double norm = ctdl::optim::clip_grad_norm(net, 1.0);   // a reduce pass, and a map pass if it clips
 //
-// The sum is accumulated in double in a fixed order (segment by segment, eight interleaved
-// partial sums added in order at the end), so it does not depend on the thread count.
-// A norm that is not finite (an inf or NaN gradient) leaves the gradients as they are; the
-// caller sees it in the returned value.
-//
-// For a device model the sum of squares is one Exec::sum per trainable segment (in double,
-// in the device system's order) and the scaling one Exec::for_each_index per segment.
+// One path for every policy (a model without exec_type runs under ctdl::cpu, sweep.hpp):
+// the sum of squares is one Exec::sum per trainable segment over chunks of 4096 gradients,
+// each chunk summed in double in the lanes of ops/common/lanes.hpp, and the scaling is one
+// Exec::for_each_index per segment. The order of the sum depends on the segment sizes and
+// the policy alone, so it does not depend on the thread count. A norm that is not finite
+// (an inf or NaN gradient) leaves the gradients as they are; the caller sees it in the
+// returned value.
 //
 // To fold the clipping into the optimizer pass instead: opt.step(clip_scale(grad_norm(net), max_norm)).
 #include <cmath>
@@ -23,7 +23,8 @@
 #include "../core/error.hpp"
 #include "../exec/hd.hpp"
 #include "../exec/pass_count.hpp"
-#include "policy.hpp"
+#include "../ops/common/lanes.hpp"
+#include "sweep.hpp"
 #include "segment.hpp"
 
 namespace ctdl::optim {
@@ -36,6 +37,19 @@ struct square_of {
     CTDL_HD double operator()(std::size_t i) const {
         const double x = static_cast<double>(g[i]);
         return x * x;
+    }
+};
+
+/// Σ g[i]² over chunk k of a segment of n gradients, in double (one index of Exec::sum).
+template <class T>
+struct chunk_squares {
+    static constexpr std::size_t chunk = 4096;
+    const T* g;
+    std::size_t n;
+    CTDL_HD double operator()(std::size_t k) const {
+        const std::size_t b = k * chunk;
+        const std::size_t len = n - b < chunk ? n - b : chunk;
+        return ops::lane_sum<double>(len, square_of<T>{g + b});
     }
 };
 
@@ -53,32 +67,13 @@ template <optimizable Model>
 double grad_norm(Model& model) {
     static_assert(gradient_segments_must_lie_within_gradient_count<Model>::value);
     record_pass(pass::reduce);
-    const auto* const grads = model.gradients();
-    if constexpr (!detail::host_model<Model>) {
-        using T = typename Model::value_type;
-        double sum = 0;
-        for (const segment& s : Model::gradient_segments)
-            sum += Model::exec_type::sum(s.size, detail::square_of<T>{grads + s.grad_offset});
-        return std::sqrt(sum);
-    } else {
-        double lane[8] = {};
-        for (const segment& s : Model::gradient_segments) {
-            const auto* g = grads + s.grad_offset;
-            std::size_t i = 0;
-            for (; i + 8 <= s.size; i += 8)
-                for (std::size_t j = 0; j < 8; ++j) {
-                    const double x = static_cast<double>(g[i + j]);
-                    lane[j] += x * x;
-                }
-            for (std::size_t j = 0; i + j < s.size; ++j) {
-                const double x = static_cast<double>(g[i + j]);
-                lane[j] += x * x;
-            }
-        }
-        double sum = 0;
-        for (double l : lane) sum += l;
-        return std::sqrt(sum);
-    }
+    using T = typename Model::value_type;
+    using square_sum = detail::chunk_squares<T>;
+    double sum = 0;
+    detail::sweep(model, [&](const T*, const T* g, std::size_t, std::size_t n) {
+        sum += detail::exec_t<Model>::sum((n + square_sum::chunk - 1) / square_sum::chunk, square_sum{g, n});
+    });
+    return std::sqrt(sum);
 }
 
 /// The factor clip_grad_norm applies for a given norm: min(1, max_norm / (norm + 1e-6)),
@@ -100,16 +95,9 @@ double clip_grad_norm(Model& model, double max_norm) {
         record_pass(pass::map);
         using T = typename Model::value_type;
         const T k = static_cast<T>(scale);
-        T* const grads = model.gradients();
-        if constexpr (detail::host_model<Model>) {
-            for (const segment& s : Model::gradient_segments) {
-                T* const g = grads + s.grad_offset;
-                for (std::size_t i = 0; i < s.size; ++i) g[i] *= k;
-            }
-        } else {
-            for (const segment& s : Model::gradient_segments)
-                Model::exec_type::for_each_index(s.size, detail::scale_by<T>{grads + s.grad_offset, k});
-        }
+        detail::sweep(model, [&](T*, T* g, std::size_t, std::size_t n) {
+            detail::exec_t<Model>::for_each_index(n, detail::scale_by<T>{g, k});
+        });
     }
     return norm;
 }

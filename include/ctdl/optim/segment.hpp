@@ -1,5 +1,5 @@
 #pragma once
-// segment: one contiguous run of trainable parameters and where its gradients live.
+// What the optimizers need of a model (ctdl::segment itself is in model/segment.hpp).
 //
 // A trainable model keeps one flat parameter buffer and one flat gradient buffer. Its
 // `gradient_segments` (a constexpr std::array<segment, N>) say which parameter ranges are
@@ -17,15 +17,9 @@
 #include <cstddef>
 #include <type_traits>
 
+#include "../model/segment.hpp"
+
 namespace ctdl {
-
-struct segment {
-    std::size_t param_offset = 0;
-    std::size_t grad_offset = 0;
-    std::size_t size = 0;
-
-    friend constexpr bool operator==(const segment&, const segment&) = default;
-};
 
 namespace optim {
 

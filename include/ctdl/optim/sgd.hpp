@@ -12,8 +12,9 @@
 //   opt.step();            // one fused pass over the trainable ranges
 //
 // The momentum buffer (gradient_count elements) exists only when momentum != 0 and is
-// allocated here, never in step(). For a device model it lives in device memory and each
-// step is one Exec::for_each_index per trainable segment (policy.hpp).
+// allocated here, never in step(). For a device model it lives in device memory. Each step
+// is one Exec::for_each_index per trainable segment with detail::sgd_update, on every
+// policy (sweep.hpp).
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -24,7 +25,6 @@
 #include "../exec/aligned_buffer.hpp"
 #include "../exec/hd.hpp"
 #include "../exec/pass_count.hpp"
-#include "policy.hpp"
 #include "segment.hpp"
 #include "state.hpp"
 #include "sweep.hpp"
@@ -47,15 +47,16 @@ struct sgd_coefficients {
     T grad_scale, weight_decay, momentum, one_minus_dampening, neg_lr;
 };
 
-/// The update of element i as a functor, for the policies whose memory the host cannot read
-/// (one Exec::for_each_index per segment, policy.hpp); the cpu runs the same arithmetic in
-/// run() below, as a loop the compiler vectorizes.
+/// The update of element i, the one definition every policy runs through
+/// Exec::for_each_index (on the cpu, inlined into the pool's loop, which the compiler
+/// vectorizes). The flags are fixed for the whole pass.
 template <class T, bool Decay, bool Momentum, bool First, bool Nesterov>
 struct sgd_update {
     T* p;
     const T* g;
     T* buf;
     sgd_coefficients<T> c;
+    static constexpr std::size_t work = Momentum ? 3 : 2;  // arrays one index touches
     CTDL_HD void operator()(std::size_t i) const {
         T d = g[i] * c.grad_scale;
         if constexpr (Decay) d = d + c.weight_decay * p[i];
@@ -134,29 +135,6 @@ private:
 
     using coefficients = detail::sgd_coefficients<T>;
 
-    // One run of n elements; the flags are fixed for the whole pass.
-    template <bool Decay, bool Momentum, bool First, bool Nesterov>
-    static void run(T* __restrict p, const T* __restrict g, T* __restrict buf, std::size_t n,
-                    const coefficients c) noexcept {
-        for (std::size_t i = 0; i < n; ++i) {
-            T d = g[i] * c.grad_scale;
-            if constexpr (Decay) d = d + c.weight_decay * p[i];
-            if constexpr (Momentum) {
-                T b;
-                if constexpr (First)
-                    b = d;
-                else
-                    b = buf[i] * c.momentum + c.one_minus_dampening * d;
-                buf[i] = b;
-                if constexpr (Nesterov)
-                    d = d + c.momentum * b;
-                else
-                    d = b;
-            }
-            p[i] = p[i] + c.neg_lr * d;
-        }
-    }
-
     template <bool... Flags>
     void dispatch(const coefficients& c) {
         if constexpr (sizeof...(Flags) < 4) {
@@ -170,16 +148,12 @@ private:
                 dispatch<Flags..., true>(c);
             else
                 dispatch<Flags..., false>(c);
-        } else if constexpr (detail::host_model<Model>) {
-            T* const buf = momentum_buffer_.data();
-            detail::for_each_trainable(*model_, [&](T* p, const T* g, std::size_t s, std::size_t n) {
-                run<Flags...>(p, g, buf == nullptr ? nullptr : buf + s, n, c);
-            });
         } else {
+            using Exec = detail::exec_t<Model>;
             T* const buf = momentum_buffer_.data();
-            detail::for_each_segment(*model_, [&](T* p, const T* g, std::size_t s, std::size_t n) {
-                Model::exec_type::for_each_index(
-                    n, detail::sgd_update<T, Flags...>{p, g, buf == nullptr ? nullptr : buf + s, c});
+            using update = detail::sgd_update<T, Flags...>;
+            detail::sweep(*model_, [&](T* p, const T* g, std::size_t s, std::size_t n) {
+                Exec::for_each_index(n, update{p, g, buf == nullptr ? nullptr : buf + s, c}, update::work);
             });
         }
     }

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "../core/error.hpp"
-#include "policy.hpp"
+#include "sweep.hpp"
 
 namespace ctdl::optim {
 

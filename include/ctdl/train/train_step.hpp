@@ -2,12 +2,13 @@
 // train_step: one step of gradient descent.
 //
 //   forward (keeping activations) -> loss and dL/dy in one fused pass -> generated backward
-//   -> one fused optimizer pass over the flat buffers.
+//   -> one fused optimizer pass over the trainable segments of the flat buffers (the
+//   optimizer's update functor under Exec::for_each_index, optim/sweep.hpp).
 //
 // Uses the model's own activation storage for the input shape, made on first use: after
-// that first step, a step allocates nothing (on either policy). The same code trains a
-// model on any policy: x and target live under the model's exec_type (ctdl::to<Exec>
-// moves them there).
+// that first step, a step allocates nothing (on any policy). The same code trains a model
+// on any policy: x and target live under the model's exec_type (ctdl::to<Exec> moves them
+// there).
 #include <concepts>
 #include <string>
 #include <type_traits>

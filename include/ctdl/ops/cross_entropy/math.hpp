@@ -5,9 +5,9 @@
 //   dx_rj  = w_r / Σ w · (softmax(x_r)_j − [j == t(r)])
 //
 // w_r is 1, or mask_r, and 0 for a row whose target is ignore_index. The row max is exact
-// (ops/common/lanes.hpp); exp is math::exp (vectorizable for float on the host, CUDA's expf
-// on the device); Σ exp is a lane_sum in double; the loss term is in double, the gradient
-// in T. The functors below are one call per row, for Exec::sum and Exec::for_each_index.
+// (ops/common/lanes.hpp); exp is math::exp (core/math.hpp: ctdl's own float exp on the
+// host, CUDA's expf on the device); Σ exp is a lane_sum in double, over the same values with
+// and without the gradient; the loss term is in double, the gradient in T. The functors below are one call per row, for Exec::sum and Exec::for_each_index.
 #include <cfloat>
 #include <cmath>
 #include <cstddef>

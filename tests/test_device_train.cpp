@@ -9,6 +9,8 @@
 #include <ctdl/exec/device.hpp>
 
 #include <algorithm>
+#include <bit>
+#include <cstdint>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -196,6 +198,37 @@ TEST_CASE("device training: cross_entropy refuses bad targets and masks with the
     const auto dh = ctdl::to<ctdl::cpu>(dd);
     CHECK(std::all_of(dh.begin(), dh.end(), [](float v) { return v == 0.f; }));
 }
+
+#if THRUST_DEVICE_SYSTEM != THRUST_DEVICE_SYSTEM_CUDA
+// On a host device system the two policies run the same op kernels with the same math, and
+// ctdl::cpu::sum adds in ctdl::device::sum's order (256 chunks fixed by n), so every loss is
+// bitwise the cpu's, on a shape where the cpu sums on its pool.
+TEST_CASE("device training: on a host device system every loss is bitwise the cpu's") {
+    constexpr std::size_t rows = 300, classes = 70;
+    STATIC_REQUIRE(rows * classes >= ctdl::cpu::parallel_work);
+    ctdl::tensor<float, shape<rows, classes>> x, t, d;
+    ctdl::tensor<int, shape<rows>> y;
+    ctdl::tensor<float, shape<rows>> mask;
+    ctdl_test::fill_uniform(x, 21, -4, 4);
+    ctdl_test::fill_uniform(t, 22, 0, 1);
+    ctdl_test::fill_uniform(mask, 23, 0, 2);
+    for (std::size_t i = 0; i < rows; ++i) y(i) = static_cast<int>((i * 13) % classes);
+    const auto xd = ctdl::to<ctdl::device>(x), td = ctdl::to<ctdl::device>(t);
+    const auto yd = ctdl::to<ctdl::device>(y);
+    const auto md = ctdl::to<ctdl::device>(mask);
+    auto dd = ctdl::to<ctdl::device>(d);
+    auto same = [&](float host, float dev) {
+        CHECK(std::bit_cast<std::uint32_t>(host) == std::bit_cast<std::uint32_t>(dev));
+        const auto dh = ctdl::to<ctdl::cpu>(dd);
+        CHECK(std::equal(d.begin(), d.end(), dh.begin()));
+    };
+    same(ctdl::loss::cross_entropy.forward_backward(x, y, d), ctdl::loss::cross_entropy.forward_backward(xd, yd, dd));
+    CHECK(ctdl::loss::cross_entropy(x, y, mask) == ctdl::loss::cross_entropy(xd, yd, md));
+    same(ctdl::loss::mse.forward_backward(x, t, d), ctdl::loss::mse.forward_backward(xd, td, dd));
+    same(ctdl::loss::binary_cross_entropy_with_logits.forward_backward(x, t, d),
+         ctdl::loss::binary_cross_entropy_with_logits.forward_backward(xd, td, dd));
+}
+#endif
 
 // ---------------------------------------------------------------- optimizers
 

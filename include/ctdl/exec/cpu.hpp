@@ -46,11 +46,37 @@ struct cpu {
     static constexpr std::size_t parallel_work = std::size_t{1} << 14;
     /// Adjacent columns one task of a column reduction sums together (ops/common/policy_traits.hpp).
     static constexpr std::size_t column_tile = 64;
-    /// Σ f(i) over [0, n), in double, in index order (bitwise reproducible).
+    /// Σ f(i) over [0, n), in double, in the order of ctdl::device::sum: [0, n) cut into 256
+    /// contiguous chunks fixed by n alone (chunk c is [n c / 256, n (c + 1) / 256)), each
+    /// summed in index order, then the 256 partial sums added in chunk order. The result is
+    /// therefore bitwise the same on any number of threads. f(i) is called exactly once for
+    /// each i, so f may also write element i of an output (a loss's gradient). The chunks are
+    /// split statically over the pool, or all run on the calling thread when the work (n times
+    /// `work`, the elements one f(i) touches) is small.
     template <class F>
-    static double sum(std::size_t n, const F& f) {
+    static double sum(std::size_t n, const F& f, std::size_t work = 1) {
+        if (n == 0) return 0.0;
+        constexpr std::size_t chunks = 256;
+        auto chunk = [&](std::size_t c) {
+            const std::size_t b = n * c / chunks, e = n * (c + 1) / chunks;
+            double s = 0;
+            for (std::size_t i = b; i < e; ++i) s += static_cast<double>(f(i));
+            return s;
+        };
         double s = 0;
-        for (std::size_t i = 0; i < n; ++i) s += static_cast<double>(f(i));
+        if (n <= chunks) {  // one element or none per chunk: the same bits as the chunks
+            for (std::size_t i = 0; i < n; ++i) s += static_cast<double>(f(i));
+            return s;
+        }
+        if (n * work < parallel_work || threads() == 1) {
+            for (std::size_t c = 0; c < chunks; ++c) s += chunk(c);
+            return s;
+        }
+        double partial[chunks];
+        pool().parallel_for(chunks, [&](std::size_t c0, std::size_t c1) {
+            for (std::size_t c = c0; c < c1; ++c) partial[c] = chunk(c);
+        });
+        for (double v : partial) s += v;
         return s;
     }
     template <class T>

@@ -114,12 +114,15 @@ struct device {
         if (n == 0) return;
         thrust::for_each_n(thrust::device, thrust::counting_iterator<std::size_t>(0), n, f);
     }
-    /// Σ f(i) over [0, n), accumulated in double: a fixed number of contiguous chunks summed
-    /// in parallel, then their partial sums added in order on the host, so the result does not
-    /// depend on the device system or its thread count. (Thrust's own reduce is avoided: its
-    /// OMP system binds a reference to a null policy, which UBSan rightly reports.)
+    /// Σ f(i) over [0, n), accumulated in double: 256 contiguous chunks fixed by n alone
+    /// (chunk c is [n c / 256, n (c + 1) / 256)) summed in parallel, then their partial sums
+    /// added in order on the host, so the result does not depend on the device system or its
+    /// thread count, and the order is ctdl::cpu::sum's. f(i) is called exactly once for each
+    /// i, so f may also write element i of an output (a loss's gradient). (`work` is the
+    /// cpu's hint; every chunk is a thread here. Thrust's own reduce is avoided: its OMP
+    /// system binds a reference to a null policy, which UBSan rightly reports.)
     template <class F>
-    static double sum(std::size_t n, const F& f) {
+    static double sum(std::size_t n, const F& f, std::size_t /*work*/ = 1) {
         if (n == 0) return 0.0;
         constexpr std::size_t chunks = 256;
         static thread_local device_buffer<double> partial(chunks);

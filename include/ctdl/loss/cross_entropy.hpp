@@ -20,17 +20,13 @@
 //
 // Unlike PyTorch, nothing is ignored unless ignore_index is given, so a stray -100 is an
 // error rather than a silently dropped row. Each call is one pass::softmax; the sum over
-// rows is in double, in chunks that do not depend on the thread count.
+// rows is in double, in chunks fixed by the row count, so the result does not depend on
+// the thread count, and the loss is the same bits with and without the gradient.
 //
-// On a policy that is not host-accessible (device; logits, targets, mask and dlogits all
-// live there) the targets are checked by an Exec::sum that counts the bad rows (only when
-// there are some are targets and mask copied to the host, to name the first in the
-// message); then one row-parallel Exec::for_each_index (max, log-sum-exp, loss term,
-// gradient) writes the per-row losses into a device scratch of one double per row, and an
-// Exec::sum over that scratch gives the mean. The scratch is the calling thread's, grown to
-// the largest batch seen (losses are stateless objects), so a training loop allocates only
-// in its first step; the loss-only operator() needs none (one Exec::sum over the rows).
-#include <cmath>
+// Every call runs the op ops::cross_entropy (include/ctdl/ops/cross_entropy/: the row math
+// once, one generic kernel) under the tensors' policy, which first counts the bad rows
+// where the data lives; only when there are some are the targets and mask copied to the
+// host, to name the first in the message.
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -40,9 +36,9 @@
 #include <vector>
 
 #include "../core/error.hpp"
-#include "../exec/pass_count.hpp"
+#include "../exec/kernel.hpp"
+#include "../ops/cross_entropy/kernels.hpp"
 #include "common.hpp"
-#include "cross_entropy_rows.hpp"
 
 namespace ctdl::loss {
 
@@ -143,121 +139,35 @@ struct cross_entropy_t {
     }
 
 private:
-    template <class I>
-    bool ignored(I t) const noexcept {
-        return ignore_index && std::cmp_equal(t, *ignore_index);
-    }
-
+    // mask may be null (every weight 1), dx may be null (loss only).
     template <shape_like Shape, class Exec, class T, class I, class W>
     T dispatch(const T* x, const I* y, const W* mask, T* dx) const {
-        if constexpr (Exec::host_accessible)
-            return run<Shape>(x, y, mask, dx);
-        else
-            return run_on<Shape, Exec>(x, y, mask, dx);
+        constexpr std::size_t rows = leading_size<Shape>, classes = last_extent<Shape>;
+        const ops::cross_entropy_math::ignore_rule ignored{ignore_index.has_value(), ignore_index.value_or(0)};
+        const ops::cross_entropy_result r = launch<ops::cross_entropy, Exec>(rows, classes, x, y, mask, dx, ignored);
+        if (r.invalid_rows != 0) throw_invalid<Shape, Exec>(y, mask, ignored);
+        return static_cast<T>(r.loss);
     }
 
-    // Host targets and weights: throws on a bad one, else returns Σ w_r.
-    template <shape_like Shape, class I, class W>
-    double checked_total_weight(const I* y, const W* mask) const {
-        using rows_shape = leading_shape<Shape>;
+    // Some row is unusable: copies targets and mask to the host and names the first.
+    template <shape_like Shape, class Exec, class I, class W>
+    [[noreturn]] void throw_invalid(const I* y, const W* mask, ops::cross_entropy_math::ignore_rule ignored) const {
         constexpr std::size_t rows = leading_size<Shape>, classes = last_extent<Shape>;
-        double total_weight = 0;
-        for (std::size_t r = 0; r < rows; ++r) {
-            if (ignored(y[r])) continue;
-            if (std::cmp_less(y[r], 0) || std::cmp_greater_equal(y[r], classes))
-                throw error("cross_entropy: target " + std::to_string(y[r]) + " at " +
-                            detail::row_name<rows_shape>(r) + " is outside [0, " + std::to_string(classes) + ")" +
-                            (ignore_index ? " and is not ignore_index (" + std::to_string(*ignore_index) + ")" : ""));
-            if (mask) {
-                const double w = static_cast<double>(mask[r]);
-                if (!(w >= 0) || !std::isfinite(w))
-                    throw error("cross_entropy: mask value " + std::to_string(w) + " at " +
-                                detail::row_name<rows_shape>(r) + " must be finite and >= 0");
-                total_weight += w;
-            } else {
-                total_weight += 1;
-            }
-        }
-        return total_weight;
-    }
-
-    // mask may be null (every weight 1), dx may be null (loss only).
-    template <shape_like Shape, class T, class I, class W>
-    T run(const T* x, const I* y, const W* mask, T* dx) const {
-        constexpr std::size_t rows = leading_size<Shape>, classes = last_extent<Shape>;
-
-        // Targets and weights first: a bad one throws before anything is written.
-        const double total_weight = checked_total_weight<Shape>(y, mask);
-        record_pass(pass::softmax);
-        const double inv_total = total_weight > 0 ? 1 / total_weight : 0;
-
-        const double sum = detail::chunked_sum(rows, rows * classes, [&](std::size_t begin, std::size_t end) {
-            double partial = 0;
-            for (std::size_t r = begin; r < end; ++r) {
-                const T* const xr = x + r * classes;
-                T* const dr = dx ? dx + r * classes : nullptr;
-                const double w = ignored(y[r]) ? 0 : mask ? static_cast<double>(mask[r]) : 1;
-                if (w == 0 || inv_total == 0) {
-                    if (dr)
-                        for (std::size_t j = 0; j < classes; ++j) dr[j] = 0;
-                    continue;
-                }
-                const std::size_t t = static_cast<std::size_t>(y[r]);
-                T m = xr[0];
-                for (std::size_t j = 1; j < classes; ++j) m = xr[j] > m ? xr[j] : m;
-                double s = 0;  // Σ exp(x - m), in double
-                if (dr) {
-                    for (std::size_t j = 0; j < classes; ++j) {
-                        const T e = std::exp(xr[j] - m);
-                        dr[j] = e;
-                        s += static_cast<double>(e);
-                    }
-                } else {
-                    for (std::size_t j = 0; j < classes; ++j) s += static_cast<double>(std::exp(xr[j] - m));
-                }
-                partial += w * (static_cast<double>(m) + std::log(s) - static_cast<double>(xr[t]));
-                if (dr) {
-                    const double scale = w * inv_total;
-                    const T k = static_cast<T>(scale / s);
-                    for (std::size_t j = 0; j < classes; ++j) dr[j] *= k;
-                    dr[t] -= static_cast<T>(scale);
-                }
-            }
-            return partial;
-        });
-        return static_cast<T>(sum * inv_total);
-    }
-
-    // The same on a policy whose memory the host cannot read: Exec's primitives only.
-    template <shape_like Shape, class Exec, class T, class I, class W>
-    T run_on(const T* x, const I* y, const W* mask, T* dx) const {
-        constexpr std::size_t rows = leading_size<Shape>, classes = last_extent<Shape>;
-        const detail::ignore_rule ignored{ignore_index.has_value(), ignore_index.value_or(0)};
-
-        // Targets and weights first: count the bad rows there; name the first from a host copy.
-        if (Exec::sum(rows, detail::ce_invalid_row<I, W>{y, mask, classes, ignored}) != 0) {
-            std::vector<I> host_y(rows);
-            Exec::copy_to_host(y, host_y.data(), rows);
-            std::vector<W> host_mask(mask ? rows : 0);
-            if (mask) Exec::copy_to_host(mask, host_mask.data(), rows);
-            checked_total_weight<Shape>(host_y.data(), mask ? host_mask.data() : static_cast<const W*>(nullptr));
-            throw error("cross_entropy: a target or mask value is invalid");  // not reached: the check above throws
-        }
-        const double total_weight = !mask && !ignore_index ? static_cast<double>(rows)
-                                                           : Exec::sum(rows, detail::ce_row_weight<I, W>{y, mask, ignored});
-        record_pass(pass::softmax);
-        const double inv_total = total_weight > 0 ? 1 / total_weight : 0;
-
-        const detail::ce_row<T, I, W> row{x, y, mask, dx, classes, ignored, inv_total};
-        double sum;
-        if (dx) {
-            double* losses = detail::row_scratch<Exec>(rows);
-            Exec::for_each_index(rows, detail::store_in<detail::ce_row<T, I, W>>{row, losses});
-            sum = Exec::sum(rows, detail::read_as_double<double>{losses});
-        } else {
-            sum = Exec::sum(rows, row);
-        }
-        return static_cast<T>(sum * inv_total);
+        std::vector<I> host_y(rows);
+        Exec::copy_to_host(y, host_y.data(), rows);
+        std::vector<W> host_mask(mask ? rows : 0);
+        if (mask) Exec::copy_to_host(mask, host_mask.data(), rows);
+        const ops::cross_entropy_math::invalid_row<I, W> invalid{host_y.data(), mask ? host_mask.data() : nullptr,
+                                                                 classes, ignored};
+        std::size_t r = 0;
+        while (r + 1 < rows && invalid(r) == 0) ++r;
+        const std::string where = detail::row_name<leading_shape<Shape>>(r);
+        if (!ops::cross_entropy_math::target_in_range(host_y[r], classes))
+            throw error("cross_entropy: target " + std::to_string(host_y[r]) + " at " + where + " is outside [0, " +
+                        std::to_string(classes) + ")" +
+                        (ignore_index ? " and is not ignore_index (" + std::to_string(*ignore_index) + ")" : ""));
+        throw error("cross_entropy: mask value " + std::to_string(static_cast<double>(host_mask[r])) + " at " + where +
+                    " must be finite and >= 0");
     }
 };
 

@@ -11,7 +11,7 @@
 
 #include "../exec/hd.hpp"
 
-namespace ctdl::math {
+namespace ctdl::inline CTDL_ISA_NS::math {
 
 /// e^x for float, written so that g++ vectorizes loops that call it (no branches, no
 /// library call). Cody–Waite reduction x = k ln 2 + r, |r| <= ln 2 / 2, then a degree-7

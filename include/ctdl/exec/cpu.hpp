@@ -7,6 +7,7 @@
 #include <cstddef>
 
 #include "aligned_buffer.hpp"
+#include "isa.hpp"
 #include "cpu/gemm.hpp"
 #include "cpu/map_rows.hpp"
 #include "cpu/pool.hpp"
@@ -14,6 +15,7 @@
 #include "pass_count.hpp"
 
 namespace ctdl {
+inline namespace CTDL_ISA_NS {
 
 struct cpu {
     /// Storage of a tensor of T under this policy.
@@ -143,4 +145,5 @@ struct cpu {
     }
 };
 
+}  // namespace CTDL_ISA_NS
 }  // namespace ctdl

@@ -1,4 +1,5 @@
 #pragma once
+#include "isa.hpp"
 // CTDL_HD marks functions and lambdas that kernels call on the device as well as on the
 // host (__host__ __device__ under nvcc; nothing for a host compiler).
 #if defined(__CUDACC__)

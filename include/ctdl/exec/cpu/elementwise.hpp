@@ -20,8 +20,9 @@
 #include "../pass_count.hpp"
 #include "../thread_pool.hpp"
 #include "pool.hpp"
+#include "../isa.hpp"
 
-namespace ctdl::cpu_kernels {
+namespace ctdl::inline CTDL_ISA_NS::cpu_kernels {
 
 /// Kernels with less work than this (in elements) run on the calling thread: waking the
 /// pool costs more than it saves.

@@ -21,8 +21,9 @@
 #include "gemm_simd.hpp"
 #include "intrinsic_warnings.hpp"
 #include "pool.hpp"
+#include "../isa.hpp"
 
-namespace ctdl::cpu_kernels {
+namespace ctdl::inline CTDL_ISA_NS::cpu_kernels {
 namespace detail {
 
 /// Work (multiply-adds) up to which a product runs on the calling thread alone.

@@ -14,8 +14,9 @@
 #include <type_traits>
 
 #include "../epilogue.hpp"
+#include "../isa.hpp"
 
-namespace ctdl::cpu_kernels::detail {
+namespace ctdl::inline CTDL_ISA_NS::cpu_kernels::detail {
 
 /// ep over the mr × nr block at c (row stride ldc) whose first element is C[row, col],
 /// in row segments of C's own layout; transc: the block is one of Cᵀ (c[j·ldc + i] is

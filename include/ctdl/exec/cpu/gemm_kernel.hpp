@@ -18,8 +18,9 @@
 #include <type_traits>
 
 #include "gemm_simd.hpp"
+#include "../isa.hpp"
 
-namespace ctdl::cpu_kernels::detail {
+namespace ctdl::inline CTDL_ISA_NS::cpu_kernels::detail {
 
 #if defined(__AVX512F__)
 /// The first lanes of a vector (mask m) from or to memory; the other lanes are not touched.

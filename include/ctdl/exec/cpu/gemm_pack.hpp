@@ -19,8 +19,9 @@
 #endif
 
 #include "intrinsic_warnings.hpp"
+#include "../isa.hpp"
 
-namespace ctdl::cpu_kernels::detail {
+namespace ctdl::inline CTDL_ISA_NS::cpu_kernels::detail {
 
 #if defined(__AVX512F__)
 CTDL_INTRINSIC_WARNINGS_OFF

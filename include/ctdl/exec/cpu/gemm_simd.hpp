@@ -11,8 +11,9 @@
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 #include <immintrin.h>
 #endif
+#include "../isa.hpp"
 
-namespace ctdl::cpu_kernels::detail {
+namespace ctdl::inline CTDL_ISA_NS::cpu_kernels::detail {
 
 template <class T>
 struct simd {  // portable fallback: one lane

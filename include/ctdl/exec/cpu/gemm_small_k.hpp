@@ -21,8 +21,9 @@
 #include "gemm_pack.hpp"
 #include "gemm_simd.hpp"
 #include "pool.hpp"
+#include "../isa.hpp"
 
-namespace ctdl::cpu_kernels::detail {
+namespace ctdl::inline CTDL_ISA_NS::cpu_kernels::detail {
 
 /// Depth up to which C = A·B (both row-major) takes the small-K path.
 inline constexpr std::size_t small_k = 16;

@@ -7,8 +7,9 @@
 
 #include "../pass_count.hpp"
 #include "pool.hpp"
+#include "../isa.hpp"
 
-namespace ctdl::cpu_kernels {
+namespace ctdl::inline CTDL_ISA_NS::cpu_kernels {
 
 template <class T, class F, class Epilogue, class... In>
 void map_rows(std::size_t rows, std::size_t cols, T* out, const F& f, const Epilogue& ep, const In*... in) {

@@ -22,8 +22,9 @@
 #include "../thread_pool.hpp"
 #include "elementwise.hpp"
 #include "pool.hpp"
+#include "../isa.hpp"
 
-namespace ctdl::cpu_kernels {
+namespace ctdl::inline CTDL_ISA_NS::cpu_kernels {
 
 using ops::accumulator_t;
 

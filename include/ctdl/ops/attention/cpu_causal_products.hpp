@@ -23,8 +23,9 @@
 #endif
 
 #include "../../exec/cpu/gemm_simd.hpp"
+#include "../../exec/isa.hpp"
 
-namespace ctdl::cpu_kernels::causal {
+namespace ctdl::inline CTDL_ISA_NS::cpu_kernels::causal {
 
 using detail::simd;
 

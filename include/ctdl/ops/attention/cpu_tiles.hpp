@@ -26,8 +26,9 @@
 #include "../common/lanes.hpp"
 #include "cpu_causal_products.hpp"
 #include "math.hpp"
+#include "../../exec/isa.hpp"
 
-namespace ctdl::cpu_kernels {
+namespace ctdl::inline CTDL_ISA_NS::cpu_kernels {
 
 namespace attention_detail {
 

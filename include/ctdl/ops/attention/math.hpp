@@ -17,7 +17,7 @@
 #include "../../core/math.hpp"
 #include "../../exec/hd.hpp"
 
-namespace ctdl::ops::attention_math {
+namespace ctdl::inline CTDL_ISA_NS::ops::attention_math {
 
 struct dims {
     std::size_t batch, seq, heads, head_dim, width;  // width = heads · head_dim

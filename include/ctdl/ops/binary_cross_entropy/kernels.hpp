@@ -7,8 +7,9 @@
 
 #include "../../exec/pass_count.hpp"
 #include "math.hpp"
+#include "../../exec/isa.hpp"
 
-namespace ctdl::ops {
+namespace ctdl::inline CTDL_ISA_NS::ops {
 
 struct binary_cross_entropy_with_logits {
     /// Mean loss over n elements; dx may be null.

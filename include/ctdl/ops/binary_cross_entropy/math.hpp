@@ -8,7 +8,7 @@
 
 #include "../../exec/hd.hpp"
 
-namespace ctdl::ops::binary_cross_entropy_math {
+namespace ctdl::inline CTDL_ISA_NS::ops::binary_cross_entropy_math {
 
 /// term_i, writing dx_i when dx is not null (inv_n = 1 / N).
 template <class T, class U>

@@ -13,7 +13,7 @@
 
 #include "../../exec/hd.hpp"
 
-namespace ctdl::ops {
+namespace ctdl::inline CTDL_ISA_NS::ops {
 
 /// The type sums of T accumulate in: double for floating types narrower than double, else T.
 template <class T>

@@ -2,8 +2,9 @@
 // What generic kernels may ask of a policy beyond its primitives, each with a default for a
 // policy that does not say.
 #include <cstddef>
+#include "../../exec/isa.hpp"
 
-namespace ctdl::ops {
+namespace ctdl::inline CTDL_ISA_NS::ops {
 
 /// Adjacent columns one task of a column reduction takes together: Exec::column_tile (the
 /// cpu: a tile whose loop over the columns vectorizes), else 1 (one task per column, for a

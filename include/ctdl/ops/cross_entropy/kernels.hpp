@@ -19,7 +19,7 @@
 #include "../../exec/pass_count.hpp"
 #include "math.hpp"
 
-namespace ctdl::ops {
+namespace ctdl::inline CTDL_ISA_NS::ops {
 
 namespace cross_entropy_detail {
 

@@ -18,7 +18,7 @@
 #include "../../exec/hd.hpp"
 #include "../common/lanes.hpp"
 
-namespace ctdl::ops::cross_entropy_math {
+namespace ctdl::inline CTDL_ISA_NS::ops::cross_entropy_math {
 
 /// t in [0, classes), for any integer type.
 template <class I>

@@ -13,7 +13,7 @@
 #include "../common/policy_traits.hpp"
 #include "math.hpp"
 
-namespace ctdl::ops {
+namespace ctdl::inline CTDL_ISA_NS::ops {
 
 namespace layer_norm_detail {
 

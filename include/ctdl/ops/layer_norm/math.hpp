@@ -12,7 +12,7 @@
 #include "../../exec/hd.hpp"
 #include "../common/lanes.hpp"
 
-namespace ctdl::ops::layer_norm_math {
+namespace ctdl::inline CTDL_ISA_NS::ops::layer_norm_math {
 
 /// y = x̂ w + b for one row; returns μ and ρ.
 template <class T>

@@ -6,8 +6,9 @@
 
 #include "../../exec/pass_count.hpp"
 #include "math.hpp"
+#include "../../exec/isa.hpp"
 
-namespace ctdl::ops {
+namespace ctdl::inline CTDL_ISA_NS::ops {
 
 struct mse {
     /// Mean loss over n elements; dp may be null.

@@ -5,7 +5,7 @@
 
 #include "../../exec/hd.hpp"
 
-namespace ctdl::ops::mse_math {
+namespace ctdl::inline CTDL_ISA_NS::ops::mse_math {
 
 /// term_i, writing dp_i = k (p_i − y_i) (k = 2 / N) when dp is not null.
 template <class T, class U>

@@ -11,7 +11,7 @@
 #include "../common/policy_traits.hpp"
 #include "math.hpp"
 
-namespace ctdl::ops {
+namespace ctdl::inline CTDL_ISA_NS::ops {
 
 namespace rms_norm_detail {
 

@@ -10,7 +10,7 @@
 #include "../../exec/hd.hpp"
 #include "../common/lanes.hpp"
 
-namespace ctdl::ops::rms_norm_math {
+namespace ctdl::inline CTDL_ISA_NS::ops::rms_norm_math {
 
 /// y = x ρ w for one row; returns ρ.
 template <class T>

@@ -12,7 +12,7 @@
 #include "../../exec/hd.hpp"
 #include "../common/lanes.hpp"
 
-namespace ctdl::ops::softmax_math {
+namespace ctdl::inline CTDL_ISA_NS::ops::softmax_math {
 
 template <class T>
 CTDL_HD void forward_row(std::size_t n, const T* x, T* y) {

@@ -3,8 +3,9 @@
 #
 #   benchmarks/run_gemm.sh [build-dir] [extra Google Benchmark flags...]
 #
-# OPENBLAS_CORETYPE=SkylakeX: Debian's OpenBLAS 0.3.21 does not know Zen 5 and would fall
-# back to a slow generic kernel; SkylakeX is its AVX-512 kernel. The machine is shared and
+# OPENBLAS_CORETYPE is forced to the CPU's real kernel (SkylakeX with AVX-512, else Haswell
+# with AVX2 + FMA; an OPENBLAS_CORETYPE already set wins): Debian's OpenBLAS 0.3.21 does not
+# know Zen 5 and would fall back to a slow generic kernel. The machine is shared and
 # noisy: compare the ratios of one run, not absolute numbers across runs. Each benchmark
 # runs REPS times (default 3) and the table shows the best repetition of each.
 set -euo pipefail
@@ -21,7 +22,13 @@ link_before="$("$build/benchmarks/core_link")"
 
 json="$(mktemp /tmp/bench_gemm.XXXXXX.json)"
 trap 'rm -f "$json"' EXIT
-OPENBLAS_CORETYPE=SkylakeX "$build/benchmarks/bench_gemm" --benchmark_out="$json" --benchmark_out_format=json \
+if [[ -z "${OPENBLAS_CORETYPE:-}" ]]; then
+  if grep -qw avx512f /proc/cpuinfo; then OPENBLAS_CORETYPE=SkylakeX
+  elif grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; then OPENBLAS_CORETYPE=Haswell
+  else OPENBLAS_CORETYPE=Prescott; fi
+fi
+echo "OpenBLAS kernel: OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE" >&2
+OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE "$build/benchmarks/bench_gemm" --benchmark_out="$json" --benchmark_out_format=json \
   --benchmark_repetitions="${REPS:-3}" "$@" >&2
 
 python3 - "$json" <<'PY'

@@ -28,7 +28,7 @@ def thread_settings(threads, coretypes):
     `threads` or 1 (GEMMs serial, torch's OpenMP for the rest), with and without
     OMP_WAIT_POLICY=PASSIVE (OpenMP workers sleep instead of spinning between ops, which on
     a loaded machine keeps them off the core the main thread needs), for each OpenBLAS core
-    type (Debian's OpenBLAS 0.3.21 does not know Zen 5; SkylakeX is its AVX-512 kernel)."""
+    type (Debian's OpenBLAS 0.3.21 does not know Zen 5: see native_coretype)."""
     envs = [{"OPENBLAS_NUM_THREADS": str(threads)}]
     if threads > 1:
         envs += [{"OPENBLAS_NUM_THREADS": "1"}, {"OPENBLAS_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"},
@@ -60,9 +60,30 @@ def run_workers(script, args, coretypes):
     return runs
 
 
+def native_coretype():
+    """The OpenBLAS kernel this CPU really runs best: SkylakeX (AVX-512) where the CPU has
+    AVX-512, else Haswell (AVX2 + FMA, which OpenBLAS's Zen targets use too). Debian's
+    OpenBLAS 0.3.21 misdetects recent CPUs (Zen 5 as a generic core), so it is forced."""
+    flags = set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    break
+    except OSError:
+        pass
+    if "avx512f" in flags:
+        return "SkylakeX"
+    if "avx2" in flags and "fma" in flags:
+        return "Haswell"
+    return "Prescott"
+
+
 def coretypes():
-    """OpenBLAS core types to try: SkylakeX (its AVX-512 kernel), and the environment's
-    OPENBLAS_CORETYPE if it names another; the best of them is the peer's figure."""
+    """OpenBLAS core types to try: the CPU's real kernel (native_coretype), and the
+    environment's OPENBLAS_CORETYPE if it names another; the best of them is the peer's figure."""
     import os
-    env = os.environ.get("OPENBLAS_CORETYPE", "SkylakeX")
-    return ["SkylakeX"] + ([env] if env != "SkylakeX" else [])
+    native = native_coretype()
+    env = os.environ.get("OPENBLAS_CORETYPE", native)
+    return [native] + ([env] if env != native else [])

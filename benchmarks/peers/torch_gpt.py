@@ -20,8 +20,9 @@ PyTorch is given every chance, and its best setting per thread count is reported
     OpenBLAS (pthreads build), whose own pool is set with OPENBLAS_NUM_THREADS: t, or 1 when
     t > 1; with t > 1 also OMP_WAIT_POLICY=PASSIVE;
   * interop: torch.set_num_interop_threads(1) or its default (each in its own process);
-  * OpenBLAS kernels: OPENBLAS_CORETYPE=SkylakeX (AVX-512; Debian's OpenBLAS 0.3.21 does not
-    know Zen 5) and, when the environment names another one (e.g. Haswell), that one too;
+  * OpenBLAS kernels: OPENBLAS_CORETYPE forced to the CPU's real kernel (harness.native_coretype:
+    SkylakeX with AVX-512, else Haswell; Debian's OpenBLAS 0.3.21 does not know Zen 5) and, when
+    the environment names another one, that one too;
   * variants: AdamW default (per-tensor loop) and AdamW(foreach=True); the masked_fill mask
     as a registered buffer, so that it is not rebuilt per step.
 

@@ -61,8 +61,9 @@ struct model_policy_must_be_an_execution_policy {
 template <class Arch, class Exec, class T>
     requires(!layer<Arch> || !execution_policy<Exec>)
 class model<Arch, Exec, T> {
-    static_assert(model_arch_must_be_a_layer<Arch>::value);
-    static_assert(model_policy_must_be_an_execution_policy<Exec>::value);
+    // (Instantiated, not tested: each check says its own sentence, and nothing more is said.)
+    static_assert(sizeof(model_arch_must_be_a_layer<Arch>) > 0);
+    static_assert(sizeof(model_policy_must_be_an_execution_policy<Exec>) > 0);
 
 public:
     using arch_type = Arch;

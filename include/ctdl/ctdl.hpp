@@ -1,6 +1,7 @@
 #pragma once
 // ctdl: compile-time deep learning. The umbrella header: everything but the device policy
 // (<ctdl/exec/device.hpp>, which needs Thrust).
+#include "core/concepts.hpp"
 #include "core/error.hpp"
 #include "core/init.hpp"
 #include "core/random.hpp"

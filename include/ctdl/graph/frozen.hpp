@@ -38,6 +38,9 @@ struct frozen {
     static constexpr std::size_t out_features = nn::detail::features_after<A>(0);
     static constexpr bool keeps_features = nn::detail::features_after<A>(nn::detail::same_features) == nn::detail::same_features;
 
+    /// A's shapes.
+    template <shape_like S>
+    static constexpr bool accepts = ctdl::accepts<A, S>;
     template <shape_like S>
     using output_shape = typename A::template output_shape<S>;
 

@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "../core/concepts.hpp"
 #include "../core/random.hpp"
 #include "../core/tensor.hpp"
 #include "../exec/aligned_buffer.hpp"
@@ -36,6 +37,43 @@ namespace ctdl {
 
 template <class Arch, class Exec = cpu, class T = float>
 class model;
+
+/// Named after the mistake, with the type in its name (ctdl::layer: core/concepts.hpp).
+template <class Arch>
+struct model_arch_must_be_a_layer {
+    static constexpr bool value = layer<Arch>;
+    static_assert(value, "model<Arch, Exec, T>: Arch must be a layer or a graph of layers (parameter_count, "
+                         "trainable_parameter_count, output_shape<S>, visit_parameters, initialize: ctdl::layer)");
+};
+
+/// Named after the mistake, with the type in its name (ctdl::execution_policy: core/concepts.hpp).
+template <class Exec>
+struct model_policy_must_be_an_execution_policy {
+    static constexpr bool value = execution_policy<Exec>;
+    static_assert(value, "model<Arch, Exec, T>: Exec must be an execution policy such as ctdl::cpu or ctdl::device "
+                         "(buffer<T>, host_accessible, for_each_index, sum, copy_to_host, copy_from_host, copy, "
+                         "gemm, map_rows, sum_cols: ctdl::execution_policy)");
+};
+
+/// A model whose Arch is not a layer or whose Exec is not a policy: it says which (once),
+/// and is otherwise an empty shell (no parameters, no passes), so that its declaration
+/// adds no second error.
+template <class Arch, class Exec, class T>
+    requires(!layer<Arch> || !execution_policy<Exec>)
+class model<Arch, Exec, T> {
+    // (Instantiated, not tested: each check says its own sentence, and nothing more is said.)
+    static_assert(sizeof(model_arch_must_be_a_layer<Arch>) > 0);
+    static_assert(sizeof(model_policy_must_be_an_execution_policy<Exec>) > 0);
+
+public:
+    using arch_type = Arch;
+    using exec_type = Exec;
+    using value_type = T;
+    static constexpr std::size_t parameter_count = 0;
+    static constexpr std::size_t gradient_count = 0;
+    template <class... Args>
+    explicit model(Args&&...) {}
+};
 
 /// A model with a gradient buffer and a backward pass (not model<frozen<A>>, nor a model
 /// without parameters).
@@ -68,7 +106,9 @@ using element_of = typename std::remove_cvref_t<X>::value_type;
 
 template <class Arch, class Exec, class T>
 class model {
-    static_assert(nn::layer<Arch>, "model<Arch>: Arch must be a layer or a graph of layers");
+    // (A model with another Arch or Exec is the refused one above.)
+    static_assert(model_arch_must_be_a_layer<Arch>::value);
+    static_assert(model_policy_must_be_an_execution_policy<Exec>::value);
     static_assert(std::floating_point<T>, "model<Arch, Exec, T>: T must be float or double");
 
 public:

@@ -27,11 +27,13 @@ struct embedding_input_must_be_token_ids {
     static constexpr bool value = true;
 };
 
+/// The second sentence by the layer's own predicate (`accepts`, also asked by ctdl::accepts:
+/// core/concepts.hpp), once the first holds.
 template <class Layer, shape_like Input>
 struct position_embedding_sequence_must_fit {
-    static_assert(Input::rank >= 2 && Input::extents[Input::rank - 1] == Layer::width,
-                  "position_embedding<MaxT, D>: the input must be [..., T, D]");
-    static_assert(Input::rank < 2 || Input::extents[Input::rank - 2] <= Layer::max_length,
+    static constexpr bool sequence_by_width = Input::rank >= 2 && Input::extents[Input::rank - 1] == Layer::width;
+    static_assert(sequence_by_width, "position_embedding<MaxT, D>: the input must be [..., T, D]");
+    static_assert(!sequence_by_width || Layer::template accepts<Input>,
                   "position_embedding<MaxT, D>: the sequence is longer than MaxT");
     using type = Input;
 };
@@ -46,6 +48,9 @@ struct embedding {
     static constexpr std::size_t parameter_count = Vocab * D;
     static constexpr std::size_t trainable_parameter_count = parameter_count;
 
+    /// Takes any shape of token ids (that they are integers is checked by its node).
+    template <shape_like S>
+    static constexpr bool accepts = true;
     template <shape_like S>
     using output_shape = append<S, D>;
 
@@ -129,6 +134,10 @@ struct position_embedding {
     static constexpr std::size_t parameter_count = MaxT * D;
     static constexpr std::size_t trainable_parameter_count = parameter_count;
 
+    /// The shapes it takes: [..., T, D] with T <= MaxT.
+    template <shape_like S>
+    static constexpr bool accepts =
+        S::rank >= 2 && S::extents[S::rank - 1] == D && S::extents[S::rank - 2] <= MaxT;
     template <shape_like S>
     using output_shape = typename position_embedding_sequence_must_fit<position_embedding, S>::type;
 

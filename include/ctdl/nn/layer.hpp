@@ -11,13 +11,16 @@
 //        dout_transform(out) and init(params, rng); a graph's node also has
 //        visit_children(f), calling for_each_node(part, f) on each of its parts.
 // and, optionally, what a sequential checks connections with before any input is given
-// (nn/connect.hpp): in_features, out_features, keeps_features.
+// (nn/connect.hpp): in_features, out_features, keeps_features, and the shapes it takes
+// (`template <shape_like S> static constexpr bool accepts`, asked by ctdl::accepts<L, S>:
+// core/concepts.hpp, where ctdl::layer<L> states the descriptor's members as a concept).
 // Models (model/model.hpp) own all state; a node owns only the activation cache its backward needs.
 #include <concepts>
 #include <cstddef>
 #include <string>
 #include <vector>
 
+#include "../core/concepts.hpp"
 #include "../core/shape.hpp"
 #include "../exec/epilogue.hpp"
 #include "../exec/hd.hpp"
@@ -38,12 +41,8 @@ using output_shape = typename L::template output_shape<In>;
 
 namespace nn {
 
-/// The parts a layer descriptor must have.
-template <class L>
-concept layer = requires {
-    { L::parameter_count } -> std::convertible_to<std::size_t>;
-    { L::trainable_parameter_count } -> std::convertible_to<std::size_t>;
-};
+/// The parts a layer descriptor must have: ctdl::layer (core/concepts.hpp), by its old name.
+using ctdl::layer;
 
 /// A layer that maps each element on its own (activations); chains of them fuse into one pass.
 template <class L>

@@ -32,11 +32,12 @@ struct linear;
 
 namespace ctdl {
 
-/// Checked in a class whose name carries the layer and the shape it was given.
+/// Checked in a class whose name carries the layer and the shape it was given, by the
+/// layer's own predicate (`accepts`, also asked by ctdl::accepts: core/concepts.hpp).
 template <class Layer, shape_like Input>
 struct linear_input_features_must_match {
     static_assert(Input::rank >= 1, "linear: the input must have at least one axis (its features)");
-    static_assert(Input::extents[Input::rank - 1] == Layer::in_features,
+    static_assert(Input::rank < 1 || Layer::template accepts<Input>,
                   "linear: the input's last extent must equal the layer's input features (In)");
     using type = with_last<Input, Layer::out_features>;
 };
@@ -90,6 +91,9 @@ struct linear {
     /// A pointwise chain after this layer is fused into its GEMM epilogue.
     static constexpr bool fuses_pointwise = true;
 
+    /// The shapes it takes: [..., In].
+    template <shape_like S>
+    static constexpr bool accepts = S::rank >= 1 && S::extents[S::rank - 1] == In;
     template <shape_like S>
     using output_shape = typename linear_input_features_must_match<linear, S>::type;
 

@@ -14,6 +14,8 @@
 
 namespace ctdl {
 
+/// (Its predicate, also asked by ctdl::accepts, is the residual's `accepts`: the branch takes
+/// the shape and gives it back.)
 template <class Inner, shape_like Input>
 struct residual_branch_must_keep_the_shape {
     static_assert(std::same_as<typename Inner::template output_shape<Input>, Input>,
@@ -48,6 +50,9 @@ struct residual {
     static constexpr std::size_t in_features = detail::input_features<inner>();
     static constexpr bool keeps_features = true;
 
+    /// The shapes it takes: those its branch takes and gives back unchanged.
+    template <shape_like S>
+    static constexpr bool accepts = ctdl::detail::keeps_shape<inner, S>();
     template <shape_like S>
     using output_shape = typename residual_branch_must_keep_the_shape<inner, S>::type;
 

@@ -19,6 +19,18 @@
 #include "layer.hpp"
 #include "pointwise.hpp"
 
+namespace ctdl {
+
+/// Named after the mistake, with the part in its name.
+template <class Part>
+struct sequential_part_must_be_a_layer {
+    static constexpr bool value = layer<Part>;
+    static_assert(value, "sequential<L...>: every part must be a layer (parameter_count, trainable_parameter_count, "
+                         "output_shape<S>, visit_parameters, initialize: ctdl::layer in core/concepts.hpp)");
+};
+
+}  // namespace ctdl
+
 namespace ctdl::nn {
 
 template <class... L>
@@ -146,7 +158,13 @@ inline constexpr std::size_t sum_trainable = (std::size_t{0} + ... + L::trainabl
 template <class... L>
 struct sequential {
     static_assert(sizeof...(L) > 0, "sequential: give at least one layer");
-    static_assert((layer<L> && ...), "sequential: every element must be a layer (see nn/layer.hpp)");
+    // (A sequential with a part that is not a layer is the refused one below.)
+    static_assert((sequential_part_must_be_a_layer<L>::value && ...));
+
+    /// The shapes it takes: each part takes what the one before it gives (ctdl::accepts;
+    /// pointwise parts take any shape, so the fused steps take the same).
+    template <shape_like S>
+    static constexpr bool accepts = ctdl::detail::flow_accepts<S, L...>::value;
 
     using layers = std::tuple<L...>;
     static constexpr std::size_t parameter_count = detail::sum_parameters<L...>;
@@ -180,6 +198,30 @@ struct sequential {
 
     template <class Ctx>
     struct node;
+};
+
+namespace detail {
+/// What stands for the parts of a refused sequential (below): the identity, as a pointwise
+/// layer, so that the refused sequential is still a layer and its use adds no error.
+struct refused_part : parameter_free {
+    static constexpr bool pointwise = true;
+    static constexpr bool derivative_from_output = true;
+    template <class T>
+    CTDL_HD static T f(T x) { return x; }
+    template <class T>
+    CTDL_HD static T df(T) { return T(1); }
+    template <class T>
+    CTDL_HD static T df_from_output(T) { return T(1); }
+};
+}  // namespace detail
+
+/// A sequential with a part that is not a layer: says so once per such part
+/// (sequential_part_must_be_a_layer<Part>), then passes its input through unchanged.
+template <class... L>
+    requires(sizeof...(L) > 0 && !(layer<L> && ...))
+struct sequential<L...> : sequential<detail::refused_part> {
+    // (Instantiated, not tested: each check says its own sentence, and nothing more is said.)
+    static_assert((sizeof(sequential_part_must_be_a_layer<L>) + ...) > 0);
 };
 
 namespace detail {

@@ -108,9 +108,18 @@ double validation_loss(Model& net, const data::text_dataset& ds, std::uint64_t b
     return total / static_cast<double>(counted);
 }
 
-/// Trains from the optimizer's current step count up to o.steps; returns the curves.
+/// Named after the mistake, with the optimizer in its name (ctdl::optimizer: core/concepts.hpp).
+template <class Optimizer>
+struct run_optimizer_must_be_an_optimizer {
+    static constexpr bool value = optimizer<Optimizer>;
+    static_assert(value, "train::run: the optimizer must offer model_type, usable, step(), step(scale), lr(), "
+                         "set_lr(lr), step_count(), set_step_count(n), state_tensors() and model() "
+                         "(ctdl::optimizer), as optim::sgd, adam and adamw do");
+};
+
+/// run, for an optimizer (checked by run below).
 template <std::size_t B, std::size_t T, class Model, class Optimizer>
-report run(Model& net, Optimizer& opt, const data::text_dataset& ds, rng& data_rng, const options& o) {
+report run_checked(Model& net, Optimizer& opt, const data::text_dataset& ds, rng& data_rng, const options& o) {
     using V = typename Model::value_type;
     using Exec = typename Model::exec_type;
     // Everything that can be checked is checked before any output is touched: a run that
@@ -206,6 +215,15 @@ report run(Model& net, Optimizer& opt, const data::text_dataset& ds, rng& data_r
     if (!o.plot.empty() && !(r.train_curve.empty() && r.validation_curve.empty()))
         write_loss_plot_svg(o.plot, r.train_curve, r.validation_curve, "training and validation loss");
     return r;
+}
+
+/// Trains from the optimizer's current step count up to o.steps; returns the curves.
+template <std::size_t B, std::size_t T, class Model, class Optimizer>
+report run(Model& net, Optimizer& opt, const data::text_dataset& ds, rng& data_rng, const options& o) {
+    if constexpr (!run_optimizer_must_be_an_optimizer<Optimizer>::value)
+        return {};  // refused at compile time above; nothing more to report
+    else
+        return run_checked<B, T>(net, opt, ds, data_rng, o);
 }
 
 }  // namespace ctdl::train

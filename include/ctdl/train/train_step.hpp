@@ -13,6 +13,7 @@
 #include <string>
 #include <type_traits>
 
+#include "../core/concepts.hpp"
 #include "../core/error.hpp"
 #include "../core/tensor.hpp"
 #include "../model/model.hpp"
@@ -23,6 +24,15 @@ namespace ctdl {
 template <class Loss, class Y, class Target>
 concept loss_function = requires(const Loss& loss, const Y& y, const Target& t, Y& dy) {
     { loss.forward_backward(y, t, dy) } -> std::convertible_to<typename Y::value_type>;
+};
+
+/// Named after the mistake, with the optimizer in its name (ctdl::optimizer: core/concepts.hpp).
+template <class Optimizer>
+struct train_step_optimizer_must_be_an_optimizer {
+    static constexpr bool value = optimizer<Optimizer>;
+    static_assert(value, "train_step: the optimizer must offer model_type, usable, step(), step(scale), lr(), "
+                         "set_lr(lr), step_count(), set_step_count(n), state_tensors() and model() "
+                         "(ctdl::optimizer), as optim::sgd, adam and adamw do");
 };
 
 /// Named after the mistake: an optimizer follows the gradients of the model it was made from.
@@ -38,13 +48,16 @@ struct optimizer_was_made_for_another_model_type {
                          "model (e.g. optim::sgd opt{net})");
 };
 
-/// Whether opt can step net: false (after one compile error that says why) when the
-/// optimizer refused its model or was made for another model type.
+/// Whether opt can step net: false (after one compile error that says why) when it is not
+/// an optimizer, refused its model, or was made for another model type.
 template <class Optimizer, class Model>
 inline constexpr bool optimizer_fits = [] {
-    if constexpr (requires { Optimizer::usable; })
+    if constexpr (!train_step_optimizer_must_be_an_optimizer<Optimizer>::value) {
+        return false;
+    } else {
         if constexpr (!Optimizer::usable) return false;  // the optimizer has said why
-    return optimizer_was_made_for_another_model_type<Optimizer, Model>::value;
+        return optimizer_was_made_for_another_model_type<Optimizer, Model>::value;
+    }
 }();
 
 /// The run-time half: the optimizer must be the one made from this very model object

@@ -32,9 +32,10 @@ struct attention_heads_must_divide_the_width {
     static constexpr bool value = true;
 };
 
+/// By the layer's own predicate (`accepts`, also asked by ctdl::accepts: core/concepts.hpp).
 template <class Layer, shape_like Input>
 struct attention_input_must_be_sequence_by_width {
-    static_assert(Input::rank >= 2 && Input::extents[Input::rank - 1] == Layer::width,
+    static_assert(Layer::template accepts<Input>,
                   "causal_self_attention<D, Heads>: the input must be [..., T, D]");
     using type = Input;
 };
@@ -51,6 +52,9 @@ struct causal_self_attention {
     static constexpr std::size_t parameter_count = 3 * D * D + 3 * D + D * D + D;
     static constexpr std::size_t trainable_parameter_count = parameter_count;
 
+    /// The shapes it takes: [..., T, D].
+    template <shape_like S>
+    static constexpr bool accepts = S::rank >= 2 && S::extents[S::rank - 1] == D;
     template <shape_like S>
     using output_shape = typename attention_input_must_be_sequence_by_width<causal_self_attention, S>::type;
 

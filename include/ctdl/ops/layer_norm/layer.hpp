@@ -13,9 +13,10 @@
 
 namespace ctdl {
 
+/// By the layer's own predicate (`accepts`, also asked by ctdl::accepts: core/concepts.hpp).
 template <class Layer, shape_like Input>
 struct layer_norm_features_must_match {
-    static_assert(Input::rank >= 1 && Input::extents[Input::rank - 1] == Layer::features,
+    static_assert(Layer::template accepts<Input>,
                   "layer_norm<N>: the input's last extent must be N");
     using type = Input;
 };
@@ -31,6 +32,9 @@ struct layer_norm {
     static constexpr std::size_t trainable_parameter_count = parameter_count;
     static constexpr double eps = 1e-5;
 
+    /// The shapes it takes: [..., N].
+    template <shape_like S>
+    static constexpr bool accepts = S::rank >= 1 && S::extents[S::rank - 1] == N;
     template <shape_like S>
     using output_shape = typename layer_norm_features_must_match<layer_norm, S>::type;
 

@@ -14,9 +14,10 @@
 
 namespace ctdl {
 
+/// By the layer's own predicate (`accepts`, also asked by ctdl::accepts: core/concepts.hpp).
 template <class Layer, shape_like Input>
 struct rms_norm_features_must_match {
-    static_assert(Input::rank >= 1 && Input::extents[Input::rank - 1] == Layer::features,
+    static_assert(Layer::template accepts<Input>,
                   "rms_norm<N>: the input's last extent must be N");
     using type = Input;
 };
@@ -39,6 +40,9 @@ struct rms_norm {
     static constexpr std::size_t trainable_parameter_count = parameter_count;
     static constexpr double eps = Eps;
 
+    /// The shapes it takes: [..., N].
+    template <shape_like S>
+    static constexpr bool accepts = S::rank >= 1 && S::extents[S::rank - 1] == N;
     template <shape_like S>
     using output_shape = typename rms_norm_features_must_match<rms_norm, S>::type;
 

@@ -232,7 +232,7 @@ TEST_CASE("accepts: layer_norm and rms_norm take [..., N]") {
     STATIC_REQUIRE(!ctdl::accepts<nn::layer_norm<16>, shape<16, 4>>);
     STATIC_REQUIRE(ctdl::accepts<nn::rms_norm<16>, shape<4, 16>>);
     STATIC_REQUIRE(!ctdl::accepts<nn::rms_norm<16>, shape<4, 8>>);
-    STATIC_REQUIRE(!ctdl::accepts<nn::rms_norm<16, 1e-5>, shape<>>);
+    STATIC_REQUIRE(!ctdl::accepts<nn::rms_norm<16, std::ratio<1, 100000>>, shape<>>);
 }
 
 TEST_CASE("accepts: attention takes [..., T, D]") {

@@ -80,7 +80,7 @@ TEST_CASE("device policy: every layer, as on the cpu") {
                                     nn::repeat<2, nn::sequential<nn::linear<16, 16>, nn::sigmoid>>, nn::linear<16, 3>>,
                      shape<2, 3, 8>>();
     compare_policies<nn::sequential<nn::linear<8, 16>, nn::rms_norm<16>, nn::gelu_tanh, nn::linear<16, 300>,
-                                    nn::rms_norm<300, 1e-5>, nn::layer_norm<300>, nn::linear<300, 4>>,
+                                    nn::rms_norm<300, std::ratio<1, 100000>>, nn::layer_norm<300>, nn::linear<300, 4>>,
                      shape<2, 3, 8>>();
 }
 

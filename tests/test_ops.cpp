@@ -3,6 +3,7 @@
 // the op allows it, and its backward against central finite differences in double. (The
 // device policy runs the same ops in test_device.cpp.)
 #include <catch2/catch.hpp>
+#include "kernel_checks.hpp"
 #include <ctdl/core/random.hpp>
 #include <ctdl/exec/cpu.hpp>
 #include <ctdl/exec/kernel.hpp>
@@ -23,39 +24,16 @@ using ctdl::cpu;
 using ctdl::launch;
 namespace ops = ctdl::ops;
 
-// [rows, cols]; the last ones are above the serial threshold, so two threads really split them.
-constexpr std::pair<std::size_t, std::size_t> matrices[] = {{1, 1},   {3, 5},     {64, 10},   {1, 1000},
-                                                            {257, 129}, {1000, 100}, {5, 20000}, {40000, 3}};
-
-template <class T>
-std::vector<T> random_vector(std::size_t n, std::uint64_t stream, double lo = -1, double hi = 1) {
-    const ctdl::random_stream rs{ctdl::seed{2718}, stream};
-    std::vector<T> v(n);
-    for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<T>(lo + (hi - lo) * rs.uniform<double>(i));
-    return v;
-}
-
-template <class T>
-bool bitwise_equal(const std::vector<T>& a, const std::vector<T>& b) {
-    return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
-}
+using ctdl_test::bitwise_equal;
+using ctdl_test::matrices;
+using ctdl_test::max_rel_err;
+using ctdl_test::random_vector;
+using ctdl_test::tolerance;
 
 template <class T>
 std::vector<double> to_double(const std::vector<T>& v) {
     return {v.begin(), v.end()};
 }
-
-// Relative error of a against a double reference, scaled by the reference's magnitude.
-template <class T>
-double max_rel_err(const std::vector<T>& a, const std::vector<double>& ref, double floor = 1.0) {
-    double e = 0;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        e = std::max(e, std::abs(static_cast<double>(a[i]) - ref[i]) / std::max(floor, std::abs(ref[i])));
-    return e;
-}
-
-template <class T>
-constexpr double tolerance = std::is_same_v<T, float> ? 2e-6 : 1e-13;
 
 // Runs f with the cpu pool at `threads` threads, then restores it.
 template <class F>

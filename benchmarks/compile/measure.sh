@@ -11,11 +11,12 @@ contract=$here/../shared/api/contract.cpp
 flags=(-std=c++20 -O2 -march=native -fvect-cost-model=dynamic -pthread)
 out=$(mktemp -d); trap 'rm -rf "$out"' EXIT
 
-# name | source (relative to a root, or absolute) | extra flags | -c or link
+# name | source (relative to a root, or absolute) | extra flags (@ROOT@: the root) | -c or link
 cases=(
   "contract (compile + link)|$contract||link"
   "examples/pretrain/main.cpp|examples/pretrain/main.cpp||-c"
-  "tests/test_layers.cpp|tests/test_layers.cpp||-c"
+  "tests/test_layers.cpp|tests/test_layers.cpp|-I@ROOT@/tests|-c"
+  "tests/test_pretrain.cpp|tests/test_pretrain.cpp|-I@ROOT@/tests|-c"
   "MLP, trainable form|$here/benchmarks/compile/mlp_forms.cpp||-c"
   "MLP, trainable + frozen|$here/benchmarks/compile/mlp_forms.cpp|-DTWO_FORMS|-c"
   "GPT, trainable form|$here/benchmarks/compile/gpt_forms.cpp||-c"
@@ -28,11 +29,12 @@ for c in "${cases[@]}"; do
   printf '| %-28s' "$name"
   for r in "${roots[@]}"; do
     [[ $src = /* ]] && file=$src || file=$r/$src
+    x=${extra//@ROOT@/$r}
     best_s=""; best_m=""
     for ((i = 0; i < repeat; i++)); do
       # shellcheck disable=SC2086
-      if [[ $mode == link ]]; then cmd=(g++ "${flags[@]}" $extra -I"$r/include" "$file" -o "$out/a.out")
-      else cmd=(g++ "${flags[@]}" $extra -I"$r/include" -c "$file" -o "$out/a.o"); fi
+      if [[ $mode == link ]]; then cmd=(g++ "${flags[@]}" $x -I"$r/include" "$file" -o "$out/a.out")
+      else cmd=(g++ "${flags[@]}" $x -I"$r/include" -c "$file" -o "$out/a.o"); fi
       /usr/bin/time -f "%e %M" -o "$out/t" "${cmd[@]}" 2>"$out/err" || { echo; cat "$out/err" >&2; exit 1; }
       read -r s m <"$out/t"
       if [[ -z $best_s ]] || awk "BEGIN{exit !($s < $best_s)}"; then best_s=$s; fi

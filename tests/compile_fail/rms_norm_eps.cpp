@@ -1,4 +1,4 @@
-// expect: rms_norm_eps_must_be_positive<0.0>(.|\n)*eps must be > 0
+// expect: rms_norm_eps_must_be_a_positive_ratio<std::ratio<0(, 1)?> ?>(.|\n)*Eps must be a std::ratio greater than zero
 #include <ctdl/ctdl.hpp>
-ctdl::model<ctdl::nn::sequential<ctdl::nn::linear<4, 8>, ctdl::nn::rms_norm<8, 0.0>>> net;
+ctdl::model<ctdl::nn::sequential<ctdl::nn::linear<4, 8>, ctdl::nn::rms_norm<8, std::ratio<0>>>> net;
 int main() {}

@@ -62,29 +62,34 @@ def write(name, net, x, target):
     print(name, "loss", loss.item(), "tensors", len(data))
 
 
-torch.manual_seed(20261130)
+def main():
+    torch.manual_seed(20261130)
 
-# 1. sequential<linear<8,16>, layer_norm<16>, gelu_exact, linear<16,16>, gelu_tanh, linear<16,12>,
-#               tanh, linear<12,10>, sigmoid, linear<10,4>, softmax>
-net = nn.Sequential(
-    nn.Linear(8, 16), nontrivial_layer_norm(nn.LayerNorm(16)), nn.GELU(),
-    nn.Linear(16, 16), nn.GELU(approximate="tanh"),
-    nn.Linear(16, 12), nn.Tanh(),
-    nn.Linear(12, 10), nn.Sigmoid(),
-    nn.Linear(10, 4), nn.Softmax(dim=-1))
-write("activations", net, torch.randn(6, 8), torch.rand(6, 4))
+    # 1. sequential<linear<8,16>, layer_norm<16>, gelu_exact, linear<16,16>, gelu_tanh, linear<16,12>,
+    #               tanh, linear<12,10>, sigmoid, linear<10,4>, softmax>
+    net = nn.Sequential(
+        nn.Linear(8, 16), nontrivial_layer_norm(nn.LayerNorm(16)), nn.GELU(),
+        nn.Linear(16, 16), nn.GELU(approximate="tanh"),
+        nn.Linear(16, 12), nn.Tanh(),
+        nn.Linear(12, 10), nn.Sigmoid(),
+        nn.Linear(10, 4), nn.Softmax(dim=-1))
+    write("activations", net, torch.randn(6, 8), torch.rand(6, 4))
 
-# 2. sequential<linear<8,16>, residual<linear<16,16>, relu>, residual<layer_norm<16>, linear<16,16>, tanh>,
-#               repeat<2, sequential<linear<16,16>, sigmoid>>, linear<16,3,false>>
-net = nn.Sequential(
-    nn.Linear(8, 16),
-    Residual(nn.Linear(16, 16), nn.ReLU()),
-    Residual(nontrivial_layer_norm(nn.LayerNorm(16)), nn.Linear(16, 16), nn.Tanh()),
-    nn.Sequential(nn.Sequential(nn.Linear(16, 16), nn.Sigmoid()), nn.Sequential(nn.Linear(16, 16), nn.Sigmoid())),
-    nn.Linear(16, 3, bias=False))
-write("residual", net, torch.randn(6, 8), torch.randn(6, 3))
+    # 2. sequential<linear<8,16>, residual<linear<16,16>, relu>, residual<layer_norm<16>, linear<16,16>, tanh>,
+    #               repeat<2, sequential<linear<16,16>, sigmoid>>, linear<16,3,false>>
+    net = nn.Sequential(
+        nn.Linear(8, 16),
+        Residual(nn.Linear(16, 16), nn.ReLU()),
+        Residual(nontrivial_layer_norm(nn.LayerNorm(16)), nn.Linear(16, 16), nn.Tanh()),
+        nn.Sequential(nn.Sequential(nn.Linear(16, 16), nn.Sigmoid()), nn.Sequential(nn.Linear(16, 16), nn.Sigmoid())),
+        nn.Linear(16, 3, bias=False))
+    write("residual", net, torch.randn(6, 8), torch.randn(6, 3))
 
-# 3. sequential<linear<8,16>, relu, frozen<linear<16,16>>, tanh, linear<16,3>>, input [2, 3, 8]
-net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 16), nn.Tanh(), nn.Linear(16, 3))
-net[2].requires_grad_(False)
-write("frozen", net, torch.randn(2, 3, 8), torch.randn(2, 3, 3))
+    # 3. sequential<linear<8,16>, relu, frozen<linear<16,16>>, tanh, linear<16,3>>, input [2, 3, 8]
+    net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 16), nn.Tanh(), nn.Linear(16, 3))
+    net[2].requires_grad_(False)
+    write("frozen", net, torch.randn(2, 3, 8), torch.randn(2, 3, 3))
+
+
+if __name__ == "__main__":
+    main()

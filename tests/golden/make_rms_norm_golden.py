@@ -2,7 +2,7 @@
 """Golden data for ctdl::nn::rms_norm<N, Eps> against torch.nn.RMSNorm (PyTorch >= 2.4).
 
 The model mirrors the C++ test in tests/test_golden_layers.cpp:
-  sequential<linear<8,16>, rms_norm<16>, gelu_tanh, linear<16,16>, rms_norm<16, 1e-5>, linear<16,4>>
+  sequential<linear<8,16>, rms_norm<16>, gelu_tanh, linear<16,16>, rms_norm<16, std::ratio<1, 100000>>, linear<16,4>>
 on x [2, 3, 8] (the leading axes are rows), float32, with the loss mse_loss(out, target).
 It writes layers_rms_norm.safetensors next to this script, in the format of
 make_layers_golden.py (param.<name>, x, target, out, loss, grad.<name>, dx).
@@ -12,13 +12,11 @@ script runs in a venv with PyPI's torch and safetensors:
   python3 -m venv /work/venv && /work/venv/bin/pip install torch safetensors numpy
   /work/venv/bin/python tests/golden/make_rms_norm_golden.py
 """
-import os
-
 import torch
 from torch import nn
-from safetensors.torch import save_file
 
-here = os.path.dirname(os.path.abspath(__file__))
+from make_layers_golden import write  # the file format of the other layer cases
+
 
 
 def nontrivial(rms):
@@ -31,15 +29,4 @@ torch.manual_seed(20261202)
 net = nn.Sequential(
     nn.Linear(8, 16), nontrivial(nn.RMSNorm(16, eps=1e-6)), nn.GELU(approximate="tanh"),
     nn.Linear(16, 16), nontrivial(nn.RMSNorm(16, eps=1e-5)), nn.Linear(16, 4))
-x = torch.randn(2, 3, 8).requires_grad_(True)
-target = torch.randn(2, 3, 4)
-out = net(x)
-loss = nn.functional.mse_loss(out, target)
-loss.backward()
-data = {"param." + k: v.detach().contiguous() for k, v in net.state_dict().items()}
-data.update({"x": x.detach(), "target": target, "out": out.detach(), "loss": loss.detach().reshape(1),
-             "dx": x.grad.detach().clone()})
-for k, p in net.named_parameters():
-    data["grad." + k] = p.grad.detach().clone()
-save_file(data, os.path.join(here, "layers_rms_norm.safetensors"))
-print("rms_norm", "torch", torch.__version__, "loss", loss.item(), "tensors", len(data))
+write("rms_norm", net, torch.randn(2, 3, 8), torch.randn(2, 3, 4))

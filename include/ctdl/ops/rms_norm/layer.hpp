@@ -1,10 +1,13 @@
 #pragma once
 // rms_norm<N, Eps>: y = x / √(mean(x²) + ε) · weight over the last axis (of extent N), as
-// torch.nn.RMSNorm(N, eps=Eps). Parameter: weight [N] (ones). ε is part of the type
-// (default 1e-6; torch's own default, eps=None, is the dtype's machine epsilon: write
-// rms_norm<N, 1.1920928955078125e-07> to match it for float). Keeps 1/√(mean(x²) + ε) per
+// torch.nn.RMSNorm(N, eps=ε). Parameter: weight [N] (ones). ε is part of the type, as a
+// std::ratio (a floating-point template argument would be shorter, but clang 14 has none):
+// rms_norm<N> is ε = 1e-6, rms_norm<N, std::ratio<1, 100000>> is 1e-5, and torch's own
+// default (eps=None: the dtype's machine epsilon, 2⁻²³ for float) is
+// rms_norm<N, std::ratio<1, 8388608>>. Keeps 1/√(mean(x²) + ε) per
 // row for its backward (the math: math.hpp beside this file).
 #include <cstddef>
+#include <ratio>
 #include <type_traits>
 
 #include "../../core/shape.hpp"
@@ -22,23 +25,30 @@ struct rms_norm_features_must_match {
     using type = Input;
 };
 
-template <double Eps>
-struct rms_norm_eps_must_be_positive {
-    static_assert(Eps > 0, "rms_norm<N, Eps>: eps must be > 0");
-    static constexpr bool value = true;
+/// Eps: a std::ratio (num / den) greater than zero.
+template <class Eps>
+struct rms_norm_eps_must_be_a_positive_ratio {
+    static constexpr bool value = [] {
+        if constexpr (requires { Eps::num; Eps::den; }) return Eps::num > 0 && Eps::den > 0;
+        else return false;
+    }();
+    static_assert(value, "rms_norm<N, Eps>: Eps must be a std::ratio greater than zero (e.g. std::ratio<1, 100000>)");
 };
 
 }  // namespace ctdl
 
 namespace ctdl::nn {
 
-template <std::size_t N, double Eps = 1e-6>
+template <std::size_t N, class Eps = std::ratio<1, 1000000>>
 struct rms_norm {
-    static_assert(rms_norm_eps_must_be_positive<Eps>::value);
+    static_assert(sizeof(rms_norm_eps_must_be_a_positive_ratio<Eps>) > 0);  // says its sentence itself
     static constexpr std::size_t features = N, in_features = N, out_features = N;
     static constexpr std::size_t parameter_count = N;
     static constexpr std::size_t trainable_parameter_count = parameter_count;
-    static constexpr double eps = Eps;
+    static constexpr double eps = [] {
+        if constexpr (rms_norm_eps_must_be_a_positive_ratio<Eps>::value) return double(Eps::num) / double(Eps::den);
+        else return 1.0;  // refused above
+    }();
 
     /// The shapes it takes: [..., N].
     template <shape_like S>

@@ -79,6 +79,15 @@ struct linear_epilogue {
     }
 };
 
+/// Whether Exec packs a weight of T once for a forward of this many rows (Exec::packed_rows).
+template <class Exec, class T>
+constexpr bool packs_weights(std::size_t rows) {
+    if constexpr (requires { Exec::template packs_weights<T>; })
+        return Exec::template packs_weights<T> && rows <= Exec::packed_rows;
+    else
+        return false;
+}
+
 }  // namespace detail
 
 template <std::size_t In, std::size_t Out, bool Bias>
@@ -127,12 +136,7 @@ struct linear<In, Out, Bias>::node : graph::node_base<Ctx, parameter_count> {
     /// Frozen, at a batch the policy packs weights for (Exec::packed_rows): the weight is
     /// packed once (pack_weights, called by the model when its parameters changed) and y is
     /// computed from the pack, with the same result bit for bit.
-    static constexpr bool packs = [] {
-        if constexpr (requires { Exec::template packs_weights<T>; })
-            return Exec::template packs_weights<T> && !backward_needed && rows <= Exec::packed_rows;
-        else
-            return false;
-    }();
+    static constexpr bool packs = !backward_needed && detail::packs_weights<Exec, T>(rows);
 
     /// y = chain(z), z = acc + b; z kept when the backward pass needs it.
     using forward_epilogue = detail::linear_epilogue<T, Bias, Chain>;

@@ -143,8 +143,7 @@ struct linear<In, Out, Bias>::node : graph::node_base<Ctx, parameter_count> {
 
     void forward(const T* params, const T* in, T* out, bool store) {
         const T* w = params + Ctx::param_offset;
-        T* z = nullptr;
-        if constexpr (keep_z) z = store ? z_.data() : nullptr;
+        T* z = store ? z_.data() : nullptr;  // null unless keep_z
         if constexpr (packs) {
             if (packed_ && Exec::use_packed_weights()) {
                 Exec::gemm_packed(rows, Out, In, in, packed_, out, forward_epilogue{w + Out * In, nullptr, Out});

@@ -52,15 +52,14 @@ struct layer_norm {
     struct node : graph::node_base<Ctx, parameter_count> {
         using base = graph::node_base<Ctx, parameter_count>;
         using typename base::T, typename base::Exec, typename base::in_shape;
-        using base::rows, base::need_dw, base::need_dx, base::backward_needed;
+        using base::rows, base::need_dw, base::need_dx;
         using out_shape = output_shape<in_shape>;
 
         void forward(const T* params, const T* in, T* out, bool store) {
             const T* w = params + Ctx::param_offset;
-            T* mean = nullptr;
-            T* rstd = nullptr;
-            if constexpr (backward_needed)
-                if (store) mean = mean_.data(), rstd = rstd_.data();
+            // Kept for backward only (no cache, no backward: data() is null).
+            T* mean = store ? mean_.data() : nullptr;
+            T* rstd = store ? rstd_.data() : nullptr;
             launch<ops::layer_norm_forward, Exec>(rows, N, in, w, w + N, out, mean, rstd, T(eps));
         }
         epilogue::none dout_transform(const T*, const T*) const { return {}; }

@@ -56,13 +56,11 @@ struct rms_norm {
     struct node : graph::node_base<Ctx, parameter_count> {
         using base = graph::node_base<Ctx, parameter_count>;
         using typename base::T, typename base::Exec, typename base::in_shape;
-        using base::rows, base::need_dw, base::need_dx, base::backward_needed;
+        using base::rows, base::need_dw, base::need_dx;
         using out_shape = output_shape<in_shape>;
 
         void forward(const T* params, const T* in, T* out, bool store) {
-            T* rstd = nullptr;
-            if constexpr (backward_needed)
-                if (store) rstd = rstd_.data();
+            T* rstd = store ? rstd_.data() : nullptr;  // null without a backward pass
             launch<ops::rms_norm_forward, Exec>(rows, N, in, params + Ctx::param_offset, out, rstd, T(eps));
         }
         epilogue::none dout_transform(const T*, const T*) const { return {}; }

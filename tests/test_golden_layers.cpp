@@ -106,8 +106,8 @@ void check_against_torch(const char* file) {
     if constexpr (!std::same_as<decltype(transform), ctdl::epilogue::none>)
         ctdl::cpu::map_rows(ctdl::leading_size<Out>, ctdl::last_extent<Out>, dy.data(), [](float v) { return v; },
                             transform, dy.data());
-    node->backward(net.parameters(), grads.data(), x.data(), out2.data(), dy.data(), dx.data(), ctdl::epilogue::none{},
-                   false);
+    node->backward(ctdl::graph::backward_io<float>{net.parameters(), grads.data(), x.data(), out2.data(), dy.data(),
+                                                   dx.data(), {}, false});
     note("dx", relative_error(dx.data(), read_floats(f, "dx")), gradient_tolerance);
     // the same parameter gradients as the model's backward, bit for bit
     CHECK(std::equal(grads.begin(), grads.end(), net.gradients()));

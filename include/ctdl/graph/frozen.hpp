@@ -56,7 +56,7 @@ struct frozen {
         A::initialize(params, s, offset);
     }
 
-    /// A frozen linear still takes the activations after it into its GEMM (nn/sequential.hpp).
+    /// A frozen linear still takes the activations after it into its GEMM (graph/fusion.hpp).
     static constexpr bool fuses_pointwise = [] {
         if constexpr (requires { A::fuses_pointwise; }) return static_cast<bool>(A::fuses_pointwise);
         else return false;

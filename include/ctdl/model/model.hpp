@@ -29,6 +29,7 @@
 #include "../exec/page_buffer.hpp"
 #include "../graph/context.hpp"
 #include "../graph/frozen.hpp"
+#include "../graph/node_io.hpp"
 #include "../nn/layer.hpp"
 #include "parameter_view.hpp"
 #include "parameters.hpp"
@@ -265,8 +266,8 @@ public:
         if constexpr (!std::same_as<decltype(transform), epilogue::none>)
             Exec::map_rows(leading_size<out_shape>, last_extent<out_shape>, dy.data(), identity{}, transform,
                            static_cast<const T*>(dy.data()));
-        acts.root.backward(params_.data(), grads_.data(), x.data(), acts.out.data(), dy.data(),
-                           static_cast<T*>(nullptr), epilogue::none{}, accumulate);
+        acts.root.backward(graph::backward_io<T, epilogue::none, element_of<X>>{
+            params_.data(), grads_.data(), x.data(), acts.out.data(), dy.data(), nullptr, {}, accumulate});
     }
 
 private:

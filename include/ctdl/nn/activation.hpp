@@ -3,7 +3,7 @@
 // those whose derivative is a function of the output alone (relu, tanh, sigmoid) say so
 // with df_from_output(y), so that a fused linear + activation keeps only its output.
 //
-// Adjacent pointwise layers are fused into one pass (nn/sequential.hpp), and a linear
+// Adjacent pointwise layers are fused into one pass (graph/fusion.hpp), and a linear
 // followed by pointwise layers becomes one GEMM with the chain in its epilogue.
 #include <cmath>
 #include <numbers>

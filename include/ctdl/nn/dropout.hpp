@@ -10,6 +10,7 @@
 #include "../core/random.hpp"
 #include "../exec/aligned_buffer.hpp"
 #include "../exec/hd.hpp"
+#include "../graph/node_base.hpp"
 #include "layer.hpp"
 
 namespace ctdl::nn {
@@ -19,13 +20,11 @@ struct dropout : parameter_free {
     static_assert(P >= 0.0 && P < 1.0, "dropout<P>: P must be in [0, 1)");
 
     template <class Ctx>
-    struct node {
-        using T = typename Ctx::value_type;
-        using Exec = typename Ctx::exec_type;
-        using in_shape = typename Ctx::in_shape;
+    struct node : graph::node_base<Ctx> {
+        using base = graph::node_base<Ctx>;
+        using typename base::T, typename base::Exec, typename base::in_shape;
+        using base::rows, base::cols, base::need_dx;
         using out_shape = in_shape;
-        static constexpr std::size_t rows = leading_size<in_shape>, cols = last_extent<in_shape>;
-        static constexpr bool backward_needed = Ctx::need_dx;
 
         /// Masks of successive training steps come from successive ranges of the stream of
         /// (seed, this layer's place in the graph).
@@ -45,9 +44,9 @@ struct dropout : parameter_free {
         }
         epilogue::none dout_transform(const T*, const T*) const { return {}; }
         template <class Ep>
-        void backward(const T*, T*, const T*, const T*, const T* dout, T* din, const Ep& din_ep, bool) {
-            if constexpr (Ctx::need_dx)
-                Exec::map_rows(rows, cols, din, [] CTDL_HD (T g, T k) { return g * k; }, din_ep, dout,
+        void backward(const graph::backward_io<T, Ep>& io) {
+            if constexpr (need_dx)
+                Exec::map_rows(rows, cols, io.din, [] CTDL_HD (T g, T k) { return g * k; }, io.din_ep, io.dout,
                                static_cast<const T*>(mask_.data()));
         }
 

@@ -17,6 +17,7 @@
 #include "../core/shape.hpp"
 #include "../exec/epilogue.hpp"
 #include "../exec/hd.hpp"
+#include "../graph/node_base.hpp"
 #include "layer.hpp"
 
 namespace ctdl {
@@ -64,15 +65,15 @@ struct embedding {
     }
 
     template <class Ctx>
-    struct node {
-        using T = typename Ctx::value_type;
+    struct node : graph::node_base<Ctx, parameter_count> {
+        using base = graph::node_base<Ctx, parameter_count>;
+        using typename base::T, typename base::Exec, typename base::in_shape;
+        using base::need_dw;
         using Id = typename Ctx::input_type;
-        using Exec = typename Ctx::exec_type;
-        using in_shape = typename Ctx::in_shape;
         using out_shape = output_shape<in_shape>;
         static_assert(embedding_input_must_be_token_ids<embedding, Id>::value);
-        static constexpr std::size_t rows = in_shape::size;
-        static constexpr bool backward_needed = !Ctx::frozen;
+        /// One output row per token id.
+        static constexpr std::size_t tokens = in_shape::size;
 
         struct invalid_id {
             const Id* ids;
@@ -96,32 +97,33 @@ struct embedding {
             CTDL_HD void operator()(std::size_t c) const {
                 if (!accumulate)
                     for (std::size_t v = 0; v < Vocab; ++v) gw[v * D + c] = T(0);
-                for (std::size_t r = 0; r < rows; ++r) gw[static_cast<std::size_t>(ids[r]) * D + c] += dy[r * D + c];
+                for (std::size_t r = 0; r < tokens; ++r) gw[static_cast<std::size_t>(ids[r]) * D + c] += dy[r * D + c];
             }
         };
 
         void forward(const T* params, const Id* in, T* out, bool) {
             record_pass(pass::reduce);
-            if (Exec::sum(rows, invalid_id{in}) != 0.0) {
+            if (Exec::sum(tokens, invalid_id{in}) != 0.0) {
                 // Bad data from outside: find the first bad id for the message.
-                aligned_buffer<Id> host(rows);
-                Exec::copy_to_host(in, host.data(), rows);
-                for (std::size_t r = 0; r < rows; ++r)
+                aligned_buffer<Id> host(tokens);
+                Exec::copy_to_host(in, host.data(), tokens);
+                for (std::size_t r = 0; r < tokens; ++r)
                     if (host.data()[r] < Id(0) || static_cast<std::size_t>(host.data()[r]) >= Vocab)
                         throw error("embedding: token id " + std::to_string(host.data()[r]) + " at position " +
                                     std::to_string(r) + " is outside the vocabulary [0, " + std::to_string(Vocab) +
                                     ")");
             }
             record_pass(pass::gather);
-            Exec::for_each_index(rows * D, gather{in, params + Ctx::param_offset, out});
+            Exec::for_each_index(tokens * D, gather{in, params + Ctx::param_offset, out});
         }
         epilogue::none dout_transform(const Id*, const T*) const { return {}; }
 
+        /// dW only: no gradient flows into token ids.
         template <class Ep>
-        void backward(const T*, T* grads, const Id* in, const T*, const T* dout, T*, const Ep&, bool accumulate) {
-            if constexpr (!Ctx::frozen) {
+        void backward(const graph::backward_io<T, Ep, Id>& io) {
+            if constexpr (need_dw) {
                 record_pass(pass::gather);
-                Exec::for_each_index(D, scatter_column{in, dout, grads + Ctx::grad_offset, accumulate});
+                Exec::for_each_index(D, scatter_column{io.in, io.dout, io.grads + Ctx::grad_offset, io.accumulate});
             }
         }
     };
@@ -151,14 +153,13 @@ struct position_embedding {
     }
 
     template <class Ctx>
-    struct node {
-        using T = typename Ctx::value_type;
-        using Exec = typename Ctx::exec_type;
-        using in_shape = typename Ctx::in_shape;
+    struct node : graph::node_base<Ctx, parameter_count> {
+        using base = graph::node_base<Ctx, parameter_count>;
+        using typename base::T, typename base::Exec, typename base::in_shape;
+        using base::rows, base::need_dw, base::need_dx;
         using out_shape = output_shape<in_shape>;
         static constexpr std::size_t seq = in_shape::extents[in_shape::rank - 2];
-        static constexpr std::size_t batch = in_shape::size / (seq * D);
-        static constexpr bool backward_needed = !Ctx::frozen || Ctx::need_dx;
+        static constexpr std::size_t batch = rows / seq;
 
         struct add_position {
             const T *x, *p;
@@ -190,13 +191,12 @@ struct position_embedding {
         epilogue::none dout_transform(const T*, const T*) const { return {}; }
 
         template <class Ep>
-        void backward(const T*, T* grads, const T*, const T*, const T* dout, T* din, const Ep& din_ep,
-                      bool accumulate) {
-            if constexpr (!Ctx::frozen) {
+        void backward(const graph::backward_io<T, Ep>& io) {
+            if constexpr (need_dw) {
                 record_pass(pass::reduce);
-                Exec::for_each_index(MaxT * D, sum_over_batch{dout, grads + Ctx::grad_offset, accumulate});
+                Exec::for_each_index(MaxT * D, sum_over_batch{io.dout, io.grads + Ctx::grad_offset, io.accumulate});
             }
-            if constexpr (Ctx::need_dx) Exec::map_rows(batch * seq, D, din, identity{}, din_ep, dout);
+            if constexpr (need_dx) Exec::map_rows(rows, D, io.din, identity{}, io.din_ep, io.dout);
         }
     };
 };

@@ -6,10 +6,19 @@
 //   trainable_parameter_count            how many of those get gradients (0 under frozen<>),
 //   template <shape_like In> output_shape<In>   its output shape for an input shape (checked),
 //   template <class V> visit_parameters(V&, offset)   its named parameters (PyTorch names and layouts),
-//   template <class Ctx> struct node     the runtime part for one context (graph/context.hpp):
-//        out_shape, forward(params, in, out, store), backward(params, grads, in, out, dout, din, din_ep),
-//        dout_transform(out) and init(params, rng); a graph's node also has
-//        visit_children(f), calling for_each_node(part, f) on each of its parts.
+//   initialize(params, seed, offset)     its initial values (as PyTorch initialises the same module),
+//   template <class Ctx> struct node     the runtime part for one context (graph/context.hpp),
+//        usually derived from graph::node_base<Ctx, parameter_count> (graph/node_base.hpp:
+//        T, Exec, in_shape, rows, cols, need_dw, need_dx, backward_needed, buffer, cache). It has
+//          out_shape                        its output shape,
+//          backward_needed                  whether it has backward work (graphs: from their parts),
+//          forward(params, in, out, store)  y = f(x); store: keep what backward reads,
+//          dout_transform(in, out)          the epilogue the node after it applies to the gradient
+//                                           it hands back (its activation derivative, or epilogue::none),
+//          template <class Ep> backward(const graph::backward_io<T, Ep>& io)   (graph/node_io.hpp:
+//                                           params, grads, in, out, dout, din, din_ep, accumulate),
+//        and a graph's node also visit_children(f), calling for_each_node(part, f) on each of
+//        its parts.
 // and, optionally, what a sequential checks connections with before any input is given
 // (nn/connect.hpp): in_features, out_features, keeps_features, and the shapes it takes
 // (`template <shape_like S> static constexpr bool accepts`, asked by ctdl::accepts<L, S>:

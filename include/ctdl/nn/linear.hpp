@@ -19,6 +19,7 @@
 #include "../core/shape.hpp"
 #include "../exec/aligned_buffer.hpp"
 #include "../exec/hd.hpp"
+#include "../graph/node_base.hpp"
 #include "activation.hpp"
 #include "layer.hpp"
 #include "pointwise.hpp"
@@ -79,6 +80,15 @@ struct linear_epilogue {
     }
 };
 
+/// Whether Exec packs a weight of T once for a forward of this many rows (Exec::packed_rows).
+template <class Exec, class T>
+constexpr bool packs_weights(std::size_t rows) {
+    if constexpr (requires { Exec::template packs_weights<T>; })
+        return Exec::template packs_weights<T> && rows <= Exec::packed_rows;
+    else
+        return false;
+}
+
 }  // namespace detail
 
 template <std::size_t In, std::size_t Out, bool Bias>
@@ -119,34 +129,25 @@ struct linear {
 
 template <std::size_t In, std::size_t Out, bool Bias>
 template <class Ctx, class Chain>
-struct linear<In, Out, Bias>::node {
-    using T = typename Ctx::value_type;
-    using Exec = typename Ctx::exec_type;
-    using in_shape = typename Ctx::in_shape;
+struct linear<In, Out, Bias>::node : graph::node_base<Ctx, parameter_count> {
+    using base = graph::node_base<Ctx, parameter_count>;
+    using typename base::T, typename base::Exec, typename base::in_shape;
+    using base::rows, base::need_dw, base::need_dx, base::backward_needed;
     using out_shape = output_shape<in_shape>;
-    static constexpr std::size_t rows = leading_size<in_shape>;
-    static constexpr bool need_dw = !Ctx::frozen;
-    static constexpr bool backward_needed = need_dw || Ctx::need_dx;
     // The chain's derivative needs the GEMM's raw output z unless it can be read off y.
     static constexpr bool keep_z = backward_needed && !is_empty_chain<Chain> && !Chain::derivative_from_output;
 
     /// Frozen, at a batch the policy packs weights for (Exec::packed_rows): the weight is
     /// packed once (pack_weights, called by the model when its parameters changed) and y is
     /// computed from the pack, with the same result bit for bit.
-    static constexpr bool packs = [] {
-        if constexpr (requires { Exec::template packs_weights<T>; })
-            return Exec::template packs_weights<T> && !backward_needed && rows <= Exec::packed_rows;
-        else
-            return false;
-    }();
+    static constexpr bool packs = !backward_needed && detail::packs_weights<Exec, T>(rows);
 
     /// y = chain(z), z = acc + b; z kept when the backward pass needs it.
     using forward_epilogue = detail::linear_epilogue<T, Bias, Chain>;
 
     void forward(const T* params, const T* in, T* out, bool store) {
         const T* w = params + Ctx::param_offset;
-        T* z = nullptr;
-        if constexpr (keep_z) z = store ? z_.data() : nullptr;
+        T* z = store ? z_.data() : nullptr;  // null unless keep_z
         if constexpr (packs) {
             if (packed_ && Exec::use_packed_weights()) {
                 Exec::gemm_packed(rows, Out, In, in, packed_, out, forward_epilogue{w + Out * In, nullptr, Out});
@@ -182,24 +183,22 @@ struct linear<In, Out, Bias>::node {
             return detail::chain_derivative_epilogue<Chain, T, false>{z_.data(), Out};
     }
 
+    /// io.dout is dZ, the gradient at the GEMM's output.
     template <class Ep>
-    void backward(const T* params, T* grads, const T* in, const T*, const T* dz, T* din, const Ep& din_ep,
-                  bool accumulate) {
-        const T* w = params + Ctx::param_offset;
+    void backward(const graph::backward_io<T, Ep>& io) {
+        const T* dz = io.dout;
         if constexpr (need_dw) {
-            T* gw = grads + Ctx::grad_offset;
-            Exec::template gemm<trans::t, trans::n>(Out, In, rows, dz, Out, in, In, gw, In, accumulate);
-            if constexpr (Bias) Exec::sum_cols(rows, Out, dz, gw + Out * In, accumulate);
+            T* gw = io.grads + Ctx::grad_offset;
+            Exec::template gemm<trans::t, trans::n>(Out, In, rows, dz, Out, io.in, In, gw, In, io.accumulate);
+            if constexpr (Bias) Exec::sum_cols(rows, Out, dz, gw + Out * In, io.accumulate);
         }
-        if constexpr (Ctx::need_dx)
-            Exec::template gemm<trans::n, trans::n>(rows, In, Out, dz, Out, w, In, din, In, false, din_ep);
+        if constexpr (need_dx)
+            Exec::template gemm<trans::n, trans::n>(rows, In, Out, dz, Out, io.params + Ctx::param_offset, In, io.din,
+                                                    In, false, io.din_ep);
     }
 
 private:
-    [[no_unique_address]] std::conditional_t<keep_z, typename Exec::template buffer<T>, std::nullptr_t> z_ = [] {
-        if constexpr (keep_z) return typename Exec::template buffer<T>(rows * Out);
-        else return nullptr;
-    }();
+    [[no_unique_address]] graph::cache_if<keep_z, T, Exec> z_{rows * Out};
     [[no_unique_address]] std::conditional_t<packs, const T*, std::nullptr_t> packed_{};
 };
 

@@ -11,6 +11,7 @@
 
 #include "../exec/epilogue.hpp"
 #include "../exec/hd.hpp"
+#include "../graph/node_base.hpp"
 #include "layer.hpp"
 
 namespace ctdl::nn {
@@ -65,26 +66,25 @@ struct chain_derivative_epilogue {
 
 /// The node of a standalone chain (one that does not follow a linear layer).
 template <class Chain, class Ctx>
-struct chain_node {
-    using T = typename Ctx::value_type;
-    using Exec = typename Ctx::exec_type;
-    using in_shape = typename Ctx::in_shape;
+struct chain_node : graph::node_base<Ctx> {
+    using base = graph::node_base<Ctx>;
+    using typename base::T, typename base::Exec, typename base::in_shape;
+    using base::rows, base::cols, base::need_dx;
     using out_shape = in_shape;
-    static constexpr std::size_t rows = leading_size<in_shape>, cols = last_extent<in_shape>;
-    static constexpr bool backward_needed = Ctx::need_dx;
 
     void forward(const T*, const T* in, T* out, bool) {
         Exec::map_rows(rows, cols, out, [] CTDL_HD (T x) { return Chain::apply(x); }, epilogue::none{}, in);
     }
     /// dx = dy · chain'(x), in one pass, then the upstream epilogue.
     template <class Ep>
-    void backward(const T*, T*, const T* in, const T* out, const T* dout, T* din, const Ep& din_ep, bool) {
-        if constexpr (Ctx::need_dx) {
+    void backward(const graph::backward_io<T, Ep>& io) {
+        if constexpr (need_dx) {
             if constexpr (Chain::derivative_from_output)
-                Exec::map_rows(rows, cols, din, [] CTDL_HD (T dy, T y) { return dy * Chain::derivative_at_output(y); },
-                               din_ep, dout, out);
+                Exec::map_rows(rows, cols, io.din, [] CTDL_HD (T dy, T y) { return dy * Chain::derivative_at_output(y); },
+                               io.din_ep, io.dout, io.out);
             else
-                Exec::map_rows(rows, cols, din, [] CTDL_HD (T dy, T x) { return dy * Chain::derivative(x); }, din_ep, dout, in);
+                Exec::map_rows(rows, cols, io.din, [] CTDL_HD (T dy, T x) { return dy * Chain::derivative(x); },
+                               io.din_ep, io.dout, io.in);
         }
     }
     epilogue::none dout_transform(const T*, const T*) const { return {}; }

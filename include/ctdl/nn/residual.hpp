@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include "../exec/aligned_buffer.hpp"
+#include "../graph/node_base.hpp"
 #include "layer.hpp"
 #include "sequential.hpp"
 
@@ -95,30 +96,27 @@ struct residual {
         }
         epilogue::none dout_transform(const T*, const T*) const { return {}; }
 
+        /// F's backward from dF, with dx = dy + F'ᵀ dF done in its dX epilogue.
         template <class Ep>
-        void backward(const T* params, T* grads, const T* in, const T*, const T* dout, T* din, const Ep& din_ep,
-                      bool accumulate) {
+        void backward(const graph::backward_io<T, Ep>& io) {
             if constexpr (inner_node::backward_needed) {
-                const T* df = dout;
+                const T* df = io.dout;
                 if constexpr (transform_needed) {
                     Exec::map_rows(rows, cols, dtmp_.data(), [] CTDL_HD (T g) { return g; },
-                                   f_.dout_transform(in, fx_.data()), dout);
+                                   f_.dout_transform(io.in, fx_.data()), io.dout);
                     df = dtmp_.data();
                 }
-                f_.backward(params, grads, in, fx_.data(), df, din, detail::add_then<T, Ep>{dout, cols, din_ep},
-                            accumulate);
+                f_.backward(io.part(io.in, static_cast<const T*>(fx_.data()), df, io.din,
+                                    detail::add_then<T, Ep>{io.dout, cols, io.din_ep}));
             } else if constexpr (Ctx::need_dx) {
-                Exec::map_rows(rows, cols, din, [] CTDL_HD (T g) { return g; }, din_ep, dout);
+                Exec::map_rows(rows, cols, io.din, [] CTDL_HD (T g) { return g; }, io.din_ep, io.dout);
             }
         }
 
     private:
         inner_node f_;
         typename Exec::template buffer<T> fx_{in_shape::size};
-        [[no_unique_address]] std::conditional_t<transform_needed, typename Exec::template buffer<T>, std::nullptr_t> dtmp_ = [] {
-            if constexpr (transform_needed) return typename Exec::template buffer<T>(in_shape::size);
-            else return nullptr;
-        }();
+        [[no_unique_address]] graph::cache_if<transform_needed, T, Exec> dtmp_{in_shape::size};
     };
 };
 

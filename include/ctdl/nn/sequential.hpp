@@ -3,7 +3,7 @@
 // parameters of layer i are named "i.weight", "i.bias", ...). A sequential is itself a
 // layer, so graphs nest.
 //
-// Before nodes are made, adjacent layers are fused at compile time:
+// Before nodes are made, adjacent layers are fused at compile time (graph/fusion.hpp):
 //   linear, P1, ..., Pk   ->  one GEMM whose epilogue adds the bias and applies P1..Pk
 //   P1, ..., Pk           ->  one elementwise pass (a chain)
 // where the P are pointwise layers (activations).
@@ -15,6 +15,8 @@
 
 #include "../core/random.hpp"
 #include "../exec/aligned_buffer.hpp"
+#include "../graph/fusion.hpp"
+#include "../graph/node_io.hpp"
 #include "connect.hpp"
 #include "layer.hpp"
 #include "pointwise.hpp"
@@ -38,114 +40,17 @@ struct sequential;
 
 namespace detail {
 
-template <class... T>
-struct type_list {};
-
-/// One step of a sequential after fusion: the layer at Index (void for a bare chain),
-/// with the pointwise chain that follows it.
-template <std::size_t Index, class Layer, class Chain>
-struct step {
-    static constexpr std::size_t index = Index;
-    using layer = Layer;
-    using chain_type = Chain;
-    static constexpr std::size_t parameter_count = [] {
-        if constexpr (std::is_void_v<Layer>) return std::size_t{0};
-        else return Layer::parameter_count;
-    }();
-    static constexpr std::size_t trainable_parameter_count = [] {
-        if constexpr (std::is_void_v<Layer>) return std::size_t{0};
-        else return Layer::trainable_parameter_count;
-    }();
-};
-
-template <class List>
-struct list_size;
-template <class... T>
-struct list_size<type_list<T...>> : std::integral_constant<std::size_t, sizeof...(T)> {};
-
-template <class L>
-concept fuses_pointwise = requires { requires L::fuses_pointwise; };
-
-// Collect the run of pointwise layers at the front of Rest into a chain.
-template <class Chain, class... Rest>
-struct take_pointwise {
-    using chain_type = Chain;
-    static constexpr std::size_t taken = 0;
-    using rest = type_list<Rest...>;
-};
-template <class... P, class First, class... Rest>
-    requires pointwise_layer<First>
-struct take_pointwise<chain<P...>, First, Rest...> {
-    using next = take_pointwise<chain<P..., First>, Rest...>;
-    using chain_type = typename next::chain_type;
-    static constexpr std::size_t taken = 1 + next::taken;
-    using rest = typename next::rest;
-};
-
-template <std::size_t Index, class Steps, class Layers>
-struct plan;
-template <std::size_t Index, class... Steps>
-struct plan<Index, type_list<Steps...>, type_list<>> {
-    using type = type_list<Steps...>;
-};
-template <std::size_t Index, class... Steps, class First, class... Rest>
-struct plan<Index, type_list<Steps...>, type_list<First, Rest...>> {
-    // A linear (or other epilogue-taking layer) swallows the pointwise run after it; a
-    // pointwise run on its own becomes a chain; anything else stands alone.
-    static auto make() {
-        if constexpr (pointwise_layer<First>) {
-            using run = take_pointwise<chain<First>, Rest...>;
-            return plan<Index + 1 + run::taken, type_list<Steps..., step<Index, void, typename run::chain_type>>,
-                        typename run::rest>{};
-        } else if constexpr (fuses_pointwise<First>) {
-            using run = take_pointwise<chain<>, Rest...>;
-            return plan<Index + 1 + run::taken, type_list<Steps..., step<Index, First, typename run::chain_type>>,
-                        typename run::rest>{};
-        } else {
-            return plan<Index + 1, type_list<Steps..., step<Index, First, chain<>>>, type_list<Rest...>>{};
-        }
-    }
-    using type = typename decltype(make())::type;
-};
-
-/// The output shape of a step for input shape S.
-template <class Step, class S>
-struct step_output {
-    using type = S;
-};
-template <class Step, class S>
-    requires(!std::is_void_v<typename Step::layer>)
-struct step_output<Step, S> {
-    using type = typename Step::layer::template output_shape<S>;
-};
-
 /// Shapes through the steps: the input of step i is shapes[i].
 template <class S, class Steps>
 struct shape_flow;
 template <class S>
-struct shape_flow<S, type_list<>> {
+struct shape_flow<S, graph::type_list<>> {
     using out = S;
 };
 template <class S, class First, class... Rest>
-struct shape_flow<S, type_list<First, Rest...>> {
-    using next = shape_flow<typename step_output<First, S>::type, type_list<Rest...>>;
+struct shape_flow<S, graph::type_list<First, Rest...>> {
+    using next = shape_flow<typename graph::step_output<First, S>::type, graph::type_list<Rest...>>;
     using out = typename next::out;
-};
-
-/// The node of one step in context Ctx.
-template <class Step, class Ctx>
-struct step_node {
-    using type = typename Step::layer::template node<Ctx>;
-};
-template <class Step, class Ctx>
-    requires(std::is_void_v<typename Step::layer>)
-struct step_node<Step, Ctx> {
-    using type = chain_node<typename Step::chain_type, Ctx>;
-};
-template <class Step, class Ctx>
-    requires(!std::is_void_v<typename Step::layer> && !is_empty_chain<typename Step::chain_type>)
-struct step_node<Step, Ctx> {
-    using type = typename Step::layer::template node<Ctx, typename Step::chain_type>;
 };
 
 template <class... L>
@@ -179,8 +84,7 @@ struct sequential {
     static constexpr std::size_t out_features = features.out_features == detail::same_features ? 0 : features.out_features;
     static constexpr bool keeps_features = features.out_features == detail::same_features;
 
-    using steps = std::conditional_t<connects, typename detail::plan<0, detail::type_list<>, detail::type_list<L...>>::type,
-                                     detail::type_list<detail::step<0, void, chain<>>>>;
+    using steps = std::conditional_t<connects, graph::fusion_plan<L...>, graph::type_list<graph::step<0, void, chain<>>>>;
 
     template <shape_like S>
     using output_shape = typename detail::shape_flow<S, steps>::out;
@@ -230,7 +134,7 @@ template <class Ctx, class Steps, class Idx>
 struct sequential_nodes;
 
 template <class Ctx, class... Steps, std::size_t... I>
-struct sequential_nodes<Ctx, type_list<Steps...>, std::index_sequence<I...>> {
+struct sequential_nodes<Ctx, graph::type_list<Steps...>, std::index_sequence<I...>> {
     static constexpr std::size_t n = sizeof...(Steps);
     static constexpr std::array<std::size_t, n> params{Steps::parameter_count...};
     static constexpr std::array<std::size_t, n> trainable{Steps::trainable_parameter_count...};
@@ -256,7 +160,7 @@ struct sequential_nodes<Ctx, type_list<Steps...>, std::index_sequence<I...>> {
         requires(K > 0)
     struct input_of<K, S> {
         using prev_step = std::tuple_element_t<K - 1, std::tuple<Steps...>>;
-        using type = typename step_output<prev_step, typename input_of<K - 1, S>::type>::type;
+        using type = typename graph::step_output<prev_step, typename input_of<K - 1, S>::type>::type;
     };
 
     // Step 0 reads the sequential's input (maybe token ids); the others read activations.
@@ -266,7 +170,7 @@ struct sequential_nodes<Ctx, type_list<Steps...>, std::index_sequence<I...>> {
         Ctx::grad_offset + grad_before(K), Ctx::need_dx || (!Ctx::frozen && grad_before(K) > 0), Ctx::frozen,
         std::conditional_t<K == 0, typename Ctx::input_type, typename Ctx::value_type>>;
 
-    using tuple = std::tuple<typename step_node<Steps, ctx_of<I>>::type...>;
+    using tuple = std::tuple<typename graph::step_node<Steps, ctx_of<I>>::type...>;
 };
 
 }  // namespace detail
@@ -279,7 +183,7 @@ struct sequential<L...>::node {
     using in_shape = typename Ctx::in_shape;
     using out_shape = output_shape<in_shape>;
     using nodes_info =
-        detail::sequential_nodes<Ctx, steps, std::make_index_sequence<detail::list_size<steps>::value>>;
+        detail::sequential_nodes<Ctx, steps, std::make_index_sequence<graph::step_count<steps>>>;
     using nodes_type = typename nodes_info::tuple;
     static constexpr std::size_t n = std::tuple_size_v<nodes_type>;
     template <std::size_t K>
@@ -338,10 +242,9 @@ struct sequential<L...>::node {
     }
 
     template <class Ep>
-    void backward(const T* params, T* grads, const In* in, const T* out, const T* dout, T* din, const Ep& din_ep,
-                  bool accumulate) {
+    void backward(const graph::backward_io<T, Ep, In>& io) {
         static_assert(backward_needed || !Ctx::need_dx);
-        backward_from<n - 1>(params, grads, in, out, dout, din, din_ep, accumulate);
+        backward_from<n - 1>(io, io.dout);
     }
 
 private:
@@ -353,24 +256,24 @@ private:
     }
 
     // Step K gets the gradient at its output (dout) and writes the gradient at its input
-    // into the other gradient buffer, with step K-1's derivative as the epilogue.
+    // into the other gradient buffer, with step K-1's derivative as the epilogue; step 0
+    // writes the sequential's own din.
     template <std::size_t K, class Ep>
-    void backward_from(const T* params, T* grads, const In* in, const T* out, const T* dout, T* din,
-                       const Ep& din_ep, bool accumulate) {
+    void backward_from(const graph::backward_io<T, Ep, In>& io, const T* dout) {
         auto& nd = std::get<K>(nodes_);
         if constexpr (node_at<K>::backward_needed) {
-            const T* k_out = K + 1 == n ? out : act(K);
+            const T* k_out = K + 1 == n ? io.out : act(K);
             if constexpr (K == 0) {
-                nd.backward(params, grads, in, k_out, dout, din, din_ep, accumulate);
+                nd.backward(io.part(io.in, k_out, dout, io.din, io.din_ep));
             } else {
                 const T* k_in = act(K - 1);
                 T* dprev = grad_[K % 2].data();
                 auto ep = [&] {
-                    if constexpr (K == 1) return std::get<0>(nodes_).dout_transform(in, k_in);
+                    if constexpr (K == 1) return std::get<0>(nodes_).dout_transform(io.in, k_in);
                     else return std::get<K - 1>(nodes_).dout_transform(static_cast<const T*>(act(K - 2)), k_in);
                 }();
-                nd.backward(params, grads, k_in, k_out, dout, dprev, ep, accumulate);
-                backward_from<K - 1>(params, grads, in, out, dprev, din, din_ep, accumulate);
+                nd.backward(io.part(k_in, k_out, dout, dprev, ep));
+                backward_from<K - 1>(io, static_cast<const T*>(dprev));
             }
         }
     }

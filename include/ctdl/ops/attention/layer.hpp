@@ -18,6 +18,7 @@
 #include "../../core/shape.hpp"
 #include "../../exec/epilogue.hpp"
 #include "../../exec/kernel.hpp"
+#include "../../graph/node_base.hpp"
 #include "../../nn/layer.hpp"
 #include "cpu.hpp"  // kernel<ops::attention_*, cpu>: visible wherever launch instantiates it
 #include "kernels.hpp"
@@ -76,16 +77,13 @@ struct causal_self_attention {
     }
 
     template <class Ctx>
-    struct node {
-        using T = typename Ctx::value_type;
-        using Exec = typename Ctx::exec_type;
-        using buffer = typename Exec::template buffer<T>;
-        using in_shape = typename Ctx::in_shape;
+    struct node : graph::node_base<Ctx, parameter_count> {
+        using base = graph::node_base<Ctx, parameter_count>;
+        using typename base::T, typename base::Exec, typename base::in_shape, typename base::buffer;
+        using base::rows, base::need_dw, base::need_dx;
         using out_shape = output_shape<in_shape>;
         static constexpr std::size_t seq = in_shape::extents[in_shape::rank - 2];
-        static constexpr std::size_t rows = in_shape::size / D, batch = rows / seq;
-        static constexpr bool need_dw = !Ctx::frozen;
-        static constexpr bool backward_needed = need_dw || Ctx::need_dx;
+        static constexpr std::size_t batch = rows / seq;
         static constexpr ops::attention_math::dims dims{batch, seq, Heads, head_dim, D};
 
         void forward(const T* params, const T* in, T* out, bool) {
@@ -101,13 +99,13 @@ struct causal_self_attention {
         epilogue::none dout_transform(const T*, const T*) const { return {}; }
 
         template <class Ep>
-        void backward(const T* params, T* grads, const T* in, const T*, const T* dout, T* din, const Ep& din_ep,
-                      bool accumulate) {
-            const T* w = params + Ctx::param_offset;
+        void backward(const graph::backward_io<T, Ep>& io) {
+            const T* w = io.params + Ctx::param_offset;
             const T* wp = w + 3 * D * D + 3 * D;
-            T* gw = grads + Ctx::grad_offset;
-            T* gwp = gw + 3 * D * D + 3 * D;
+            const T* dout = io.dout;
+            const bool accumulate = io.accumulate;
             if constexpr (need_dw) {
+                T* gwp = io.grads + Ctx::grad_offset + 3 * D * D + 3 * D;
                 Exec::template gemm<trans::t, trans::n>(D, D, rows, dout, D, static_cast<const T*>(att_.data()), D,
                                                         gwp, D, accumulate);
                 Exec::sum_cols(rows, D, dout, gwp + D * D, accumulate);
@@ -117,23 +115,22 @@ struct causal_self_attention {
                                                   static_cast<const T*>(p_.data()),
                                                   static_cast<const T*>(datt_.data()), dqkv_.data(), scratch_.data());
             if constexpr (need_dw) {
+                T* gw = io.grads + Ctx::grad_offset;
                 Exec::template gemm<trans::t, trans::n>(3 * D, D, rows, static_cast<const T*>(dqkv_.data()), 3 * D,
-                                                        in, D, gw, D, accumulate);
+                                                        io.in, D, gw, D, accumulate);
                 Exec::sum_cols(rows, 3 * D, static_cast<const T*>(dqkv_.data()), gw + 3 * D * D, accumulate);
             }
-            if constexpr (Ctx::need_dx)
+            if constexpr (need_dx)
                 Exec::template gemm<trans::n, trans::n>(rows, D, 3 * D, static_cast<const T*>(dqkv_.data()), 3 * D, w,
-                                                        D, din, D, false, din_ep);
+                                                        D, io.din, D, false, io.din_ep);
         }
 
     private:
         static T scale() { return T(1) / std::sqrt(T(head_dim)); }
-        static buffer grad_buffer(std::size_t n) { return backward_needed ? buffer(n) : buffer(); }
 
         buffer qkv_{rows * 3 * D}, p_{batch * Heads * seq * seq}, att_{rows * D};
         // scratch_: [tasks, seq, seq], what the cpu policy's backward kernel needs (dS per task).
-        buffer datt_ = grad_buffer(rows * D), dqkv_ = grad_buffer(rows * 3 * D),
-               scratch_ = grad_buffer(batch * Heads * seq * seq);
+        typename base::cache datt_{rows * D}, dqkv_{rows * 3 * D}, scratch_{batch * Heads * seq * seq};
     };
 };
 

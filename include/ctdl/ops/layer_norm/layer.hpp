@@ -8,6 +8,7 @@
 #include "../../core/init.hpp"
 #include "../../core/shape.hpp"
 #include "../../exec/kernel.hpp"
+#include "../../graph/node_base.hpp"
 #include "../../nn/layer.hpp"
 #include "kernels.hpp"
 
@@ -52,41 +53,32 @@ struct layer_norm {
     }
 
     template <class Ctx>
-    struct node {
-        using T = typename Ctx::value_type;
-        using Exec = typename Ctx::exec_type;
-        using in_shape = typename Ctx::in_shape;
+    struct node : graph::node_base<Ctx, parameter_count> {
+        using base = graph::node_base<Ctx, parameter_count>;
+        using typename base::T, typename base::Exec, typename base::in_shape;
+        using base::rows, base::need_dw, base::need_dx;
         using out_shape = output_shape<in_shape>;
-        static constexpr std::size_t rows = leading_size<in_shape>;
-        static constexpr bool need_dw = !Ctx::frozen;
-        static constexpr bool backward_needed = need_dw || Ctx::need_dx;
 
         void forward(const T* params, const T* in, T* out, bool store) {
             const T* w = params + Ctx::param_offset;
-            T* mean = nullptr;
-            T* rstd = nullptr;
-            if constexpr (backward_needed)
-                if (store) mean = mean_.data(), rstd = rstd_.data();
+            // Kept for backward only (no cache, no backward: data() is null).
+            T* mean = store ? mean_.data() : nullptr;
+            T* rstd = store ? rstd_.data() : nullptr;
             launch<ops::layer_norm_forward, Exec>(rows, N, in, w, w + N, out, mean, rstd, T(eps));
         }
         epilogue::none dout_transform(const T*, const T*) const { return {}; }
 
         template <class Ep>
-        void backward(const T* params, T* grads, const T* in, const T*, const T* dout, T* din, const Ep& din_ep,
-                      bool accumulate) {
+        void backward(const graph::backward_io<T, Ep>& io) {
             T* dw = nullptr;
-            if constexpr (need_dw) dw = grads + Ctx::grad_offset;
-            launch<ops::layer_norm_backward, Exec>(rows, N, in, params + Ctx::param_offset, mean_.data(), rstd_.data(), dout,
-                                      Ctx::need_dx ? din : nullptr, dw, dw ? dw + N : nullptr, accumulate, din_ep);
+            if constexpr (need_dw) dw = io.grads + Ctx::grad_offset;
+            launch<ops::layer_norm_backward, Exec>(rows, N, io.in, io.params + Ctx::param_offset, mean_.data(),
+                                                   rstd_.data(), io.dout, need_dx ? io.din : nullptr, dw,
+                                                   dw ? dw + N : nullptr, io.accumulate, io.din_ep);
         }
 
     private:
-        using cache = std::conditional_t<backward_needed, typename Exec::template buffer<T>, std::nullptr_t>;
-        [[no_unique_address]] cache mean_ = make(), rstd_ = make();
-        static cache make() {
-            if constexpr (backward_needed) return typename Exec::template buffer<T>(rows);
-            else return nullptr;
-        }
+        [[no_unique_address]] typename base::cache mean_{rows}, rstd_{rows};
     };
 };
 

@@ -12,6 +12,7 @@
 
 #include "../../core/shape.hpp"
 #include "../../exec/kernel.hpp"
+#include "../../graph/node_base.hpp"
 #include "../../nn/layer.hpp"
 #include "kernels.hpp"
 
@@ -66,40 +67,29 @@ struct rms_norm {
     }
 
     template <class Ctx>
-    struct node {
-        using T = typename Ctx::value_type;
-        using Exec = typename Ctx::exec_type;
-        using in_shape = typename Ctx::in_shape;
+    struct node : graph::node_base<Ctx, parameter_count> {
+        using base = graph::node_base<Ctx, parameter_count>;
+        using typename base::T, typename base::Exec, typename base::in_shape;
+        using base::rows, base::need_dw, base::need_dx;
         using out_shape = output_shape<in_shape>;
-        static constexpr std::size_t rows = leading_size<in_shape>;
-        static constexpr bool need_dw = !Ctx::frozen;
-        static constexpr bool backward_needed = need_dw || Ctx::need_dx;
 
         void forward(const T* params, const T* in, T* out, bool store) {
-            T* rstd = nullptr;
-            if constexpr (backward_needed)
-                if (store) rstd = rstd_.data();
+            T* rstd = store ? rstd_.data() : nullptr;  // null without a backward pass
             launch<ops::rms_norm_forward, Exec>(rows, N, in, params + Ctx::param_offset, out, rstd, T(eps));
         }
         epilogue::none dout_transform(const T*, const T*) const { return {}; }
 
         template <class Ep>
-        void backward(const T* params, T* grads, const T* in, const T*, const T* dout, T* din, const Ep& din_ep,
-                      bool accumulate) {
+        void backward(const graph::backward_io<T, Ep>& io) {
             T* dw = nullptr;
-            if constexpr (need_dw) dw = grads + Ctx::grad_offset;
-            launch<ops::rms_norm_backward, Exec>(rows, N, in, params + Ctx::param_offset,
-                                                 static_cast<const T*>(rstd_.data()), dout,
-                                                 Ctx::need_dx ? din : nullptr, dw, accumulate, din_ep);
+            if constexpr (need_dw) dw = io.grads + Ctx::grad_offset;
+            launch<ops::rms_norm_backward, Exec>(rows, N, io.in, io.params + Ctx::param_offset,
+                                                 static_cast<const T*>(rstd_.data()), io.dout,
+                                                 need_dx ? io.din : nullptr, dw, io.accumulate, io.din_ep);
         }
 
     private:
-        using cache = std::conditional_t<backward_needed, typename Exec::template buffer<T>, std::nullptr_t>;
-        [[no_unique_address]] cache rstd_ = make();
-        static cache make() {
-            if constexpr (backward_needed) return typename Exec::template buffer<T>(rows);
-            else return nullptr;
-        }
+        [[no_unique_address]] typename base::cache rstd_{rows};
     };
 };
 

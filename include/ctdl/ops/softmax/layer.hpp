@@ -5,6 +5,7 @@
 #include <cstddef>
 
 #include "../../exec/kernel.hpp"
+#include "../../graph/node_base.hpp"
 #include "../../nn/layer.hpp"
 #include "kernels.hpp"
 
@@ -12,19 +13,18 @@ namespace ctdl::nn {
 
 struct softmax : parameter_free {
     template <class Ctx>
-    struct node {
-        using T = typename Ctx::value_type;
-        using Exec = typename Ctx::exec_type;
-        using in_shape = typename Ctx::in_shape;
+    struct node : graph::node_base<Ctx> {
+        using base = graph::node_base<Ctx>;
+        using typename base::T, typename base::Exec, typename base::in_shape;
+        using base::rows, base::cols, base::need_dx;
         using out_shape = in_shape;
-        static constexpr std::size_t rows = leading_size<in_shape>, cols = last_extent<in_shape>;
-        static constexpr bool backward_needed = Ctx::need_dx;
 
         void forward(const T*, const T* in, T* out, bool) { launch<ops::softmax_forward, Exec>(rows, cols, in, out); }
         epilogue::none dout_transform(const T*, const T*) const { return {}; }
         template <class Ep>
-        void backward(const T*, T*, const T*, const T* out, const T* dout, T* din, const Ep& din_ep, bool) {
-            if constexpr (Ctx::need_dx) launch<ops::softmax_backward, Exec>(rows, cols, out, dout, din, din_ep);
+        void backward(const graph::backward_io<T, Ep>& io) {
+            if constexpr (need_dx)
+                launch<ops::softmax_backward, Exec>(rows, cols, io.out, io.dout, io.din, io.din_ep);
         }
     };
 };

@@ -92,10 +92,13 @@ void bench_openblas(benchmark::State& st, job j, std::size_t threads) {
 #endif
 
 // The core's fp32 FMA peak, measured: independent FMA chains on registers only, enough
-// of them to cover the FMA latency on every pipe. Counter GFLOPS = 2 FLOP per lane per FMA.
+// of them to cover the FMA latency on every pipe (2 pipes x 4-5 cycles), and few enough to
+// stay in registers with the two operands: 12 of AVX2's 16 registers (16 chains spilled
+// there and measured half the peak), 16 of AVX-512's 32. Counter GFLOPS = 2 FLOP per lane
+// per FMA.
 void bench_peak(benchmark::State& st) {
     using S = ctdl::cpu_kernels::detail::simd<float>;
-    constexpr int chains = 16;
+    constexpr int chains = S::width >= 16 ? 16 : 12;
     typename S::reg acc[chains], x = S::set1(1.0f + 1e-7f), y = S::set1(1e-7f);
     for (auto& a : acc) a = S::set1(0.5f);
     constexpr long reps = 1024;

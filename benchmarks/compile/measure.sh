@@ -2,7 +2,8 @@
 # Compile cost of the translation units users write: seconds and peak compiler memory with
 # g++ at -O2 (the flags ctdl::ctdl gives), for one or more checkouts side by side.
 #   benchmarks/compile/measure.sh [ROOT ...]     (default: this checkout; e.g. an old worktree first)
-# Each figure is the minimum of REPEAT runs (default 2). Run it on a quiet machine: check `uptime`.
+# Each figure is the minimum of REPEAT runs (default 2); CASES (a regex on the names) picks
+# some cases only. Run it on a quiet machine: check `uptime`.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 roots=("$@"); ((${#roots[@]})) || roots=("$here")
@@ -26,6 +27,7 @@ echo "load: $(uptime | sed 's/.*load average: //')"
 printf '| %-28s' "translation unit"; for r in "${roots[@]}"; do printf '| %-24s' "$(git -C "$r" rev-parse --short HEAD 2>/dev/null || echo "$r")"; done; echo "|"
 for c in "${cases[@]}"; do
   IFS='|' read -r name src extra mode <<<"$c"
+  [[ -n ${CASES:-} && ! $name =~ $CASES ]] && continue
   printf '| %-28s' "$name"
   for r in "${roots[@]}"; do
     [[ $src = /* ]] && file=$src || file=$r/$src

@@ -51,11 +51,6 @@ concept shape_like = is_shape<S>::value;
 
 namespace detail {
 
-template <class S, std::size_t... I>
-constexpr auto make_shape(std::index_sequence<I...>) {
-    return shape<S::extents[I]...>{};
-}
-
 // Shape from a constexpr array (used by the type-level rules below). The extents pass
 // through shape_values as plain numbers: nvcc's host-code generator would otherwise spell
 // the shape by its argument expressions (Arr[0], ...), which do not compile.

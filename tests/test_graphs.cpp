@@ -154,7 +154,7 @@ TEST_CASE("freeze_first and with_frozen freeze parts in place: same names, offse
     CHECK(ctdl::equal(full.forward(x), part.forward(x)));
 }
 
-TEST_CASE("a full models::gpt snapshot loads into the type with its embeddings and first blocks frozen; "
+TEST_CASE("a full models::gpt snapshot loads into the type with its embeddings and first blocks frozen, and "
           "training leaves those bitwise unchanged") {
     using gpt = ctdl::models::gpt<24, 8, 16, 2, 3>;
     using tuned = ctdl::models::gpt_with_frozen_bottom<gpt, 2>;
@@ -230,7 +230,7 @@ TEST_CASE("parameters and their gradients by state_dict name, with their shapes"
     CHECK(cnet.parameter("2.bias").values.data() == net.parameters() + 4 * 6 + 6 + 18);
 }
 
-TEST_CASE("CTDL_THREADS sets the default thread count; a bad value is a ctdl::error naming it") {
+TEST_CASE("CTDL_THREADS sets the default thread count, and a bad value is a ctdl::error naming it") {
     const char* old = std::getenv("CTDL_THREADS");
     const std::string saved = old ? old : "";
     ::setenv("CTDL_THREADS", "3", 1);

@@ -88,7 +88,7 @@ TEST_CASE("frozen parts: gradients flow through them, and only where needed") {
     CHECK(check_arch<B, shape<6, 5>>() < 1e-6);
 }
 
-TEST_CASE("dropout: identity at inference; in training, masks with the right rate and scale") {
+TEST_CASE("dropout: identity at inference, and in training, masks with the right rate and scale") {
     using A = nn::sequential<nn::linear<16, 64>, nn::dropout<0.25>>;
     ctdl::model<A> net{ctdl::seed{5}};
     ctdl::tensor<float, shape<64, 16>> x;
@@ -206,7 +206,7 @@ TEST_CASE("linear is initialised as torch.nn.Linear: U(-1/sqrt(in), 1/sqrt(in))"
 template <class M>
 concept has_gradients = requires(M& m) { m.gradients(); };
 
-TEST_CASE("frozen models: no gradients, same function; freeze() moves the parameters") {
+TEST_CASE("frozen models: no gradients, same function, and freeze() moves the parameters") {
     using F = ctdl::model<ctdl::frozen<mlp>>;
     static_assert(!ctdl::trainable<F>);
     static_assert(!has_gradients<F>);

@@ -244,7 +244,7 @@ TEST_CASE("cross_entropy forward_backward is one softmax pass and nothing else")
 
 // ---------------------------------------------------------------- bad input, edge cases
 
-TEST_CASE("a target outside [0, C) throws ctdl::error naming the row and the value, and writes nothing") {
+TEST_CASE("a target outside 0 .. C-1 throws ctdl::error naming the row and the value, and writes nothing") {
     tensor<float, shape<4, 10>> x, dx(7.f);
     tensor<int, shape<4>> y;
     y(2) = 10;

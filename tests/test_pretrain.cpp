@@ -339,7 +339,7 @@ TEST_CASE("pretraining: a run that cannot start or fails leaves the earlier run'
     }
 }
 
-TEST_CASE("pretraining: the CSV log ends at the last checkpoint; a resumed run continues it") {
+TEST_CASE("pretraining: the CSV log ends at the last checkpoint, and a resumed run continues it") {
     const ctdl_test::temp_dir dir("ctdl_run_log");
     const auto ds = corpus_dataset();
     const auto ckpt = dir.path / "checkpoint.safetensors";

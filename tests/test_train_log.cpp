@@ -176,7 +176,7 @@ TEST_CASE("csv_log: header once, one flushed row per call, empty val_loss", "[tr
     CHECK_THROWS_WITH(csv_log(dir.path / "no_such_dir" / "log.csv"), Contains("no_such_dir"));
 }
 
-TEST_CASE("staged_csv_log: nothing reaches the file before commit; resuming keeps rows up to the checkpoint",
+TEST_CASE("staged_csv_log: nothing reaches the file before commit, and resuming keeps rows up to the checkpoint",
           "[train][log]") {
     const temp_dir dir;
     const auto path = dir.path / "log.csv";
@@ -279,7 +279,7 @@ TEST_CASE("loss plot: a well-formed SVG with two curves, axes, legend and title"
     CHECK(count("text-anchor=\"end\">") >= 4);  // y tick labels
 }
 
-TEST_CASE("loss plot: one point, one curve; NaN and empty input refused", "[train][log]") {
+TEST_CASE("loss plot: one point, one curve, and NaN and empty input refused", "[train][log]") {
     const std::vector<loss_point> one{{10, 2.5}};
     const std::string svg = loss_plot_svg(one, {}, "t");
     const auto pl = attributes(svg, "polyline", "points");

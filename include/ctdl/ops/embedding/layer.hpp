@@ -85,7 +85,7 @@ struct embedding {
                 aligned_buffer<Id> host(tokens);
                 Exec::copy_to_host(in, host.data(), tokens);
                 for (std::size_t r = 0; r < tokens; ++r)
-                    if (host.data()[r] < Id(0) || static_cast<std::size_t>(host.data()[r]) >= Vocab)
+                    if (ops::embedding_detail::outside(host.data()[r], Vocab))
                         throw error("embedding: token id " + std::to_string(host.data()[r]) + " at position " +
                                     std::to_string(r) + " is outside the vocabulary [0, " + std::to_string(Vocab) +
                                     ")");

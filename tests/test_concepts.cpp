@@ -99,6 +99,48 @@ struct optimizer_without_set_step_count {
     Model* m;
 };
 
+// ------------------------------------------------------------------ nodes
+
+/// A user's layer with a whole node: y = 2x (no parameters), its backward dx = 2 dy.
+struct doubling : nn::parameter_free {
+    template <class Ctx>
+    struct node : ctdl::graph::node_base<Ctx> {
+        using base = ctdl::graph::node_base<Ctx>;
+        using typename base::T, typename base::Exec, typename base::in_shape;
+        using base::need_dx;
+        using out_shape = in_shape;
+        void forward(const T*, const T* in, T* out, bool) {
+            Exec::for_each_index(in_shape::size, [=] CTDL_HD (std::size_t i) { out[i] = 2 * in[i]; });
+        }
+        ctdl::epilogue::none dout_transform(const T*, const T*) const { return {}; }
+        template <class Ep>
+        void backward(const ctdl::graph::backward_io<T, Ep>& io) {
+            if constexpr (need_dx)
+                Exec::map_rows(base::rows, base::cols, io.din, [] CTDL_HD (T g) { return 2 * g; }, io.din_ep, io.dout);
+        }
+    };
+};
+/// The same node less one member each, or with forward's arguments in another order.
+template <int Broken>
+struct broken_layer : nn::parameter_free {
+    template <class Ctx>
+    struct node : ctdl::graph::node_base<Ctx> {
+        using T = typename Ctx::value_type;
+        using out_shape = std::conditional_t<Broken == 4, shape<1>, typename Ctx::in_shape>;
+        node() requires(Broken != 3) = default;
+        explicit node(int) {}
+        void forward(const T*, const T*, T*, bool) requires(Broken != 0) {}
+        void forward(const T*, T*, const T*, bool) requires(Broken == 0) {}
+        ctdl::epilogue::none dout_transform(const T*, const T*) const requires(Broken != 1) { return {}; }
+        template <class Ep>
+        void backward(const ctdl::graph::backward_io<T, Ep>&) requires(Broken != 2) {}
+    };
+};
+template <class In, bool Frozen = false, bool NeedDx = true, class Input = float>
+using ctx = ctdl::graph::context<In, float, ctdl::cpu, 0, 0, Frozen, NeedDx, Input>;
+template <class L, class Ctx>
+constexpr bool node_in = ctdl::node<typename L::template node<Ctx>, Ctx>;
+
 // ------------------------------------------------------------------ architectures
 
 using mlp = nn::sequential<nn::linear<4, 8>, nn::relu, nn::linear<8, 2>>;
@@ -172,6 +214,91 @@ TEST_CASE("layer: types without a descriptor's members are not layers") {
     STATIC_REQUIRE(!ctdl::layer<plain_output_shape>);
     STATIC_REQUIRE(!ctdl::layer<counts_only>);
     STATIC_REQUIRE(!nn::layer<counts_only>);
+}
+
+// ------------------------------------------------------------------ node
+
+TEST_CASE("node: every layer's node, trained, frozen and reading token ids, is one") {
+    using rows = shape<4, 8>;
+    STATIC_REQUIRE(node_in<nn::linear<8, 2>, ctx<rows>>);
+    STATIC_REQUIRE(node_in<nn::linear<8, 2>, ctx<rows, true, false>>);
+    STATIC_REQUIRE(ctdl::node<nn::chain_node<nn::chain<nn::relu, nn::tanh>, ctx<rows>>, ctx<rows>>);
+    STATIC_REQUIRE(node_in<nn::softmax, ctx<rows>>);
+    STATIC_REQUIRE(node_in<nn::dropout<0.1>, ctx<rows>>);
+    STATIC_REQUIRE(node_in<nn::layer_norm<8>, ctx<rows>>);
+    STATIC_REQUIRE(node_in<nn::rms_norm<8>, ctx<rows, true>>);
+    STATIC_REQUIRE(node_in<nn::causal_self_attention<8, 2>, ctx<rows>>);
+    STATIC_REQUIRE(node_in<nn::embedding<64, 8>, ctx<shape<4>, false, false, int>>);
+    STATIC_REQUIRE(node_in<nn::position_embedding<16, 8>, ctx<rows>>);
+    STATIC_REQUIRE(node_in<nn::residual<nn::linear<8, 8>>, ctx<rows>>);
+    STATIC_REQUIRE(node_in<ctdl::frozen<nested>, ctx<shape<4, 4>>>);
+    STATIC_REQUIRE(node_in<nested, ctx<shape<4, 4>>>);
+    STATIC_REQUIRE(node_in<block, ctx<rows>>);
+    STATIC_REQUIRE(node_in<gpt, ctx<shape<2, 16>, false, false, int>>);
+    STATIC_REQUIRE(node_in<doubling, ctx<rows>>);
+    // graph::node_of makes the layer's own node when it is one.
+    STATIC_REQUIRE(std::same_as<ctdl::graph::node_of<nn::softmax, ctx<rows>>, nn::softmax::node<ctx<rows>>>);
+    STATIC_REQUIRE(!std::same_as<ctdl::graph::node_of<nn::softmax, ctx<rows>>, ctdl::graph::detail::inert_node<nn::softmax, ctx<rows>>>);
+}
+
+TEST_CASE("node: a node without forward, dout_transform, backward or a default constructor is not one") {
+    using rows = shape<4, 8>;
+    STATIC_REQUIRE(node_in<broken_layer<-1>, ctx<rows>>);  // nothing broken: the control
+    STATIC_REQUIRE(!node_in<broken_layer<0>, ctx<rows>>);
+    STATIC_REQUIRE(!node_in<broken_layer<1>, ctx<rows>>);
+    STATIC_REQUIRE(!node_in<broken_layer<2>, ctx<rows>>);
+    STATIC_REQUIRE(!node_in<broken_layer<3>, ctx<rows>>);
+    // A node whose out_shape is not its layer's output_shape: a node, but not that layer's.
+    STATIC_REQUIRE(node_in<broken_layer<4>, ctx<rows>>);
+    STATIC_REQUIRE(!ctdl::graph::detail::is_node_of<broken_layer<4>::node<ctx<rows>>, broken_layer<4>, ctx<rows>>());
+}
+
+TEST_CASE("node: a user's layer with its own node trains inside a model") {
+    // net: W2 (2 h) + b2 with the user's doubling node; plain: (2 W2) h + b2, the same function.
+    using net_type = nn::sequential<nn::linear<3, 4>, doubling, nn::linear<4, 2>>;
+    using plain_type = nn::sequential<nn::linear<3, 4>, nn::linear<4, 2>>;
+    ctdl::model<net_type> net{ctdl::seed{5}};
+    ctdl::model<plain_type> plain{ctdl::seed{5}};
+    REQUIRE(net.parameter_count == plain.parameter_count);
+    for (const char* name : {"0.weight", "0.bias"}) {
+        auto a = net.parameter(name);
+        auto b = plain.parameter(name);
+        for (std::size_t i = 0; i < a.size(); ++i) b[i] = a[i];
+    }
+    auto w2 = net.parameter("2.weight");
+    auto w1 = plain.parameter("1.weight");
+    for (std::size_t i = 0; i < w2.size(); ++i) w1[i] = 2 * w2[i];
+    auto b2 = net.parameter("2.bias");
+    auto b1 = plain.parameter("1.bias");
+    for (std::size_t i = 0; i < b2.size(); ++i) b1[i] = b2[i];
+
+    ctdl::tensor<float, shape<2, 3>> x;
+    for (std::size_t i = 0; i < x.size; ++i) x.data()[i] = 0.25f * float(i) - 0.5f;
+    auto y = net.forward(x);
+    auto p = plain.forward(x);
+    for (std::size_t i = 0; i < y.size; ++i) REQUIRE(y.data()[i] == Approx(p.data()[i]).margin(1e-6));
+
+    ctdl::optim::sgd opt_net{net, {.lr = 0.0f}};
+    ctdl::optim::sgd opt_plain{plain, {.lr = 0.0f}};
+    ctdl::tensor<float, shape<2, 2>> target;
+    target(0, 0) = 1.0f;
+    target(1, 1) = -1.0f;
+    const float loss_net = ctdl::train_step(net, opt_net, ctdl::loss::mse, x, target);
+    const float loss_plain = ctdl::train_step(plain, opt_plain, ctdl::loss::mse, x, target);
+    REQUIRE(loss_net == Approx(loss_plain));
+    // dL/dh through the doubling node's backward equals (2 W2)ᵀ dy: the first layer's
+    // gradients agree, and the last layer's is twice plain's (its input is 2h).
+    auto gn = net.gradient("0.weight");
+    auto gp = plain.gradient("0.weight");
+    double norm = 0;
+    for (std::size_t i = 0; i < gn.size(); ++i) {
+        REQUIRE(gn[i] == Approx(gp[i]).margin(1e-6));
+        norm += std::abs(gp[i]);
+    }
+    REQUIRE(norm > 1e-3);
+    auto gn2 = net.gradient("2.weight");
+    auto gp2 = plain.gradient("1.weight");
+    for (std::size_t i = 0; i < gn2.size(); ++i) REQUIRE(gn2[i] == Approx(2 * gp2[i]).margin(1e-6));
 }
 
 // ------------------------------------------------------------------ execution_policy

@@ -252,7 +252,7 @@ TEST_CASE("frozen models at batch 1-4 (packed weights) compute what the trainabl
     const std::size_t threads = ctdl::cpu::threads();
     for (std::size_t t : {1, 2}) {  // one thread runs from the packs, two from the weights
         ctdl::cpu::set_threads(t);
-        CHECK(ctdl::cpu::use_packed_weights() == (t == 1));
+        CHECK(ctdl::kernel<ctdl::ops::linear_forward, ctdl::cpu>::use_packed() == (t == 1));
         check_small_batch_frozen<1>();
         check_small_batch_frozen<3>();
         check_small_batch_frozen<4>();

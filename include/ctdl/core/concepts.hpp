@@ -2,6 +2,7 @@
 // What the library's parts are, as concepts, and whether a layer takes a shape.
 //
 //   ctdl::layer<L>               a layer descriptor (nn/layer.hpp says what each member means)
+//   ctdl::node<N, Ctx>           the runtime part of a layer in a context (its node<Ctx>)
 //   ctdl::execution_policy<E>    what every policy offers (ctdl::cpu, ctdl::device)
 //   ctdl::optimizer<O>           what train_step and train::run need of an optimizer
 //   ctdl::accepts<L, S>          true when layer L takes input shape S; false, without any
@@ -26,6 +27,7 @@
 
 #include "../exec/epilogue.hpp"
 #include "../exec/hd.hpp"
+#include "../graph/node_io.hpp"
 #include "random.hpp"
 #include "shape.hpp"
 
@@ -64,7 +66,7 @@ struct map_function {
 // ---------------------------------------------------------------- layer
 
 /// A layer descriptor: parameter counts, an output_shape template, visit_parameters and
-/// initialize (nn/layer.hpp). (Its node<Ctx> is not part of the concept yet: see below.)
+/// initialize (nn/layer.hpp). Its node<Ctx> is checked where it is made: ctdl::node below.
 template <class L>
 concept layer = requires(detail::concept_probes::parameter_visitor& v, float* params) {
     { L::parameter_count } -> std::convertible_to<std::size_t>;
@@ -75,11 +77,29 @@ concept layer = requires(detail::concept_probes::parameter_visitor& v, float* pa
 };
 
 // ---------------------------------------------------------------- node<Ctx>
-//
-// Reserved: `template <class L, class Ctx> concept node = ...;` -- the runtime part of a
-// layer in context Ctx (graph/context.hpp): out_shape, backward_needed, forward, backward,
-// dout_transform. It waits for the node interface (a node base, backward's signature) to
-// settle; until then nn/layer.hpp's comment is the definition.
+
+/// The runtime part of a layer in context Ctx (graph/context.hpp: value type T, input
+/// element type In, policy, offsets, what is frozen): made with no arguments, it states
+///   out_shape                          its output shape,
+///   backward_needed                    whether it has backward work,
+///   forward(params, in, out, store)    y = f(x), keeping what backward reads when store,
+///   dout_transform(in, out) const      the epilogue applied to the gradient it receives,
+///   backward(const graph::backward_io<T, epilogue::none, In>&)   (graph/node_io.hpp).
+/// Every node is checked where it is made (graph/node_of.hpp), against its layer's
+/// output_shape too.
+template <class N, class Ctx>
+concept node =
+    requires {
+        typename N::out_shape;
+        { N::backward_needed } -> std::convertible_to<bool>;
+    } && shape_like<typename N::out_shape> && std::default_initializable<N> &&
+    requires(N& nd, const N& cn, const typename Ctx::value_type* params, const typename Ctx::input_type* in,
+             typename Ctx::value_type* out, bool store,
+             const graph::backward_io<typename Ctx::value_type, epilogue::none, typename Ctx::input_type>& io) {
+        nd.forward(params, in, out, store);
+        cn.dout_transform(in, static_cast<const typename Ctx::value_type*>(out));
+        nd.backward(io);
+    };
 
 // ---------------------------------------------------------------- execution_policy
 

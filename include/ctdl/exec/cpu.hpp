@@ -104,33 +104,6 @@ struct cpu {
         cpu_kernels::gemm<TA, TB>(m, n, k, a, lda, b, ldb, c, ldc, accumulate, ep, pool());
     }
 
-    /// Packed weights for small-batch inference (batch ≤ packed_rows): a frozen model packs
-    /// each linear layer's weight W [n, k] once (pack_weight) and runs y = x Wᵀ from the
-    /// pack (gemm_packed), equal bit for bit to gemm<n, t> on W. Only where
-    /// packs_weights<T> (AVX-512 builds, float and double).
-    template <class T>
-    static constexpr bool packs_weights = cpu_kernels::packs_small_batch<T>;
-    static constexpr std::size_t packed_rows = cpu_kernels::packed_max_rows;
-    /// Whether a layer that holds a pack should run from it now: on one thread. (Measured on
-    /// the MLP at batch 1: one thread 6.6 us unpacked, 5.9 us packed; two threads, each
-    /// streaming its half of the weights from its own L2, 3.6 us unpacked but 4.6 us packed.)
-    static bool use_packed_weights() { return threads() == 1; }
-    template <class T>
-    static constexpr std::size_t packed_weight_size(std::size_t n, std::size_t k) {
-        return cpu_kernels::packed_size<T>(n, k);
-    }
-#if defined(__AVX512F__)
-    template <class T>
-    static void pack_weight(std::size_t n, std::size_t k, const T* w, T* packed) {
-        cpu_kernels::pack_dot(n, k, w, k, packed);
-    }
-    template <class T, class Epilogue = epilogue::none>
-    static void gemm_packed(std::size_t m, std::size_t n, std::size_t k, const T* a, const T* packed, T* c,
-                            const Epilogue& ep = {}) {
-        cpu_kernels::gemm_packed(m, n, k, a, k, packed, c, n, false, ep, pool());
-    }
-#endif
-
     /// out[r, c] = f(in0[r, c], ...), then ep on each row.
     template <class T, class F, class Epilogue, class... In>
     static void map_rows(std::size_t rows, std::size_t cols, T* out, const F& f, const Epilogue& ep,

@@ -10,6 +10,7 @@
 #include <type_traits>
 
 #include "../nn/layer.hpp"
+#include "node_of.hpp"
 #include "../nn/pointwise.hpp"
 
 namespace ctdl::graph {
@@ -112,7 +113,7 @@ struct step_output<Step, S> {
 /// chain_node for a bare chain.
 template <class Step, class Ctx>
 struct step_node {
-    using type = typename Step::layer::template node<Ctx>;
+    using type = node_of<typename Step::layer, Ctx>;
 };
 template <class Step, class Ctx>
     requires(std::is_void_v<typename Step::layer>)
@@ -122,7 +123,7 @@ struct step_node<Step, Ctx> {
 template <class Step, class Ctx>
     requires(!std::is_void_v<typename Step::layer> && !nn::is_empty_chain<typename Step::chain_type>)
 struct step_node<Step, Ctx> {
-    using type = typename Step::layer::template node<Ctx, typename Step::chain_type>;
+    using type = node_of<typename Step::layer, Ctx, typename Step::chain_type>;
 };
 
 }  // namespace ctdl::graph

@@ -30,6 +30,7 @@
 #include "../graph/context.hpp"
 #include "../graph/frozen.hpp"
 #include "../graph/node_io.hpp"
+#include "../graph/node_of.hpp"
 #include "../nn/layer.hpp"
 #include "parameter_view.hpp"
 #include "parameters.hpp"
@@ -198,7 +199,7 @@ public:
         using root_context = graph::context<In, T, Exec, 0, 0, false, false, Input>;
 
     public:
-        using root_type = typename Arch::template node<root_context>;
+        using root_type = graph::node_of<Arch, root_context>;
         using out_shape = output_shape<Arch, In>;
         static constexpr bool backward_needed = root_type::backward_needed;
 

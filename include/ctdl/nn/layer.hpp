@@ -7,7 +7,8 @@
 //   template <shape_like In> output_shape<In>   its output shape for an input shape (checked),
 //   template <class V> visit_parameters(V&, offset)   its named parameters (PyTorch names and layouts),
 //   initialize(params, seed, offset)     its initial values (as PyTorch initialises the same module),
-//   template <class Ctx> struct node     the runtime part for one context (graph/context.hpp),
+//   template <class Ctx> struct node     the runtime part for one context (graph/context.hpp; the
+//        concept ctdl::node<N, Ctx>, checked where the node is made: graph/node_of.hpp),
 //        usually derived from graph::node_base<Ctx, parameter_count> (graph/node_base.hpp:
 //        T, Exec, in_shape, rows, cols, need_dw, need_dx, backward_needed, buffer, cache). It has
 //          out_shape                        its output shape,

@@ -10,6 +10,7 @@
 
 #include "../exec/aligned_buffer.hpp"
 #include "../graph/node_base.hpp"
+#include "../graph/node_of.hpp"
 #include "layer.hpp"
 #include "sequential.hpp"
 
@@ -72,7 +73,7 @@ struct residual {
         using Exec = typename Ctx::exec_type;
         using in_shape = typename Ctx::in_shape;
         using out_shape = output_shape<in_shape>;
-        using inner_node = typename inner::template node<Ctx>;
+        using inner_node = graph::node_of<inner, Ctx>;
         static constexpr std::size_t rows = leading_size<in_shape>, cols = last_extent<in_shape>;
         static constexpr bool backward_needed = inner_node::backward_needed || Ctx::need_dx;
         // F's output derivative, applied to dy before F's backward (asked only when F has one).

@@ -1,0 +1,40 @@
+#pragma once
+// The linear op: y = ep(x Wᵀ) over rows of x, W [out, in] in PyTorch's layout, as one
+// GEMM of the policy (math.hpp: the epilogue ep).
+//
+// A policy may also run it from a packed copy of W, for frozen forwards at small batches
+// where the GEMM is a stream over the weights. Its kernel<ops::linear_forward, Exec> then
+// states (ops/linear/cpu.hpp):
+//   template <class T> static constexpr bool packs(std::size_t rows)   whether it packs at rows
+//   template <class T> static constexpr std::size_t packed_size(out, in)  elements of a pack
+//   template <class T> static void pack(out, in, w, dst)                 writes the pack
+//   static bool use_packed()                                             whether to run from it now
+//   run_packed(rows, out, in, x, packed, y, ep)                          y from the pack, equal bit for
+//                                                                         bit to run(...) on W
+// and ops::linear_packs<Exec, T>(rows) asks for it.
+#include <cstddef>
+
+#include "../../exec/epilogue.hpp"
+#include "../../exec/isa.hpp"
+#include "../../exec/kernel.hpp"
+#include "math.hpp"
+
+namespace ctdl::inline CTDL_ISA_NS::ops {
+
+struct linear_forward {
+    template <class Exec, class T, class Ep>
+    static void run(std::size_t rows, std::size_t out, std::size_t in, const T* x, const T* w, T* y, const Ep& ep) {
+        Exec::template gemm<trans::n, trans::t>(rows, out, in, x, in, w, in, y, out, false, ep);
+    }
+};
+
+/// Whether policy Exec runs linear_forward for T from a packed weight at this many rows.
+template <class Exec, class T>
+constexpr bool linear_packs(std::size_t rows) {
+    if constexpr (requires { kernel<linear_forward, Exec>::template packs<T>(std::size_t{}); })
+        return kernel<linear_forward, Exec>::template packs<T>(rows);
+    else
+        return false;
+}
+
+}  // namespace ctdl::inline CTDL_ISA_NS::ops

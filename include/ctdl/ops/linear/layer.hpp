@@ -1,0 +1,165 @@
+#pragma once
+// linear<In, Out, Bias>: y = x Wᵀ + b, over the last axis of its input.
+//
+// Parameters, in PyTorch's layout: weight [Out, In], then bias [Out]. Initialised as
+// torch.nn.Linear does: W, b ~ U(-1/√In, 1/√In).
+//
+// Forward is the linear op (ops/linear/kernels.hpp): one GEMM, with the bias and any
+// following pointwise chain (relu, gelu...) in its epilogue (math.hpp), or, frozen at a
+// batch the policy packs weights for, a GEMM from a packed weight (cpu.hpp). Backward, from dZ (the gradient at the GEMM's output):
+//   dW = dZᵀ X      (one GEMM)           db = Σ_rows dZ    (one column reduction)
+//   dX = dZ W       (one GEMM, whose epilogue applies the upstream layer's activation
+//                    derivative, so no separate pass is needed for it)
+// dZ itself arrives already multiplied by this layer's chain derivative: the layer after
+// it folded that into its own dX GEMM (see dout_transform).
+#include <cstddef>
+#include <type_traits>
+
+#include "../../core/init.hpp"
+#include "../../core/random.hpp"
+#include "../../core/shape.hpp"
+#include "../../exec/kernel.hpp"
+#include "../../graph/node_base.hpp"
+#include "../../nn/activation.hpp"
+#include "../../nn/layer.hpp"
+#include "../../nn/pointwise.hpp"
+#include "cpu.hpp"  // kernel<ops::linear_forward, cpu>: visible wherever launch instantiates it
+#include "kernels.hpp"
+#include "math.hpp"
+
+namespace ctdl::nn {
+
+template <std::size_t In, std::size_t Out, bool Bias = true>
+struct linear;
+
+}  // namespace ctdl::nn
+
+namespace ctdl {
+
+/// Checked in a class whose name carries the layer and the shape it was given, by the
+/// layer's own predicate (`accepts`, also asked by ctdl::accepts: core/concepts.hpp).
+template <class Layer, shape_like Input>
+struct linear_input_features_must_match {
+    static_assert(Input::rank >= 1, "linear: the input must have at least one axis (its features)");
+    static_assert(Input::rank < 1 || Layer::template accepts<Input>,
+                  "linear: the input's last extent must equal the layer's input features (In)");
+    using type = with_last<Input, Layer::out_features>;
+};
+
+}  // namespace ctdl
+
+namespace ctdl::nn {
+
+template <std::size_t In, std::size_t Out, bool Bias>
+struct linear {
+    static_assert(In > 0 && Out > 0, "linear: In and Out must be at least 1");
+    static constexpr std::size_t in_features = In, out_features = Out;
+    static constexpr bool has_bias = Bias;
+    static constexpr std::size_t parameter_count = Out * In + (Bias ? Out : 0);
+    static constexpr std::size_t trainable_parameter_count = parameter_count;
+    /// A pointwise chain after this layer is fused into its GEMM epilogue.
+    static constexpr bool fuses_pointwise = true;
+
+    /// The shapes it takes: [..., In].
+    template <shape_like S>
+    static constexpr bool accepts = S::rank >= 1 && S::extents[S::rank - 1] == In;
+    template <shape_like S>
+    using output_shape = typename linear_input_features_must_match<linear, S>::type;
+
+    template <class V>
+    static constexpr void visit_parameters(V& v, std::size_t offset) {
+        v.param("weight", offset, {Out, In});
+        if constexpr (Bias) v.param("bias", offset + Out * In, {Out});
+    }
+
+    /// As torch.nn.Linear.reset_parameters: U(-1/√In, 1/√In) for weight and bias. Each
+    /// parameter draws from the stream numbered by its offset in the model's flat buffer.
+    template <class T>
+    static void initialize(T* params, seed s, std::size_t offset) {
+        init::linear_weight(tensor_view<T, shape<Out, In>>(params + offset), random_stream(s, offset), In);
+        if constexpr (Bias)
+            init::linear_bias(tensor_view<T, shape<Out>>(params + offset + Out * In),
+                              random_stream(s, offset + Out * In), In);
+    }
+
+    template <class Ctx, class Chain = chain<>>
+    struct node;
+};
+
+template <std::size_t In, std::size_t Out, bool Bias>
+template <class Ctx, class Chain>
+struct linear<In, Out, Bias>::node : graph::node_base<Ctx, parameter_count> {
+    using base = graph::node_base<Ctx, parameter_count>;
+    using typename base::T, typename base::Exec, typename base::in_shape;
+    using base::rows, base::need_dw, base::need_dx, base::backward_needed;
+    using out_shape = output_shape<in_shape>;
+    // The chain's derivative needs the GEMM's raw output z unless it can be read off y.
+    static constexpr bool keep_z = backward_needed && !is_empty_chain<Chain> && !Chain::derivative_from_output;
+
+    /// The linear op under this policy (ops/linear/kernels.hpp).
+    using op = kernel<ops::linear_forward, Exec>;
+    /// Frozen, at a batch the policy packs weights for: the weight is packed once
+    /// (pack_weights, called by the model when its parameters changed) and y is computed
+    /// from the pack, with the same result bit for bit.
+    static constexpr bool packs = !backward_needed && ops::linear_packs<Exec, T>(rows);
+
+    /// y = chain(z), z = acc + b; z kept when the backward pass needs it.
+    using forward_epilogue = ops::linear_math::forward_epilogue<T, Bias, Chain>;
+
+    void forward(const T* params, const T* in, T* out, bool store) {
+        const T* w = params + Ctx::param_offset;
+        T* z = store ? z_.data() : nullptr;  // null unless keep_z
+        if constexpr (packs) {
+            if (packed_ && op::use_packed()) {
+                op::run_packed(rows, Out, In, in, packed_, out, forward_epilogue{w + Out * In, nullptr, Out});
+                return;
+            }
+        }
+        op::run(rows, Out, In, in, w, out, forward_epilogue{w + Out * In, z, Out});
+    }
+
+    /// Elements of this layer's pack.
+    static constexpr std::size_t packed_elements()
+        requires packs
+    {
+        return op::template packed_size<T>(Out, In);
+    }
+    /// (Re)packs this layer's weight from params into dst (packed_elements() elements, owned
+    /// by the model, 64-byte aligned) and runs forward from there.
+    void pack_weights(const T* params, T* dst)
+        requires packs
+    {
+        op::template pack<T>(Out, In, params + Ctx::param_offset, dst);
+        packed_ = dst;
+    }
+
+    /// What the layer after this one applies to the gradient it hands back: × chain'(·).
+    /// Without a backward pass there is no gradient to transform (and no z kept).
+    auto dout_transform(const T*, const T* out) const {
+        if constexpr (is_empty_chain<Chain> || !backward_needed) return epilogue::none{};
+        else if constexpr (Chain::derivative_from_output)
+            return detail::chain_derivative_epilogue<Chain, T, true>{out, Out};
+        else
+            return detail::chain_derivative_epilogue<Chain, T, false>{z_.data(), Out};
+    }
+
+    /// io.dout is dZ, the gradient at the GEMM's output.
+    template <class Ep>
+    void backward(const graph::backward_io<T, Ep>& io) {
+        const T* dz = io.dout;
+        if constexpr (need_dw) {
+            T* gw = io.grads + Ctx::grad_offset;
+            Exec::template gemm<trans::t, trans::n>(Out, In, rows, dz, Out, io.in, In, gw, In, io.accumulate);
+            if constexpr (Bias) Exec::sum_cols(rows, Out, dz, gw + Out * In, io.accumulate);
+        }
+        if constexpr (need_dx)
+            Exec::template gemm<trans::n, trans::n>(rows, In, Out, dz, Out, io.params + Ctx::param_offset, In, io.din,
+                                                    In, false, io.din_ep);
+    }
+
+private:
+    [[no_unique_address]] graph::cache_if<keep_z, T, Exec> z_{rows * Out};
+    [[no_unique_address]] std::conditional_t<packs, const T*, std::nullptr_t> packed_{};
+};
+
+}  // namespace ctdl::nn

@@ -1,0 +1,46 @@
+#pragma once
+// The linear op's epilogue: what a linear layer's forward GEMM does to each finished row
+// segment, written once for every policy (CTDL_HD).
+//   z = acc + b (no b without Bias),  y = chain(z),  z kept (row stride ld) when z != null.
+#include <cstddef>
+#include <type_traits>
+
+#include "../../exec/epilogue.hpp"
+#include "../../exec/hd.hpp"
+#include "../../exec/isa.hpp"
+#include "../../nn/activation.hpp"
+#include "../../nn/pointwise.hpp"
+
+namespace ctdl::inline CTDL_ISA_NS::ops::linear_math {
+
+/// A namespace-level type that depends only on what its code does, so every linear layer
+/// with the same T, Bias and chain, trainable or frozen, shares its instantiations (of this
+/// and of the GEMM paths it is passed to).
+template <class T, bool Bias, class Chain>
+struct forward_epilogue {
+    const T* b;
+    T* z;
+    std::size_t ld;
+    CTDL_HD void operator()(std::size_t row, std::size_t col0, T* c, std::size_t len) const {
+        for (std::size_t j = 0; j < len; ++j) {
+            T v = c[j];
+            if constexpr (Bias) v += b[col0 + j];
+            if (z) z[row * ld + col0 + j] = v;
+            c[j] = Chain::apply(v);
+        }
+    }
+    /// The chain in the vocabulary of fused GEMM epilogues (exec/epilogue.hpp), or custom.
+    /// (tanh-GELU stays custom: a library's fused GELU is not held to ctdl's float tolerances.)
+    static constexpr epilogue::activation fused_activation =
+        nn::is_empty_chain<Chain>                    ? epilogue::activation::none
+        : std::is_same_v<Chain, nn::chain<nn::relu>> ? epilogue::activation::relu
+                                                     : epilogue::activation::custom;
+    /// The same epilogue as a policy's GEMM with fused epilogues may run it: bias then the
+    /// chain, when the chain is one it knows (none, relu) and z is not kept.
+    epilogue::fused_form<T> fused() const {
+        if (z) return {};
+        return {Bias ? b : nullptr, fused_activation};
+    }
+};
+
+}  // namespace ctdl::inline CTDL_ISA_NS::ops::linear_math

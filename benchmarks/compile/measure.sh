@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Compile cost of the translation units users write: seconds and peak compiler memory with
-# g++ at -O2 (the flags ctdl::ctdl gives), for one or more checkouts side by side.
+# g++ at -O2 (the flags ctdl::ctdl gives), for one or more checkouts side by side: wall
+# seconds, the compiler's user CPU seconds (less disturbed by other load) and peak MiB.
 #   benchmarks/compile/measure.sh [ROOT ...]     (default: this checkout; e.g. an old worktree first)
 # Each figure is the minimum of REPEAT runs (default 2); CASES (a regex on the names) picks
 # some cases only. Run it on a quiet machine: check `uptime`.
@@ -24,7 +25,7 @@ cases=(
   "GPT, trainable + frozen|$here/benchmarks/compile/gpt_forms.cpp|-DTWO_FORMS|-c"
 )
 echo "load: $(uptime | sed 's/.*load average: //')"
-printf '| %-28s' "translation unit"; for r in "${roots[@]}"; do printf '| %-24s' "$(git -C "$r" rev-parse --short HEAD 2>/dev/null || echo "$r")"; done; echo "|"
+printf '| %-28s' "translation unit"; for r in "${roots[@]}"; do printf '| %-30s' "$(git -C "$r" rev-parse --short HEAD 2>/dev/null || echo "$r")"; done; echo "|"
 for c in "${cases[@]}"; do
   IFS='|' read -r name src extra mode <<<"$c"
   [[ -n ${CASES:-} && ! $name =~ $CASES ]] && continue
@@ -32,17 +33,18 @@ for c in "${cases[@]}"; do
   for r in "${roots[@]}"; do
     [[ $src = /* ]] && file=$src || file=$r/$src
     x=${extra//@ROOT@/$r}
-    best_s=""; best_m=""
+    best_s=""; best_u=""; best_m=""
     for ((i = 0; i < repeat; i++)); do
       # shellcheck disable=SC2086
       if [[ $mode == link ]]; then cmd=(g++ "${flags[@]}" $x -I"$r/include" "$file" -o "$out/a.out")
       else cmd=(g++ "${flags[@]}" $x -I"$r/include" -c "$file" -o "$out/a.o"); fi
-      /usr/bin/time -f "%e %M" -o "$out/t" "${cmd[@]}" 2>"$out/err" || { echo; cat "$out/err" >&2; exit 1; }
-      read -r s m <"$out/t"
+      /usr/bin/time -f "%e %U %M" -o "$out/t" "${cmd[@]}" 2>"$out/err" || { echo; cat "$out/err" >&2; exit 1; }
+      read -r s u m <"$out/t"
       if [[ -z $best_s ]] || awk "BEGIN{exit !($s < $best_s)}"; then best_s=$s; fi
+      if [[ -z $best_u ]] || awk "BEGIN{exit !($u < $best_u)}"; then best_u=$u; fi
       if [[ -z $best_m ]] || ((m < best_m)); then best_m=$m; fi
     done
-    printf '| %-24s' "$(printf '%.1f s, %d MiB' "$best_s" $((best_m / 1024)))"
+    printf '| %-30s' "$(printf '%.1f s (user %.1f), %d MiB' "$best_s" "$best_u" $((best_m / 1024)))"
   done
   echo "|"
 done

@@ -7,6 +7,9 @@
 //   need_dx: a gradient must flow out of the layer's input, because some trainable
 //            parameter lies before it. The model input itself never needs one.
 // A node with neither has no backward work and keeps no activation cache.
+//   decode:  the node is part of a decoding session (graph/decode.hpp): it runs decode()
+//            over a run-time number of token rows, and keeps what decoding needs (a KV
+//            cache) instead of what a whole-shape forward needs.
 #include <cstddef>
 
 #include "../core/shape.hpp"
@@ -14,7 +17,7 @@
 namespace ctdl::graph {
 
 template <shape_like In, class T, class Exec, std::size_t ParamOffset, std::size_t GradOffset, bool Frozen,
-          bool NeedDx, class Input = T>
+          bool NeedDx, class Input = T, bool Decode = false>
 struct context {
     using in_shape = In;
     using value_type = T;
@@ -25,11 +28,12 @@ struct context {
     static constexpr std::size_t grad_offset = GradOffset;
     static constexpr bool frozen = Frozen;
     static constexpr bool need_dx = NeedDx;
+    static constexpr bool decode = Decode;
 
     /// The same context for a part of this layer: another input shape and offsets.
     template <shape_like In2, std::size_t P2, std::size_t G2, bool NeedDx2, bool Frozen2 = Frozen,
               class Input2 = Input>
-    using child = context<In2, T, Exec, P2, G2, Frozen2, NeedDx2, Input2>;
+    using child = context<In2, T, Exec, P2, G2, Frozen2, NeedDx2, Input2, Decode>;
 };
 
 }  // namespace ctdl::graph

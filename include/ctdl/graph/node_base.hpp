@@ -17,6 +17,7 @@
 #include <type_traits>
 
 #include "../core/shape.hpp"
+#include "decode.hpp"
 #include "node_io.hpp"
 
 namespace ctdl::graph {

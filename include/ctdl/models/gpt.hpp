@@ -38,7 +38,10 @@ template <std::size_t Vocab, std::size_t Ctx, std::size_t D, std::size_t Heads, 
           std::size_t Mlp = 4 * D>
 struct gpt : nn::sequential<nn::embedding<Vocab, D>, nn::position_embedding<Ctx, D>,
                             nn::repeat<Layers, gpt_block<D, Heads, Mlp>>, nn::layer_norm<D>,
-                            nn::linear<D, Vocab, false>> {};
+                            nn::linear<D, Vocab, false>> {
+    /// The longest sequence it takes (a decoding session's default maximum: infer/decoder.hpp).
+    static constexpr std::size_t context_length = Ctx;
+};
 
 /// G (a models::gpt) for fine-tuning with its token and position embeddings and its first
 /// Blocks blocks frozen; parameter names unchanged, so G's snapshots load into it as they are.

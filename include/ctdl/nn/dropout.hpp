@@ -43,6 +43,10 @@ struct dropout : parameter_free {
                            static_cast<const T*>(mask_.data()));
         }
         epilogue::none dout_transform(const T*, const T*) const { return {}; }
+        /// Decoding is inference: the identity.
+        void decode(const T*, const T* in, T* out, const graph::decode_rows& d) {
+            Exec::copy(in, out, d.rows * cols);
+        }
         template <class Ep>
         void backward(const graph::backward_io<T, Ep>& io) {
             if constexpr (need_dx)

@@ -88,6 +88,9 @@ struct chain_node : graph::node_base<Ctx> {
         }
     }
     epilogue::none dout_transform(const T*, const T*) const { return {}; }
+    void decode(const T*, const T* in, T* out, const graph::decode_rows& d) {
+        Exec::map_rows(d.rows, cols, out, [] CTDL_HD (T x) { return Chain::apply(x); }, epilogue::none{}, in);
+    }
 };
 
 }  // namespace ctdl::nn

@@ -96,6 +96,13 @@ struct residual {
                            static_cast<const T*>(fx_.data()));
         }
         epilogue::none dout_transform(const T*, const T*) const { return {}; }
+        void decode(const T* params, const T* in, T* out, const graph::decode_rows& d)
+            requires decoding_node<inner_node, Ctx>
+        {
+            f_.decode(params, in, fx_.data(), d);
+            Exec::map_rows(d.rows, cols, out, [] CTDL_HD (T x, T f) { return x + f; }, epilogue::none{}, in,
+                           static_cast<const T*>(fx_.data()));
+        }
 
         /// F's backward from dF, with dx = dy + F'ᵀ dF done in its dX epilogue.
         template <class Ep>

@@ -16,7 +16,10 @@
 #include "../core/random.hpp"
 #include "../exec/aligned_buffer.hpp"
 #include "../graph/fusion.hpp"
+#include "../graph/decode.hpp"
+#include "../graph/node_base.hpp"
 #include "../graph/node_io.hpp"
+#include "../ops/embedding/kernels.hpp"
 #include "connect.hpp"
 #include "layer.hpp"
 #include "pointwise.hpp"
@@ -179,7 +182,8 @@ template <class... L>
 template <class Ctx>
 struct sequential<L...>::node {
     using T = typename Ctx::value_type;
-    using buffer = typename Ctx::exec_type::template buffer<T>;
+    using Exec = typename Ctx::exec_type;
+    using buffer = typename Exec::template buffer<T>;
     using in_shape = typename Ctx::in_shape;
     using out_shape = output_shape<in_shape>;
     using nodes_info =
@@ -188,6 +192,13 @@ struct sequential<L...>::node {
     static constexpr std::size_t n = std::tuple_size_v<nodes_type>;
     template <std::size_t K>
     using node_at = std::tuple_element_t<K, nodes_type>;
+
+    /// Whether every step can decode (graph/decode.hpp).
+    static constexpr bool decodes = [] {
+        return []<std::size_t... K>(std::index_sequence<K...>) {
+            return (decoding_node<node_at<K>, typename nodes_info::template ctx_of<K>> && ...);
+        }(std::make_index_sequence<n>{});
+    }();
 
     static constexpr bool backward_needed = [] {
         return []<std::size_t... K>(std::index_sequence<K...>) {
@@ -247,7 +258,39 @@ struct sequential<L...>::node {
         backward_from<n - 1>(io, io.dout);
     }
 
+    /// Every step over the rows of a decoding step. With keep, the last step runs only on
+    /// the rows keep->rows lists (e.g. the last token of each sequence, for a language
+    /// model's head), described by keep->d: the last step must then be row-wise.
+    void decode(const T* params, const In* in, T* out, const graph::decode_rows& d,
+                const graph::row_selection* keep = nullptr)
+        requires(decodes)
+    {
+        decode_from<0>(params, in, out, d, keep);
+    }
+
 private:
+    template <std::size_t K, class Src>
+    void decode_from(const T* params, const Src* in, T* out, const graph::decode_rows& d,
+                     const graph::row_selection* keep) {
+        if constexpr (K + 1 == n) {
+            if (keep) {
+                constexpr std::size_t width = last_extent<typename nodes_info::template ctx_of<K>::in_shape>;
+                keep_rows(static_cast<const T*>(in), width, *keep);
+                std::get<K>(nodes_).decode(params, static_cast<const Src*>(kept_.data()), out, keep->d);
+            } else {
+                std::get<K>(nodes_).decode(params, in, out, d);
+            }
+        } else {
+            T* dst = act(K);
+            std::get<K>(nodes_).decode(params, in, dst, d);
+            decode_from<K + 1>(params, static_cast<const T*>(dst), out, d, keep);
+        }
+    }
+    void keep_rows(const T* in, std::size_t width, const graph::row_selection& keep) {
+        Exec::for_each_index(keep.d.rows * width, ops::embedding_detail::gather<T, std::int32_t>{keep.rows, in,
+                                                                                                 kept_.data(), width});
+    }
+
     template <std::size_t K, class Src>
     void forward_from(const T* params, const Src* in, T* out, bool store) {
         T* dst = K + 1 == n ? out : act(K);
@@ -279,6 +322,8 @@ private:
     }
 
     nodes_type nodes_;
+    /// A decoding step's kept rows before the last step (decode with keep).
+    [[no_unique_address]] graph::cache_if<Ctx::decode, T, Exec> kept_{Ctx::decode ? max_boundary : 0};
     std::array<buffer, (stored > 0 ? stored : 1)> acts_;
     std::array<buffer, 2> grad_;
 };

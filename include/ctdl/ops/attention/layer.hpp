@@ -20,6 +20,7 @@
 #include "../../exec/kernel.hpp"
 #include "../../graph/node_base.hpp"
 #include "../../nn/layer.hpp"
+#include "decode.hpp"
 #include "cpu.hpp"  // kernel<ops::attention_*, cpu>: visible wherever launch instantiates it
 #include "kernels.hpp"
 
@@ -98,6 +99,19 @@ struct causal_self_attention {
         }
         epilogue::none dout_transform(const T*, const T*) const { return {}; }
 
+        /// A decoding step: the projections over d.rows, attention through the KV cache.
+        void decode(const T* params, const T* in, T* out, const graph::decode_rows& d) {
+            static_assert(Ctx::decode, "causal_self_attention: decode runs in a decoding session's context");
+            const T* w = params + Ctx::param_offset;
+            Exec::template gemm<trans::n, trans::t>(d.rows, 3 * D, D, in, D, w, D, qkv_.data(), 3 * D, false,
+                                                    epilogue::bias<T>{w + 3 * D * D});
+            launch<ops::attention_decode, Exec>(cache_dims, d.rows, scale(), static_cast<const T*>(qkv_.data()),
+                                                d.seq, d.pos, k_cache_.data(), v_cache_.data(), att_.data());
+            const T* wp = w + 3 * D * D + 3 * D;
+            Exec::template gemm<trans::n, trans::t>(d.rows, D, D, static_cast<const T*>(att_.data()), D, wp, D, out,
+                                                    D, false, epilogue::bias<T>{wp + D * D});
+        }
+
         template <class Ep>
         void backward(const graph::backward_io<T, Ep>& io) {
             const T* w = io.params + Ctx::param_offset;
@@ -128,7 +142,10 @@ struct causal_self_attention {
     private:
         static T scale() { return T(1) / std::sqrt(T(head_dim)); }
 
-        buffer qkv_{rows * 3 * D}, p_{batch * Heads * seq * seq}, att_{rows * D};
+        static constexpr ops::attention_cache_math::dims cache_dims{Heads, head_dim, D, seq};
+        buffer qkv_{rows * 3 * D}, p_{Ctx::decode ? 0 : batch * Heads * seq * seq}, att_{rows * D};
+        // The KV cache of a decoding session: [batch, heads, seq, head_dim] each.
+        [[no_unique_address]] graph::cache_if<Ctx::decode, T, Exec> k_cache_{batch * D * seq}, v_cache_{batch * D * seq};
         // scratch_: [tasks, seq, seq], what the cpu policy's backward kernel needs (dS per task).
         typename base::cache datt_{rows * D}, dqkv_{rows * 3 * D}, scratch_{batch * Heads * seq * seq};
     };

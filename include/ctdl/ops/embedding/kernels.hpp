@@ -10,6 +10,7 @@
 //   position_sum        dP[t, c] (+)= Σ_b dy[b, t, c] (rows t >= seq of P get 0, or keep
 //                       their value when accumulating)
 #include <cstddef>
+#include <cstdint>
 
 #include "../../exec/hd.hpp"
 #include "../../exec/pass_count.hpp"
@@ -60,6 +61,16 @@ struct add_position {
     CTDL_HD void operator()(std::size_t i) const { out[i] = x[i] + p[i % period]; }
 };
 template <class T>
+struct add_position_at {
+    const T *x, *p;
+    const std::int32_t* pos;
+    T* out;
+    std::size_t width;
+    CTDL_HD void operator()(std::size_t i) const {
+        out[i] = x[i] + p[static_cast<std::size_t>(pos[i / width]) * width + i % width];
+    }
+};
+template <class T>
 struct sum_over_batch {
     const T* dy;
     T* gp;
@@ -106,6 +117,15 @@ struct position_add {
     static void run(std::size_t batch, std::size_t seq, std::size_t width, const T* x, const T* p, T* y) {
         record_pass(pass::map);
         Exec::for_each_index(batch * seq * width, embedding_detail::add_position<T>{x, p, y, seq * width});
+    }
+};
+
+/// y[r] = x[r] + p[pos[r]] for rows r of width columns (a decoding step's positions).
+struct position_add_at {
+    template <class Exec, class T>
+    static void run(std::size_t rows, std::size_t width, const T* x, const T* p, const std::int32_t* pos, T* y) {
+        record_pass(pass::map);
+        Exec::for_each_index(rows * width, embedding_detail::add_position_at<T>{x, p, pos, y, width});
     }
 };
 

@@ -79,12 +79,17 @@ struct embedding {
         /// One output row per token id.
         static constexpr std::size_t tokens = in_shape::size;
 
-        void forward(const T* params, const Id* in, T* out, bool) {
-            if (launch<ops::embedding_gather, Exec>(tokens, D, Vocab, in, params + Ctx::param_offset, out) != 0) {
+        void forward(const T* params, const Id* in, T* out, bool) { gather(params, in, out, tokens); }
+        void decode(const T* params, const Id* in, T* out, const graph::decode_rows& d) {
+            gather(params, in, out, d.rows);
+        }
+        /// Rows of the table for n token ids; ctdl::error naming the first id outside it.
+        static void gather(const T* params, const Id* in, T* out, std::size_t n) {
+            if (launch<ops::embedding_gather, Exec>(n, D, Vocab, in, params + Ctx::param_offset, out) != 0) {
                 // Bad data from outside: find the first bad id for the message.
-                aligned_buffer<Id> host(tokens);
-                Exec::copy_to_host(in, host.data(), tokens);
-                for (std::size_t r = 0; r < tokens; ++r)
+                aligned_buffer<Id> host(n);
+                Exec::copy_to_host(in, host.data(), n);
+                for (std::size_t r = 0; r < n; ++r)
                     if (ops::embedding_detail::outside(host.data()[r], Vocab))
                         throw error("embedding: token id " + std::to_string(host.data()[r]) + " at position " +
                                     std::to_string(r) + " is outside the vocabulary [0, " + std::to_string(Vocab) +
@@ -141,6 +146,10 @@ struct position_embedding {
 
         void forward(const T* params, const T* in, T* out, bool) {
             launch<ops::position_add, Exec>(batch, seq, D, in, params + Ctx::param_offset, out);
+        }
+        /// Row r gets the position embedding of its own position, d.pos[r].
+        void decode(const T* params, const T* in, T* out, const graph::decode_rows& d) {
+            launch<ops::position_add_at, Exec>(d.rows, D, in, params + Ctx::param_offset, d.pos, out);
         }
         epilogue::none dout_transform(const T*, const T*) const { return {}; }
 

@@ -67,6 +67,11 @@ struct layer_norm {
             launch<ops::layer_norm_forward, Exec>(rows, N, in, w, w + N, out, mean, rstd, T(eps));
         }
         epilogue::none dout_transform(const T*, const T*) const { return {}; }
+        void decode(const T* params, const T* in, T* out, const graph::decode_rows& d) {
+            const T* w = params + Ctx::param_offset;
+            launch<ops::layer_norm_forward, Exec>(d.rows, N, in, w, w + N, out, static_cast<T*>(nullptr),
+                                                  static_cast<T*>(nullptr), T(eps));
+        }
 
         template <class Ep>
         void backward(const graph::backward_io<T, Ep>& io) {

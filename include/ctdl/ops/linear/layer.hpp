@@ -118,6 +118,12 @@ struct linear<In, Out, Bias>::node : graph::node_base<Ctx, parameter_count> {
         op::run(rows, Out, In, in, w, out, forward_epilogue{w + Out * In, z, Out});
     }
 
+    /// The same over the run-time rows of a decoding step.
+    void decode(const T* params, const T* in, T* out, const graph::decode_rows& d) {
+        const T* w = params + Ctx::param_offset;
+        op::run(d.rows, Out, In, in, w, out, forward_epilogue{w + Out * In, nullptr, Out});
+    }
+
     /// Elements of this layer's pack.
     static constexpr std::size_t packed_elements()
         requires packs

@@ -78,6 +78,10 @@ struct rms_norm {
             launch<ops::rms_norm_forward, Exec>(rows, N, in, params + Ctx::param_offset, out, rstd, T(eps));
         }
         epilogue::none dout_transform(const T*, const T*) const { return {}; }
+        void decode(const T* params, const T* in, T* out, const graph::decode_rows& d) {
+            launch<ops::rms_norm_forward, Exec>(d.rows, N, in, params + Ctx::param_offset, out,
+                                                static_cast<T*>(nullptr), T(eps));
+        }
 
         template <class Ep>
         void backward(const graph::backward_io<T, Ep>& io) {

@@ -20,6 +20,9 @@ struct softmax : parameter_free {
         using out_shape = in_shape;
 
         void forward(const T*, const T* in, T* out, bool) { launch<ops::softmax_forward, Exec>(rows, cols, in, out); }
+        void decode(const T*, const T* in, T* out, const graph::decode_rows& d) {
+            launch<ops::softmax_forward, Exec>(d.rows, cols, in, out);
+        }
         epilogue::none dout_transform(const T*, const T*) const { return {}; }
         template <class Ep>
         void backward(const graph::backward_io<T, Ep>& io) {

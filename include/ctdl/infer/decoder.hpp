@@ -42,6 +42,7 @@
 #include "../graph/context.hpp"
 #include "../graph/decode.hpp"
 #include "../graph/node_of.hpp"
+#include "../graph/packs.hpp"
 #include "../nn/layer.hpp"
 #include "sampling.hpp"
 
@@ -202,6 +203,10 @@ private:
         // The kept rows' seq and pos are not read by a row-wise head.
         const graph::row_selection keep{keep_.data(), graph::decode_rows{kept, nullptr, nullptr}};
         const T* params = net_->parameters();
+        if (packed_version_ != net_->parameter_version()) {  // (re)pack what the layers keep packed
+            graph::pack_nodes(root_, params, packs_);
+            packed_version_ = net_->parameter_version();
+        }
         if constexpr (requires { root_.decode(params, ids_.data(), out_.data(), d, &keep); })
             root_.decode(params, ids_.data(), out_.data(), d, &keep);
         else
@@ -222,6 +227,8 @@ private:
     std::vector<std::int32_t> host_seq_, host_pos_, host_keep_;
     std::vector<T> logits_;
     std::vector<std::size_t> length_;
+    page_buffer<T> packs_;
+    std::uint64_t packed_version_ = 0;
 };
 
 /// What generate does after the prompt.

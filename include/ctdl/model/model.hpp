@@ -31,6 +31,7 @@
 #include "../graph/frozen.hpp"
 #include "../graph/node_io.hpp"
 #include "../graph/node_of.hpp"
+#include "../graph/packs.hpp"
 #include "../nn/layer.hpp"
 #include "parameter_view.hpp"
 #include "parameters.hpp"
@@ -151,6 +152,8 @@ public:
         return params_.data();
     }
     const T* parameters() const noexcept { return params_.data(); }
+    /// Changes with every non-const parameters() (what keeps packed weights knows when to repack).
+    std::uint64_t parameter_version() const noexcept { return version_; }
     T* gradients() noexcept requires(gradient_count > 0) { return grads_.data(); }
     const T* gradients() const noexcept requires(gradient_count > 0) { return grads_.data(); }
 
@@ -288,22 +291,7 @@ private:
     Acts& pack_for(Acts& a) {
         if constexpr (gradient_count == 0) {
             if (a.packed_version != version_) {
-                // Each node's pack starts on a 64-byte line.
-                auto lines = [](std::size_t n) { return (n * sizeof(T) + 63) / 64 * 64 / sizeof(T); };
-                std::size_t total = 0;
-                auto count = [&](auto& nd) {
-                    if constexpr (requires { nd.packed_elements(); }) total += lines(nd.packed_elements());
-                };
-                nn::for_each_node(a.root, count);
-                if (total && a.packs.size() < total) a.packs = page_buffer<T>(total);
-                T* dst = a.packs.data();
-                auto pack = [&](auto& nd) {
-                    if constexpr (requires { nd.pack_weights(params_.data(), dst); }) {
-                        nd.pack_weights(params_.data(), dst);
-                        dst += lines(nd.packed_elements());
-                    }
-                };
-                nn::for_each_node(a.root, pack);
+                graph::pack_nodes(a.root, static_cast<const T*>(params_.data()), a.packs);
                 a.packed_version = version_;
             }
         }

@@ -101,7 +101,9 @@ struct linear<In, Out, Bias>::node : graph::node_base<Ctx, parameter_count> {
     /// Frozen, at a batch the policy packs weights for: the weight is packed once
     /// (pack_weights, called by the model when its parameters changed) and y is computed
     /// from the pack, with the same result bit for bit.
-    static constexpr bool packs = !backward_needed && ops::linear_packs<Exec, T>(rows);
+    /// In a decoding session (whose rows are a run-time count), whenever the policy packs at
+    /// a single row: a decoding step has one row per sequence.
+    static constexpr bool packs = !backward_needed && ops::linear_packs<Exec, T>(Ctx::decode ? 1 : rows);
 
     /// y = chain(z), z = acc + b; z kept when the backward pass needs it.
     using forward_epilogue = ops::linear_math::forward_epilogue<T, Bias, Chain>;
@@ -121,6 +123,12 @@ struct linear<In, Out, Bias>::node : graph::node_base<Ctx, parameter_count> {
     /// The same over the run-time rows of a decoding step.
     void decode(const T* params, const T* in, T* out, const graph::decode_rows& d) {
         const T* w = params + Ctx::param_offset;
+        if constexpr (packs) {
+            if (packed_ && op::template packs<T>(d.rows) && op::use_packed()) {
+                op::run_packed(d.rows, Out, In, in, packed_, out, forward_epilogue{w + Out * In, nullptr, Out});
+                return;
+            }
+        }
         op::run(d.rows, Out, In, in, w, out, forward_epilogue{w + Out * In, nullptr, Out});
     }
 

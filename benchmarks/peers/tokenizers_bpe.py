@@ -20,4 +20,11 @@ for _ in range(5):
     t0 = time.perf_counter()
     n = len(tok.encode(text).ids)
     best = min(best, time.perf_counter() - t0)
-print(f"tokenizers {size} bytes -> {n} tokens, best {best:.4f} s, {size / best / 1e6:.1f} MB/s")
+print(f"tokenizers one string: {size} bytes -> {n} tokens, best {best:.4f} s, {size / best / 1e6:.1f} MB/s")
+lines = text.splitlines(keepends=True)
+best = 1e30
+for _ in range(5):
+    t0 = time.perf_counter()
+    n = sum(len(e.ids) for e in tok.encode_batch(lines))  # RAYON_NUM_THREADS=1: one thread
+    best = min(best, time.perf_counter() - t0)
+print(f"tokenizers {len(lines)} lines:  {size} bytes -> {n} tokens, best {best:.4f} s, {size / best / 1e6:.1f} MB/s")

@@ -34,13 +34,14 @@
 // token in the vocabulary, or else one of N, N+1, ... Everything else is refused with a
 // ctdl::error that names the field ('model.merges[12]', 'pre_tokenizer.type', ...).
 //
-// Encoding caches each piece's ids for the length of one encode call; a bpe_tokenizer is
+// Encoding caches each piece's ids for the length of one encode call (of a text of 4 KiB or
+// more); a bpe_tokenizer is
 // immutable after it is made, so any number of threads may encode with one.
 #include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
+#include <forward_list>
 #include <filesystem>
 #include <optional>
 #include <span>
@@ -128,6 +129,8 @@ public:
     std::vector<int> encode(std::string_view text) const {
         utf8_check(text, "bpe_tokenizer::encode");
         encoder e{*this};
+        e.use_cache = text.size() >= 4096;
+        e.ids.reserve(text.size() / 3 + 8);
         split_added(text, false, [&](std::string_view part) {
             split_added(part, true, [&](std::string_view gap) { e.encode_text(gap); },
                         [&](int id) { e.ids.push_back(id); });
@@ -295,7 +298,8 @@ private:
         explicit encoder(const bpe_tokenizer& tok) : t(tok) {}
         const bpe_tokenizer& t;
         std::vector<int> ids;
-        std::deque<std::string> prefixed;  // text with a space put in front (the cache points into it)
+        std::forward_list<std::string> prefixed;  // text with a space put in front (the cache points into it)
+        bool use_cache = false;                   // only for long texts: on short ones it costs more than it saves
         std::unordered_map<std::string_view, std::pair<std::uint32_t, std::uint32_t>> cache;  // piece -> (offset, count) in cached
         std::vector<int> cached;
         struct symbol {
@@ -311,13 +315,13 @@ private:
         static constexpr std::size_t cache_pieces = 1 << 16, cache_piece_bytes = 64;
 
         void encode_text(std::string_view text) {
-            if (t.add_prefix_space_ && text.front() != ' ') text = prefixed.emplace_back(" " + std::string(text));
+            if (t.add_prefix_space_ && text.front() != ' ') text = prefixed.emplace_front(" " + std::string(text));
             if (t.use_regex_) byte_level::split(text, [&](std::string_view piece) { encode_piece(piece); });
             else encode_piece(text);
         }
 
         void encode_piece(std::string_view piece) {
-            const bool cacheable = piece.size() <= cache_piece_bytes;
+            const bool cacheable = use_cache && piece.size() <= cache_piece_bytes;
             if (cacheable) {
                 const auto it = cache.find(piece);
                 if (it != cache.end()) {
@@ -344,6 +348,42 @@ private:
             std::push_heap(heap.begin(), heap.end(), std::greater<>{});
         }
 
+        static constexpr std::size_t small_piece = 24;
+        static constexpr std::uint32_t no_rank = 0xFFFFFFFFu;
+
+        /// The rank of the pair at symbol pos and the one after it, or no_rank.
+        std::uint32_t rank_at(std::size_t pos, int& result) const {
+            const symbol& s = syms[pos];
+            if (s.next < 0) return no_rank;
+            const auto it = t.merge_rules_.find(pair_key(s.id, syms[static_cast<std::size_t>(s.next)].id));
+            if (it == t.merge_rules_.end()) return no_rank;
+            result = it->second.id;
+            return it->second.rank;
+        }
+
+        /// The same merges as the heap for a short piece: scan for the lowest (rank, position).
+        void merge_small() {
+            std::array<std::uint32_t, small_piece> rank;
+            std::array<int, small_piece> result;
+            for (std::size_t i = 0; i < syms.size(); ++i) rank[i] = rank_at(i, result[i]);
+            for (;;) {
+                std::size_t best = 0;
+                for (std::size_t i = 0; i < syms.size(); i = static_cast<std::size_t>(syms[i].next)) {
+                    if (rank[i] < rank[best]) best = i;
+                    if (syms[i].next < 0) break;
+                }
+                if (rank[best] == no_rank) return;
+                symbol& s = syms[best];
+                symbol& r = syms[static_cast<std::size_t>(s.next)];
+                s.id = result[best];
+                r.id = -1;
+                s.next = r.next;
+                if (r.next >= 0) syms[static_cast<std::size_t>(r.next)].prev = static_cast<int>(best);
+                rank[best] = rank_at(best, result[best]);
+                if (s.prev >= 0) rank[static_cast<std::size_t>(s.prev)] = rank_at(static_cast<std::size_t>(s.prev), result[static_cast<std::size_t>(s.prev)]);
+            }
+        }
+
         void merge(std::string_view piece) {
             if (t.ignore_merges_) {
                 const auto it = t.byte_ids_.find(std::string(piece));
@@ -367,7 +407,9 @@ private:
                 }
                 if (syms.size() > 1) syms[syms.size() - 2].next = static_cast<int>(syms.size()) - 1;
             }
-            if (syms.size() > 1) {
+            if (syms.size() > 1 && syms.size() <= small_piece) {
+                merge_small();
+            } else if (syms.size() > 1) {
                 heap.clear();
                 for (std::uint32_t i = 0; i + 1 < syms.size(); ++i) push(i);
                 while (!heap.empty()) {

@@ -1,6 +1,7 @@
 // ctdl::data::bpe_tokenizer against the Hugging Face `tokenizers` library: ids and decoded
-// text for the golden texts of tests/golden/make_bpe_golden.py, the refusals of malformed
-// or unsupported tokenizer.json files, the byte-level helpers, and the trainer.
+// text for the golden texts of tests/golden/make_bpe_golden.py (under tokenizers' files and
+// under one that ctdl trained and wrote), the refusals of malformed or unsupported
+// tokenizer.json files, the byte-level helpers, and the trainer.
 #include <catch2/catch.hpp>
 #include <ctdl/ctdl.hpp>
 #include <ctdl/data/bpe_tokenizer.hpp>
@@ -39,7 +40,7 @@ std::vector<int> ints(const ctdl::json::value& v) {
 
 struct golden_case {
     std::string text;
-    std::vector<int> ids, ids_b;
+    std::vector<int> ids, ids_b, ids_ctdl;
     std::string decoded, decoded_skip;
     bool decode_only = false;
 };
@@ -59,6 +60,7 @@ std::vector<golden_case> golden_cases() {
         } else {
             c.ids = ints(*v.find("ids"));
             c.ids_b = ints(*v.find("ids_b"));
+            c.ids_ctdl = ints(*v.find("ids_ctdl"));
             c.decoded = v.find("decoded")->text;
             c.decoded_skip = v.find("decoded_skip")->text;
         }
@@ -211,6 +213,22 @@ TEST_CASE("bpe_tokenizer: to_hf_json writes a file that loads back to the same t
         for (const golden_case& c : golden_cases())
             if (!c.decode_only) CHECK(back.encode(c.text) == t.encode(c.text));
     }
+}
+
+TEST_CASE("bpe_tokenizer: a file that ctdl trained and wrote encodes in tokenizers as in ctdl", "[data][bpe]") {
+    // bpe_ctdl.json is bpe_ctdl_writer.cpp's output; make_bpe_golden.py read it with tokenizers.
+    const std::string text = read_text(ctdl_test::golden("bpe_train.txt"));
+    const bpe_tokenizer mine =
+        bpe_tokenizer::train(text, 600, {.special_tokens = {"<|endoftext|>"}, .add_prefix_space = true});
+    CHECK(mine.to_hf_json_string() == read_text(ctdl_test::golden("bpe_ctdl.json")));
+    std::size_t texts = 0;
+    for (const golden_case& c : golden_cases()) {
+        if (c.decode_only) continue;
+        INFO("text: " << ctdl::detail::quote(c.text, 200));
+        CHECK(mine.encode(c.text) == c.ids_ctdl);
+        ++texts;
+    }
+    CHECK(texts >= 30);
 }
 
 // ---------------------------------------------------------------- refusals

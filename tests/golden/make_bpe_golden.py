@@ -12,8 +12,11 @@ writes, in tests/golden/:
                        lstrip) and "ab c" (normalized)
   bpe_tokenizer_b.json the same model with add_prefix_space, ignore_merges and the merges
                        written in the older "a b" string form
-  bpe_golden.jsonl     one JSON object a line: {"text", "ids", "ids_b", "decoded", "decoded_skip"}
-                       where ids / ids_b are tokenizers' encode(text).ids under each file and
+  bpe_ctdl.json        ctdl's own trainer and writer (bpe_ctdl_writer.cpp, built here with g++):
+                       train(bpe_train.txt, 600, <|endoftext|>, add_prefix_space), to_hf_json
+  bpe_golden.jsonl     one JSON object a line: {"text", "ids", "ids_b", "ids_ctdl", "decoded",
+                       "decoded_skip"} where ids / ids_b / ids_ctdl are tokenizers'
+                       encode(text).ids under each file and
                        decoded / decoded_skip are decode(ids) with skip_special_tokens False / True; or
                        {"decode": [ids...], "text": ...}: tokenizers' decode of those ids
                        (skip_special_tokens=False), for id runs that split a UTF-8 character
@@ -23,6 +26,9 @@ byte-level decoding reads as the byte 0xE9, and so as U+FFFD, and "<mask>", lstr
 import json
 import os
 import random
+import shutil
+import subprocess
+import tempfile
 
 from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
@@ -159,8 +165,19 @@ def main():
     with open(path_b, "w", encoding="utf-8") as f:
         json.dump(j, f, ensure_ascii=False, indent=1)
 
+    # ctdl's trainer and writer, read back by tokenizers.
+    root = os.path.dirname(os.path.dirname(HERE))
+    path_c = os.path.join(HERE, "bpe_ctdl.json")
+    with tempfile.TemporaryDirectory() as tmp:
+        exe = os.path.join(tmp, "writer")
+        subprocess.run([shutil.which("g++") or "g++", "-std=c++20", "-O1", "-I" + os.path.join(root, "include"),
+                        os.path.join(HERE, "bpe_ctdl_writer.cpp"), "-o", exe], check=True)
+        subprocess.run([exe, os.path.join(HERE, "bpe_train.txt"), "600", path_c], check=True)
+
     a = Tokenizer.from_file(path_a)
     b = Tokenizer.from_file(path_b)
+    c = Tokenizer.from_file(path_c)
+    assert c.get_vocab_size() == 600
     lines = []
     for t in TEXTS:
         ids = a.encode(t).ids
@@ -170,7 +187,9 @@ def main():
         # byte 0xE9) and "<mask>" (it takes the spaces before it).
         assert decoded == t or "<|café|>" in t or "<mask>" in t, t
         assert b.decode(ids_b, skip_special_tokens=False) == decoded or not t or t[0] != " ", t
-        lines.append({"text": t, "ids": ids, "ids_b": ids_b, "decoded": decoded, "decoded_skip": a.decode(ids)})
+        ids_c = c.encode(t).ids
+        lines.append({"text": t, "ids": ids, "ids_b": ids_b, "ids_ctdl": ids_c, "decoded": decoded,
+                      "decoded_skip": a.decode(ids)})
     # Decoding id runs that cut UTF-8 characters: tokenizers replaces each ill-formed run by U+FFFD.
     emoji = a.encode("😀").ids
     cafe = a.encode("é日").ids

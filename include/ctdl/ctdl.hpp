@@ -32,6 +32,7 @@
 #include "data/corpus.hpp"
 #include "data/text_dataset.hpp"
 #include "data/tokenizer.hpp"
+#include "data/bpe_tokenizer.hpp"
 #include "train/checkpoint.hpp"
 #include "train/log.hpp"
 #include "train/loop.hpp"

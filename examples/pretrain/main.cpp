@@ -20,6 +20,8 @@
 #include <ctdl/models/gpt.hpp>
 #include <ctdl/train/loop.hpp>
 
+#include "model.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
@@ -32,8 +34,8 @@
 #include <system_error>
 #include <vector>
 
-constexpr std::size_t vocab = 96, context = 64, batch = 16;
-using gpt = ctdl::models::gpt<vocab, context, 128, 4, 4, 512>;
+constexpr std::size_t vocab = examples::pretrain_vocab, context = examples::pretrain_context, batch = 16;
+using gpt = examples::pretrain_gpt;
 constexpr std::size_t max_steps = 100000000, max_threads = 1024;
 constexpr const char* usage = "usage: pretrain [--text FILE] [--steps N] [--out DIR] [--threads N]";
 

@@ -57,6 +57,8 @@ struct named {
     static_assert(part_name_must_not_start_or_end_with_a_dot<detail::well_formed_name<Name>()>::value);
     using inner = L;
     static constexpr std::string_view name = Name.view();
+    /// A sequential gives it no index level: its name is its level.
+    static constexpr bool names_itself = true;
 
     static constexpr std::size_t parameter_count = L::parameter_count;
     static constexpr std::size_t trainable_parameter_count = L::trainable_parameter_count;

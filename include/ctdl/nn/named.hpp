@@ -13,6 +13,7 @@
 // L's node itself, so fusion, pruning, packing and the connection checks see through it.
 #include <cstddef>
 #include <string_view>
+#include <type_traits>
 
 #include "../core/concepts.hpp"
 #include "../core/fixed_string.hpp"
@@ -20,6 +21,7 @@
 #include "../graph/frozen.hpp"
 #include "connect.hpp"
 #include "layer.hpp"
+#include "sequential.hpp"
 
 namespace ctdl {
 
@@ -51,11 +53,13 @@ constexpr bool well_formed_name() {
 
 namespace ctdl::nn {
 
-template <fixed_string Name, class L>
+template <fixed_string Name, class Part>
 struct named {
-    static_assert(named_part_must_be_a_layer<L>::value);
-    static_assert(part_name_must_not_start_or_end_with_a_dot<detail::well_formed_name<Name>()>::value);
-    using inner = L;
+    // Each mistake is said once (by the check's own class); the refused part is then a
+    // pass-through (a sequential of the identity), so its use adds no further error.
+    static_assert(sizeof(part_name_must_not_start_or_end_with_a_dot<detail::well_formed_name<Name>()>) > 0);
+    using inner = std::conditional_t<named_part_must_be_a_layer<Part>::value, Part, sequential<detail::refused_part>>;
+    using L = inner;
     static constexpr std::string_view name = Name.view();
     /// A sequential gives it no index level: its name is its level.
     static constexpr bool names_itself = true;

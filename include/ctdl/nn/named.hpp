@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 
 #include "../core/concepts.hpp"
 #include "../core/fixed_string.hpp"
@@ -41,26 +42,41 @@ struct part_name_must_not_start_or_end_with_a_dot {
 };
 
 namespace nn::detail {
-template <fixed_string Name>
-constexpr bool well_formed_name() {
-    const std::string_view s = Name.view();
+constexpr bool well_formed_name(std::string_view s) {
     if (s.empty()) return true;
     return s.front() != '.' && s.back() != '.' && s.find("..") == std::string_view::npos;
 }
+
+/// A name as a pack of characters: the type named<"wte", L> stands for. (The CUDA front end
+/// writes the types of device lambdas into host code it compiles again, and cannot spell a
+/// class-type template argument holding an array there; a pack of chars it can.)
+template <char... C>
+struct name_chars {
+    static constexpr char text[sizeof...(C) + 1] = {C..., '\0'};
+    static constexpr std::string_view view{text, sizeof...(C)};
+};
+/// name_chars of Name's characters from I on, after C... (one at a time: nvcc's front end
+/// does not match an index_sequence pack here).
+template <fixed_string Name, std::size_t I = 0, char... C>
+struct name_of {
+    using type = typename std::conditional_t<(I >= Name.length), std::type_identity<name_chars<C...>>,
+                                             name_of<Name, I + 1, C..., Name.text[I < Name.length ? I : 0]>>::type;
+};
 }  // namespace nn::detail
 
 }  // namespace ctdl
 
 namespace ctdl::nn {
 
-template <fixed_string Name, class Part>
-struct named {
+/// What named<"wte", L> is: Name a detail::name_chars<'w', 't', 'e'>.
+template <class Name, class Part>
+struct named_part {
     // Each mistake is said once (by the check's own class); the refused part is then a
     // pass-through (a sequential of the identity), so its use adds no further error.
-    static_assert(sizeof(part_name_must_not_start_or_end_with_a_dot<detail::well_formed_name<Name>()>) > 0);
+    static_assert(sizeof(part_name_must_not_start_or_end_with_a_dot<detail::well_formed_name(Name::view)>) > 0);
     using inner = std::conditional_t<named_part_must_be_a_layer<Part>::value, Part, sequential<detail::refused_part>>;
     using L = inner;
-    static constexpr std::string_view name = Name.view();
+    static constexpr std::string_view name = Name::view;
     /// A sequential gives it no index level: its name is its level.
     static constexpr bool names_itself = true;
 
@@ -81,7 +97,7 @@ struct named {
 
     template <class V>
     static constexpr void visit_parameters(V& v, std::size_t offset) {
-        if constexpr (Name.length == 0) {
+        if constexpr (name.empty()) {
             L::visit_parameters(v, offset);
         } else {
             v.push(name);
@@ -98,5 +114,9 @@ struct named {
     template <class Ctx, class... Chain>
     using node = typename ctdl::detail::frozen_node<L, Ctx, Chain...>::type;
 };
+
+/// L with its parameters under Name ("wte": "wte.weight").
+template <fixed_string Name, class L>
+using named = named_part<typename detail::name_of<Name>::type, L>;
 
 }  // namespace ctdl::nn

@@ -49,11 +49,16 @@ void run_linear_forward(std::size_t rows, std::size_t out, std::size_t in, const
     else linear_forward::run_in_out<Exec>(rows, out, in, x, w, y, ep);
 }
 
-/// Whether policy Exec runs linear_forward for T from a packed weight at this many rows.
-template <class Exec, class T>
+/// Whether policy Exec runs linear_forward for T from a packed weight at this many rows
+/// (for a weight of layout L: an in_out one needs the policy's pack_in_out).
+template <class Exec, class T, nn::weight_layout L = nn::weight_layout::out_in>
 constexpr bool linear_packs(std::size_t rows) {
-    if constexpr (requires { kernel<linear_forward, Exec>::template packs<T>(std::size_t{}); })
-        return kernel<linear_forward, Exec>::template packs<T>(rows);
+    using K = kernel<linear_forward, Exec>;
+    if constexpr (L == nn::weight_layout::in_out &&
+                  !requires(const T* w, T* dst) { K::template pack_in_out<T>(std::size_t{}, std::size_t{}, w, dst); })
+        return false;
+    else if constexpr (requires { K::template packs<T>(std::size_t{}); })
+        return K::template packs<T>(rows);
     else
         return false;
 }

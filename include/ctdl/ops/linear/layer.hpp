@@ -121,8 +121,7 @@ struct linear<In, Out, Bias, Layout>::node : graph::node_base<Ctx, parameter_cou
     /// Frozen, at a batch the policy packs weights for: the weight is packed once
     /// (pack_weights, called by the model when its parameters changed) and y is computed
     /// from the pack, with the same result bit for bit.
-    static constexpr bool packs = !backward_needed && ops::linear_packs<Exec, T>(rows) &&
-                                  (!in_out || requires { op::template pack_in_out<T>(Out, In, nullptr, nullptr); });
+    static constexpr bool packs = !backward_needed && ops::linear_packs<Exec, T, Layout>(rows);
 
     /// y = chain(z), z = acc + b; z kept when the backward pass needs it.
     using forward_epilogue = ops::linear_math::forward_epilogue<T, Bias, Chain>;

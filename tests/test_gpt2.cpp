@@ -227,7 +227,7 @@ TEST_CASE("gpt2: the parameter table is transformers' state_dict: names, shapes,
     static_assert(std::same_as<ctdl::output_shape<G, shape<B, T>>, shape<B, T, V>>);
 }
 
-TEST_CASE("gpt2: a save_pretrained file loads as it is; logits, loss and every gradient equal transformers'") {
+TEST_CASE("gpt2: a save_pretrained file loads as it is, and its logits, loss and every gradient equal transformers'") {
     auto net = ctdl::load<Model>(hf_file());
     const auto& f = golden_file();
     const auto x = golden_ids();

@@ -15,6 +15,10 @@
 
 #include "count_allocations.hpp"
 
+#ifndef CTDL_GOLDEN_DIR
+#define CTDL_GOLDEN_DIR "tests/golden"
+#endif
+
 namespace {
 
 constexpr std::size_t vocab = 40, ctx = 16;
@@ -258,4 +262,29 @@ TEST_CASE("sampling: greedy, top-k, top-p and the temperature draw from the righ
     CHECK_THROWS_WITH(pick(logits, {.temperature = 1, .top_p = 0}, g), Catch::Contains("top_p"));
     CHECK_THROWS_WITH(pick(logits, {.temperature = 1, .vocab_size = 7}, g), Catch::Contains("vocab_size is 7"));
     CHECK_THROWS_WITH(pick(std::vector<float>(5), {.temperature = 1}, g), Catch::Contains("5 logits"));
+}
+
+TEST_CASE("decoder: models::gpt2 (tied head, Conv1D layouts) from transformers' file decodes as it recomputes") {
+    using g2 = ctdl::models::gpt2<97, 16, 32, 4, 2>;
+    using M = ctdl::model<ctdl::frozen<g2>>;
+    const auto net = ctdl::load<M>(std::string(CTDL_GOLDEN_DIR) + "/gpt2_tiny/model.safetensors");
+    auto recompute_net = net;
+    ctdl::infer::decoder<M, 2> dec{net};
+    for (const std::size_t len : {1u, 6u}) {
+        INFO("prompt length " << len);
+        std::vector<int> prompt(len);
+        for (std::size_t i = 0; i < len; ++i) prompt[i] = static_cast<int>((i * 31 + 7) % 97);
+        ctdl::rng g1{ctdl::seed{1}}, g2r{ctdl::seed{1}};
+        const auto cached = ctdl::infer::generate(dec, prompt, {.max_new_tokens = 16 - len}, g1);
+        CHECK(cached == ctdl::infer::generate<16>(recompute_net, prompt, 16 - len, g2r, 0.0));
+        // and the logits after the whole window, row by row
+        ctdl::tensor<int, ctdl::shape<1, 16>> w;
+        std::copy(cached.begin(), cached.end(), w.data());
+        auto y = recompute_net.forward(w);
+        dec.reset();
+        const auto l = dec.prefill(1, cached);
+        double worst = 0;
+        for (std::size_t v = 0; v < 97; ++v) worst = std::max(worst, double(std::abs(l[v] - y(0, 15, v))));
+        CHECK(worst < 1e-5);
+    }
 }

@@ -84,6 +84,30 @@ TEST_CASE("device policy: every layer, as on the cpu") {
                      shape<2, 3, 8>>();
 }
 
+TEST_CASE("device policy: conv1d, named parts, the attention core and gpt2, as on the cpu") {
+    compare_policies<nn::sequential<nn::named<"c_attn", nn::conv1d<8, 24>>, nn::causal_attention<8, 2>,
+                                    nn::named<"c_proj", nn::conv1d<8, 16>>, nn::gelu_tanh, nn::conv1d<16, 4>>,
+                     shape<2, 5, 8>>();
+    using G = ctdl::models::gpt2<13, 6, 8, 2, 2>;
+    ctdl::model<G> host{ctdl::seed{5}};
+    ctdl::model<G, ctdl::device> dev{ctdl::seed{5}};
+    ctdl::tensor<int, shape<2, 6>> x;
+    for (std::size_t i = 0; i < 12; ++i) x.data()[i] = static_cast<int>((i * 5 + 1) % 13);
+    const auto xd = ctdl::to<ctdl::device>(x);
+    auto& ah = host.activations_for<shape<2, 6>, int>();
+    auto& ad = dev.activations_for<shape<2, 6>, int>();
+    const auto& yh = host.forward(x, ah);
+    const auto yd = ctdl::to<ctdl::cpu>(dev.forward(xd, ad));
+    CHECK(close(std::vector<float>(yd.begin(), yd.end()), std::vector<float>(yh.begin(), yh.end())));
+    ctdl::tensor<float, shape<2, 6, 13>> dy;
+    ctdl_test::fill_uniform(dy, 4);
+    auto dyd = ctdl::to<ctdl::device>(dy);
+    host.backward(ah, x, dy);
+    dev.backward(ad, xd, dyd);
+    const std::vector<float> gh(host.gradients(), host.gradients() + host.gradient_count);
+    CHECK(close(host_gradients(dev), gh));
+}
+
 namespace {
 template <class T>
 std::vector<T> on_host(const ctdl::device::buffer<T>& b) {

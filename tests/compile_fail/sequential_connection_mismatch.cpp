@@ -1,4 +1,4 @@
-// expect: sequential_layers_must_connect<ctdl::nn::linear<32, 64(, true)?>, 64, ctdl::nn::linear<32, 10(, true)?>, 32>(.|\n)*input features \(its In\) must equal the output features
+// expect: sequential_layers_must_connect<ctdl::nn::linear<32, 64(, true(, ctdl::nn::weight_layout::out_in)?)?>, 64, ctdl::nn::linear<32, 10(, true(, ctdl::nn::weight_layout::out_in)?)?>, 32>(.|\n)*input features \(its In\) must equal the output features
 #include <ctdl/ctdl.hpp>
 namespace nn = ctdl::nn;
 // The mistake is known from the layer types alone: it is reported where the model type is

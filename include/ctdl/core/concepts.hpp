@@ -22,6 +22,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 
@@ -44,6 +45,7 @@ struct shape_template {};
 /// What visit_parameters is called with (parameter_table_builder's interface).
 struct parameter_visitor {
     constexpr void push(std::size_t) {}
+    constexpr void push(std::string_view) {}
     constexpr void pop() {}
     constexpr void push_frozen() {}
     constexpr void pop_frozen() {}

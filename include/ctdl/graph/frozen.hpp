@@ -56,6 +56,9 @@ struct frozen {
         A::initialize(params, s, offset);
     }
 
+    /// frozen<> adds no name level, so frozen<named<...>> names itself too.
+    static constexpr bool names_itself = nn::names_itself<A>;
+
     /// A frozen linear still takes the activations after it into its GEMM (graph/fusion.hpp).
     static constexpr bool fuses_pointwise = [] {
         if constexpr (requires { A::fuses_pointwise; }) return static_cast<bool>(A::fuses_pointwise);

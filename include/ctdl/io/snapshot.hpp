@@ -89,6 +89,25 @@ void check_flat_buffer(std::size_t size, const char* who) {
     }
 }
 
+/// What M's architecture says of a tensor that is not one of its parameters (name without
+/// the prefix): Arch::ignored_tensor(name), a buffer to skip (GPT-2's causal masks), and
+/// Arch::tied_tensor(name), the parameter it is another name for ("" when none; a tied
+/// head stored once more), which it must then equal.
+template <class M>
+bool arch_ignores(std::string_view name) {
+    if constexpr (requires { { M::arch_type::ignored_tensor(name) } -> std::convertible_to<bool>; })
+        return M::arch_type::ignored_tensor(name);
+    else
+        return false;
+}
+template <class M>
+std::string_view arch_tied_to(std::string_view name) {
+    if constexpr (requires { { M::arch_type::tied_tensor(name) } -> std::convertible_to<std::string_view>; })
+        return M::arch_type::tied_tensor(name);
+    else
+        return {};
+}
+
 }  // namespace detail
 
 /// Adds every parameter of M, read from flat (a host copy of the model's parameter
@@ -118,9 +137,16 @@ void read_parameters(const safetensors::file& f, std::span<typename M::value_typ
             if (p.name == name) return true;
         return false;
     };
-    std::vector<const safetensors::tensor_info*> unexpected;
+    std::vector<const safetensors::tensor_info*> unexpected, tied;
+    const auto unprefixed = [&](std::string_view name) {
+        return name.substr(0, options.prefix.size()) == options.prefix ? name.substr(options.prefix.size())
+                                                                        : std::string_view();
+    };
     for (const auto& t : f.tensors())
-        if (!expected_name(t.name)) unexpected.push_back(&t);
+        if (expected_name(t.name)) continue;
+        else if (!unprefixed(t.name).empty() && detail::arch_ignores<M>(unprefixed(t.name))) continue;
+        else if (!unprefixed(t.name).empty() && !detail::arch_tied_to<M>(unprefixed(t.name)).empty()) tied.push_back(&t);
+        else unexpected.push_back(&t);
     const auto describe = [](const safetensors::tensor_info& t) {
         std::string d = "'";  // (not "'" + clip(...): GCC 12 warns -Wrestrict on that, wrongly)
         d += ctdl::detail::clip(t.name);
@@ -140,6 +166,22 @@ void read_parameters(const safetensors::file& f, std::span<typename M::value_typ
     }
     if (!options.allow_unexpected && !unexpected.empty())
         f.fail("unexpected tensor " + describe(*unexpected.front()) + ": the model has no parameter of that name");
+
+    // A tied tensor: the parameter's dtype and shape, and exactly its values.
+    for (const auto* t : tied) {
+        const std::string to = std::string(options.prefix) + std::string(detail::arch_tied_to<M>(unprefixed(t->name)));
+        for (std::size_t i = 0; i < table.size(); ++i) {
+            if (std::string(options.prefix) + table[i].name != to) continue;
+            const auto& same = f.expect(t->name, safetensors::dtype_of<T>, table[i].shape);
+            std::vector<T> a(table[i].size), b(table[i].size);
+            same.copy_to(std::span<T>(a));
+            found[i]->copy_to(std::span<T>(b));
+            for (std::size_t k = 0; k < a.size(); ++k)
+                if (!(a[k] == b[k]))
+                    f.fail("tensor " + describe(*t) + " is tied to '" + to + "' and must equal it, but differs at element " +
+                           std::to_string(k));
+        }
+    }
 
     for (std::size_t i = 0; i < table.size(); ++i)
         found[i]->copy_to(flat.subspan(table[i].offset, table[i].size));

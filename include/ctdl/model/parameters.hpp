@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <initializer_list>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "../core/parameter_info.hpp"
@@ -12,13 +13,16 @@
 
 namespace ctdl::detail {
 
-/// Builds the state_dict table: "i." prefixes from sequentials, "weight"/"bias" from leaves.
+/// Builds the state_dict table: "i." prefixes from sequentials, "name." from
+/// nn::named parts, "weight"/"bias" from leaves.
 struct parameter_table_builder {
     std::vector<parameter_info> table;
     std::vector<std::string> prefix;
     int frozen_depth = 0;
 
     void push(std::size_t i) { prefix.push_back(std::to_string(i)); }
+    /// A named part (nn::named): its name, which may hold dots ("transformer.h"), as one level.
+    void push(std::string_view name) { prefix.emplace_back(name); }
     void pop() { prefix.pop_back(); }
     void push_frozen() { ++frozen_depth; }
     void pop_frozen() { --frozen_depth; }
@@ -44,6 +48,7 @@ struct segment_builder {
     int frozen_depth = 0;
 
     constexpr void push(std::size_t) {}
+    constexpr void push(std::string_view) {}
     constexpr void pop() {}
     constexpr void push_frozen() { ++frozen_depth; }
     constexpr void pop_frozen() { --frozen_depth; }

@@ -58,6 +58,11 @@ using ctdl::layer;
 template <class L>
 concept pointwise_layer = layer<L> && L::pointwise;
 
+/// A part that states its own name level (nn::named, and frozen<> of one): a sequential
+/// then gives it no index level.
+template <class L>
+concept names_itself = requires { requires L::names_itself; };
+
 /// f(nd) for a node and every node inside it (graphs visit their parts through
 /// visit_children), parents before their parts. How the model reaches the nodes that draw
 /// random numbers (reseed) or pack weights (pack_weights).

@@ -1,6 +1,7 @@
 #pragma once
 // sequential<L...>: the layers applied one after another, as torch.nn.Sequential (the
-// parameters of layer i are named "i.weight", "i.bias", ...). A sequential is itself a
+// parameters of layer i are named "i.weight", "i.bias", ..., those of a part
+// nn::named<"wte", L> "wte.weight": nn/named.hpp). A sequential is itself a
 // layer, so graphs nest.
 //
 // Before nodes are made, adjacent layers are fused at compile time (graph/fusion.hpp):
@@ -95,7 +96,11 @@ struct sequential {
     template <class V>
     static constexpr void visit_parameters(V& v, std::size_t offset) {
         std::size_t i = 0;
-        ((v.push(i), L::visit_parameters(v, offset), v.pop(), offset += L::parameter_count, ++i), ...);
+        // A part that names itself (nn::named) takes its name instead of its index.
+        ((names_itself<L> ? L::visit_parameters(v, offset)
+                          : (v.push(i), L::visit_parameters(v, offset), v.pop()),
+          offset += L::parameter_count, ++i),
+         ...);
     }
 
     template <class T>

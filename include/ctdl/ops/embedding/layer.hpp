@@ -1,10 +1,12 @@
 #pragma once
 // Token and position embeddings.
 //
-// embedding<Vocab, D>: integer token ids [..., T] -> vectors [..., T, D]; y[r] = W[id[r]].
+// embedding<Vocab, D, Tied>: integer token ids [..., T] -> vectors [..., T, D]; y[r] = W[id[r]].
 //   Parameter weight [Vocab, D], initialised N(0, 1) as torch.nn.Embedding. Backward is a
 //   scatter-add dW[id[r]] += dy[r], done per column of W so that it is deterministic (the
-//   ops: kernels.hpp beside this file).
+//   ops: kernels.hpp beside this file). Tied: W is also read by a later layer
+//   (nn::tied_head, the LM head of GPT-2), whose backward runs first and writes its part of
+//   dW; this one's scatter then always adds to it, so dW is the sum of both uses.
 //   An id outside [0, Vocab) is bad data: ctdl::error naming it (checked on every forward).
 // position_embedding<MaxT, D>: y[b, t] = x[b, t] + P[t] for t < T <= MaxT. Parameter weight
 //   [MaxT, D], N(0, 1). Backward: dP[t] = Σ_b dy[b, t]; dx = dy.
@@ -47,9 +49,10 @@ struct position_embedding_sequence_must_fit {
 
 namespace ctdl::nn {
 
-template <std::size_t Vocab, std::size_t D>
+template <std::size_t Vocab, std::size_t D, bool Tied = false>
 struct embedding {
     static constexpr std::size_t vocab = Vocab, width = D, out_features = D;
+    static constexpr bool tied = Tied;
     static constexpr std::size_t parameter_count = Vocab * D;
     static constexpr std::size_t trainable_parameter_count = parameter_count;
 
@@ -103,7 +106,7 @@ struct embedding {
         void backward(const graph::backward_io<T, Ep, Id>& io) {
             if constexpr (need_dw)
                 launch<ops::embedding_scatter, Exec>(tokens, D, Vocab, io.in, io.dout, io.grads + Ctx::grad_offset,
-                                                     io.accumulate);
+                                                     Tied || io.accumulate);
         }
     };
 };

@@ -3,8 +3,13 @@
 // AVX-512 (float and double), a packed weight: packed once (cpu_kernels::pack_dot), each
 // group of 4 output columns one contiguous stream in the order the kernel reads it, and
 // y computed from it (cpu_kernels::gemm_packed), equal bit for bit to the GEMM on W.
+// A weight stored [in, out] (nn::conv1d) is transposed into the same pack when it is made
+// (pack_in_out), so a batch-1 decode streams it as it streams an [out, in] one; its result
+// is then that of x·(Wᵀ)ᵀ by dot products: equal to the unpacked in_out GEMM to rounding,
+// not bit for bit (that GEMM sums in the tiled kernel's order).
 #include <cstddef>
 #include <utility>
+#include <vector>
 
 #include "../../exec/cpu.hpp"
 #include "../../exec/kernel.hpp"
@@ -35,6 +40,14 @@ struct kernel<ops::linear_forward, cpu> {
     template <class T>
     static void pack(std::size_t out, std::size_t in, const T* w, T* dst) {
         cpu_kernels::pack_dot(out, in, w, in, dst);
+    }
+    /// W [in, out]: transposed once into [out, in], then packed as above.
+    template <class T>
+    static void pack_in_out(std::size_t out, std::size_t in, const T* w, T* dst) {
+        std::vector<T> t(out * in);
+        for (std::size_t i = 0; i < in; ++i)
+            for (std::size_t o = 0; o < out; ++o) t[o * in + i] = w[i * out + o];
+        cpu_kernels::pack_dot(out, in, t.data(), in, dst);
     }
     template <class T, class Ep>
     static void run_packed(std::size_t rows, std::size_t out, std::size_t in, const T* x, const T* packed, T* y,

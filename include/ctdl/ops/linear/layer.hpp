@@ -1,8 +1,14 @@
 #pragma once
-// linear<In, Out, Bias>: y = x Wᵀ + b, over the last axis of its input.
+// linear<In, Out, Bias, Layout>: y = x Wᵀ + b, over the last axis of its input.
 //
 // Parameters, in PyTorch's layout: weight [Out, In], then bias [Out]. Initialised as
 // torch.nn.Linear does: W, b ~ U(-1/√In, 1/√In).
+//
+// conv1d<In, Out> = linear<In, Out, true, weight_layout::in_out>: transformers' Conv1D
+// (GPT-2's projections), y = x W + b with weight [In, Out], then bias [Out]; initialised as
+// transformers initialises GPT-2's: W ~ N(0, 0.02²), b = 0. The same op with the other
+// transposes: forward y = x W (gemm n·n), dW = Xᵀ dZ (gemm t·n, [In, Out]), dX = dZ Wᵀ
+// (gemm n·t); a frozen small-batch pack transposes W once when it is made (cpu.hpp).
 //
 // Forward is the linear op (ops/linear/kernels.hpp): one GEMM, with the bias and any
 // following pointwise chain (relu, gelu...) in its epilogue (math.hpp), or, frozen at a
@@ -25,12 +31,17 @@
 #include "../../nn/pointwise.hpp"
 #include "cpu.hpp"  // kernel<ops::linear_forward, cpu>: visible wherever launch instantiates it
 #include "kernels.hpp"
+#include "layout.hpp"
 #include "math.hpp"
 
 namespace ctdl::nn {
 
-template <std::size_t In, std::size_t Out, bool Bias = true>
+template <std::size_t In, std::size_t Out, bool Bias = true, weight_layout Layout = weight_layout::out_in>
 struct linear;
+
+/// transformers' Conv1D<In, Out>: weight [In, Out], y = x W + b.
+template <std::size_t In, std::size_t Out>
+using conv1d = linear<In, Out, true, weight_layout::in_out>;
 
 }  // namespace ctdl::nn
 
@@ -50,11 +61,13 @@ struct linear_input_features_must_match {
 
 namespace ctdl::nn {
 
-template <std::size_t In, std::size_t Out, bool Bias>
+template <std::size_t In, std::size_t Out, bool Bias, weight_layout Layout>
 struct linear {
     static_assert(In > 0 && Out > 0, "linear: In and Out must be at least 1");
     static constexpr std::size_t in_features = In, out_features = Out;
     static constexpr bool has_bias = Bias;
+    static constexpr weight_layout layout = Layout;
+    static constexpr bool in_out = Layout == weight_layout::in_out;
     static constexpr std::size_t parameter_count = Out * In + (Bias ? Out : 0);
     static constexpr std::size_t trainable_parameter_count = parameter_count;
     /// A pointwise chain after this layer is fused into its GEMM epilogue.
@@ -68,14 +81,21 @@ struct linear {
 
     template <class V>
     static constexpr void visit_parameters(V& v, std::size_t offset) {
-        v.param("weight", offset, {Out, In});
+        if constexpr (in_out) v.param("weight", offset, {In, Out});
+        else v.param("weight", offset, {Out, In});
         if constexpr (Bias) v.param("bias", offset + Out * In, {Out});
     }
 
-    /// As torch.nn.Linear.reset_parameters: U(-1/√In, 1/√In) for weight and bias. Each
-    /// parameter draws from the stream numbered by its offset in the model's flat buffer.
+    /// As torch.nn.Linear.reset_parameters: U(-1/√In, 1/√In) for weight and bias; in_out
+    /// (conv1d) as transformers' GPT-2: N(0, 0.02²) and zeros. Each parameter draws from the
+    /// stream numbered by its offset in the model's flat buffer.
     template <class T>
     static void initialize(T* params, seed s, std::size_t offset) {
+        if constexpr (in_out) {
+            init::normal(tensor_view<T, shape<In, Out>>(params + offset), random_stream(s, offset), 0.0, 0.02);
+            init::zeros(tensor_view<T, shape<Out>>(params + offset + Out * In));
+            return;
+        }
         init::linear_weight(tensor_view<T, shape<Out, In>>(params + offset), random_stream(s, offset), In);
         if constexpr (Bias)
             init::linear_bias(tensor_view<T, shape<Out>>(params + offset + Out * In),
@@ -86,9 +106,9 @@ struct linear {
     struct node;
 };
 
-template <std::size_t In, std::size_t Out, bool Bias>
+template <std::size_t In, std::size_t Out, bool Bias, weight_layout Layout>
 template <class Ctx, class Chain>
-struct linear<In, Out, Bias>::node : graph::node_base<Ctx, parameter_count> {
+struct linear<In, Out, Bias, Layout>::node : graph::node_base<Ctx, parameter_count> {
     using base = graph::node_base<Ctx, parameter_count>;
     using typename base::T, typename base::Exec, typename base::in_shape;
     using base::rows, base::need_dw, base::need_dx, base::backward_needed;
@@ -103,7 +123,7 @@ struct linear<In, Out, Bias>::node : graph::node_base<Ctx, parameter_count> {
     /// from the pack, with the same result bit for bit.
     /// In a decoding session (whose rows are a run-time count), whenever the policy packs at
     /// a single row: a decoding step has one row per sequence.
-    static constexpr bool packs = !backward_needed && ops::linear_packs<Exec, T>(Ctx::decode ? 1 : rows);
+    static constexpr bool packs = !backward_needed && ops::linear_packs<Exec, T, Layout>(Ctx::decode ? 1 : rows);
 
     /// y = chain(z), z = acc + b; z kept when the backward pass needs it.
     using forward_epilogue = ops::linear_math::forward_epilogue<T, Bias, Chain>;
@@ -117,7 +137,7 @@ struct linear<In, Out, Bias>::node : graph::node_base<Ctx, parameter_count> {
                 return;
             }
         }
-        op::run(rows, Out, In, in, w, out, forward_epilogue{w + Out * In, z, Out});
+        ops::run_linear_forward<Layout, Exec>(rows, Out, In, in, w, out, forward_epilogue{w + Out * In, z, Out});
     }
 
     /// The same over the run-time rows of a decoding step.
@@ -129,7 +149,7 @@ struct linear<In, Out, Bias>::node : graph::node_base<Ctx, parameter_count> {
                 return;
             }
         }
-        op::run(d.rows, Out, In, in, w, out, forward_epilogue{w + Out * In, nullptr, Out});
+        ops::run_linear_forward<Layout, Exec>(d.rows, Out, In, in, w, out, forward_epilogue{w + Out * In, nullptr, Out});
     }
 
     /// Elements of this layer's pack.
@@ -143,7 +163,8 @@ struct linear<In, Out, Bias>::node : graph::node_base<Ctx, parameter_count> {
     void pack_weights(const T* params, T* dst)
         requires packs
     {
-        op::template pack<T>(Out, In, params + Ctx::param_offset, dst);
+        if constexpr (in_out) op::template pack_in_out<T>(Out, In, params + Ctx::param_offset, dst);
+        else op::template pack<T>(Out, In, params + Ctx::param_offset, dst);
         packed_ = dst;
     }
 
@@ -163,10 +184,16 @@ struct linear<In, Out, Bias>::node : graph::node_base<Ctx, parameter_count> {
         const T* dz = io.dout;
         if constexpr (need_dw) {
             T* gw = io.grads + Ctx::grad_offset;
-            Exec::template gemm<trans::t, trans::n>(Out, In, rows, dz, Out, io.in, In, gw, In, io.accumulate);
+            if constexpr (in_out)  // dW [In, Out] = Xᵀ dZ
+                Exec::template gemm<trans::t, trans::n>(In, Out, rows, io.in, In, dz, Out, gw, Out, io.accumulate);
+            else  // dW [Out, In] = dZᵀ X
+                Exec::template gemm<trans::t, trans::n>(Out, In, rows, dz, Out, io.in, In, gw, In, io.accumulate);
             if constexpr (Bias) Exec::sum_cols(rows, Out, dz, gw + Out * In, io.accumulate);
         }
-        if constexpr (need_dx)
+        if constexpr (need_dx && in_out)  // dX = dZ Wᵀ, W [In, Out]
+            Exec::template gemm<trans::n, trans::t>(rows, In, Out, dz, Out, io.params + Ctx::param_offset, Out, io.din,
+                                                    In, false, io.din_ep);
+        else if constexpr (need_dx)  // dX = dZ W, W [Out, In]
             Exec::template gemm<trans::n, trans::n>(rows, In, Out, dz, Out, io.params + Ctx::param_offset, In, io.din,
                                                     In, false, io.din_ep);
     }

@@ -316,7 +316,7 @@ TEST_CASE("the writer refuses bad tensors and names", "[snapshot][safetensors]")
 TEST_CASE("loading refuses a file that does not match the model", "[snapshot][errors]") {
     SECTION("missing tensor") {
         require_refused(craft("{" + w0 + "," + b0 + "," + w2 + "}", 84),
-                        {"missing tensor '2.bias'", "expected F32 [2]"});
+                        {"missing tensor '2.bias'", "expected F32 (or F16/BF16) [2]"});
     }
     SECTION("unexpected tensor") {
         require_refused(craft("{" + w0 + "," + b0 + "," + w2 + "," + b2 + "," +
@@ -335,13 +335,63 @@ TEST_CASE("loading refuses a file that does not match the model", "[snapshot][er
         require_refused(craft("{" + entry("0.weight", "F64", "[3,4]", 0, 96) + "," +
                               entry("0.bias", "F64", "[3]", 96, 120) + "," + entry("2.weight", "F64", "[2,3]", 120, 168) +
                               "," + entry("2.bias", "F64", "[2]", 168, 184) + "}", 184),
-                        {"tensor '0.weight'", "expected dtype F32, found F64", "not converted"});
+                        {"tensor '0.weight'", "expected dtype F32 (or F16/BF16), found F64",
+                         "only F16 and BF16 are converted"});
     }
-    SECTION("F16 into a float model") {
-        require_refused(craft("{" + w0 + "," + entry("0.bias", "F16", "[3]", 48, 54) + "," +
+    SECTION("F16 or BF16 into a float model of another shape") {
+        require_refused(craft("{" + w0 + "," + entry("0.bias", "F16", "[4]", 48, 56) + "," +
+                              entry("2.weight", "F32", "[2,3]", 56, 80) + "," + entry("2.bias", "BF16", "[2]", 80, 84) + "}", 84),
+                        {"tensor '0.bias'", "expected shape [3], found [4]"});
+    }
+    SECTION("other 16-bit dtypes into a float model") {
+        require_refused(craft("{" + w0 + "," + entry("0.bias", "I16", "[3]", 48, 54) + "," +
                               entry("2.weight", "F32", "[2,3]", 54, 78) + "," + entry("2.bias", "F32", "[2]", 78, 86) + "}", 86),
-                        {"tensor '0.bias'", "expected dtype F32, found F16"});
+                        {"tensor '0.bias'", "expected dtype F32 (or F16/BF16), found I16"});
     }
+}
+
+TEST_CASE("F16 and BF16 tensors load into a float model, widened exactly; F32 into double does not", "[snapshot]") {
+    const temp_dir dir;
+    const auto p = dir / "mixed.safetensors";
+    // 0.bias in F16, 2.bias in BF16, the weights in F32: values every dtype holds exactly.
+    auto expected = tricky_model<float>(2);
+    const std::uint16_t f16[3] = {0xBE00, 0x3C00, 0x8000};  // -1.5, 1, -0
+    const std::uint16_t bf16[2] = {0x40E0, 0x4110};         // 7, 9
+    expected.params[12] = -1.5f;
+    expected.params[13] = 1.0f;
+    expected.params[14] = -0.0f;
+    expected.params[21] = 7.0f;
+    expected.params[22] = 9.0f;
+    st::writer w;
+    w.add("0.weight", {3, 4}, std::span<const float>(expected.params.data(), 12));
+    w.add("0.bias", st::dtype::f16, {3}, std::as_bytes(std::span(f16)));
+    w.add("2.weight", {2, 3}, std::span<const float>(expected.params.data() + 15, 6));
+    w.add("2.bias", st::dtype::bf16, {2}, std::as_bytes(std::span(bf16)));
+    w.write(p);
+    CHECK(same_bits(ctdl::load<fake_model<float>>(p), expected));
+    auto into = tricky_model<float>(7);
+    ctdl::load_into(into, p);
+    CHECK(same_bits(into, expected));
+
+    // A double model takes only F64: neither F32 nor the 16-bit dtypes widen into it.
+    auto d = tricky_model<double>(1);
+    const auto before = d;
+    CHECK_THROWS_WITH(ctdl::load_into(d, p), Contains("mixed.safetensors") && Contains("tensor '0.weight'") &&
+                                                 Contains("expected dtype F64, found F32"));
+    CHECK(same_bits(d, before));
+    ctdl::save(expected, p);
+    CHECK_THROWS_WITH(ctdl::load_into(d, p), Contains("expected dtype F64, found F32"));
+    CHECK(same_bits(d, before));
+
+    // The conversions themselves, on the values that are easy to get wrong.
+    CHECK(st::detail::f16_to_f32_bits(0x0001) == 0x33800000u);  // 2^-24, the smallest subnormal
+    CHECK(st::detail::f16_to_f32_bits(0x03FF) == 0x387FC000u);  // the largest subnormal
+    CHECK(st::detail::f16_to_f32_bits(0x0400) == 0x38800000u);  // 2^-14, the smallest normal
+    CHECK(st::detail::f16_to_f32_bits(0x7BFF) == 0x477FE000u);  // 65504
+    CHECK(st::detail::f16_to_f32_bits(0xFC00) == 0xFF800000u);  // -inf
+    CHECK(st::detail::f16_to_f32_bits(0x7C01) == 0x7FC02000u);  // a signalling NaN comes out quiet
+    CHECK(st::detail::f16_to_f32_bits(0x8000) == 0x80000000u);  // -0
+    CHECK(st::detail::bf16_to_f32_bits(0x7F81) == 0x7F810000u);  // bf16: the top half, as it is
 }
 
 TEST_CASE("reading refuses a malformed file", "[snapshot][errors]") {
@@ -956,13 +1006,49 @@ TEST_CASE("files written by the PyTorch safetensors package load with the right 
     auto model = tricky_model<float>(1);
     const auto before = model;
     CHECK_THROWS_WITH(ctdl::load_into(model, f64), Contains("snapshot_torch_f64.safetensors") &&
-                                                       Contains("expected dtype F32, found F64"));
+                                                       Contains("expected dtype F32 (or F16/BF16), found F64"));
     CHECK(same_bits(model, before));
 
     // Our file for the same values is byte-for-byte a valid file with the same tensors.
     const temp_dir dir;
     ctdl::save(ctdl::load<fake_model<float>>(f32), dir / "again.safetensors");
     check_golden(ctdl::load<fake_model<float>>(dir / "again.safetensors"));
+}
+
+TEST_CASE("16-bit snapshots written by PyTorch widen to torch's own float32, bit for bit", "[snapshot][golden]") {
+    // make_snapshot_golden.py: each file beside t.to(torch.float32) of each of its tensors.
+    for (const std::string tag : {"f16", "bf16", "mixed_bf16"}) {
+        INFO(tag);
+        const auto sixteen = golden_dir / ("snapshot_torch_" + tag + ".safetensors");
+        const auto as_f32 = golden_dir / ("snapshot_torch_" + tag + "_as_f32.safetensors");
+        REQUIRE(fs::exists(sixteen));
+        const auto f = st::read(sixteen);
+        CHECK(f.find("0.bias")->type == (tag == "f16" ? st::dtype::f16 : st::dtype::bf16));
+        CHECK(f.find("0.weight")->type == (tag == "mixed_bf16" ? st::dtype::f32 : f.find("0.bias")->type));
+        const auto ours = ctdl::load<fake_model<float>>(sixteen);
+        const auto torchs = ctdl::load<fake_model<float>>(as_f32);
+        CHECK(same_bits(ours, torchs));
+        if (tag != "mixed_bf16") {  // the special values are there
+            CHECK(std::isnan(ours.params[6]));
+            CHECK(std::isinf(ours.params[3]));
+            CHECK(ours.params[0] == (tag == "f16" ? std::ldexp(1.0f, -24) : std::ldexp(1.0f, -133)));  // subnormals
+        }
+    }
+    // Every one of the 65536 patterns of each dtype.
+    const auto f = st::read(golden_dir / "widen_torch.safetensors");
+    for (const std::string tag : {"f16", "bf16"}) {
+        INFO(tag);
+        std::vector<float> ours(65536), torchs(65536);
+        f.find(tag)->convert_to(std::span(ours));
+        f.find(tag + ".f32")->copy_to(std::span(torchs));
+        std::size_t differ = 0;
+        for (std::size_t i = 0; i < ours.size(); ++i)
+            if (std::bit_cast<std::uint32_t>(ours[i]) != std::bit_cast<std::uint32_t>(torchs[i])) {
+                if (differ++ < 4) UNSCOPED_INFO("pattern " << i << ": ours " << std::bit_cast<std::uint32_t>(ours[i])
+                                                             << ", torch " << std::bit_cast<std::uint32_t>(torchs[i]));
+            }
+        CHECK(differ == 0);
+    }
 }
 
 // ================================================================ the JSON reader

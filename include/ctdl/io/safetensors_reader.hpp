@@ -31,6 +31,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "../core/error.hpp"
@@ -60,7 +61,38 @@ struct tensor_info {
             throw std::invalid_argument("safetensors::tensor_info::copy_to: dtype or size differs");
         detail::copy_little_endian(out.data(), bytes.data(), out.size(), sizeof(T));
     }
+
+    /// As copy_to, and for T = float also from F16 and BF16, widened exactly (loads_as<T>).
+    template <element T>
+    void convert_to(std::span<T> out) const {
+        if constexpr (std::is_same_v<T, float>) {
+            if (type == dtype::f16 || type == dtype::bf16) {
+                if (out.size() != element_count())
+                    throw std::invalid_argument("safetensors::tensor_info::convert_to: size differs");
+                detail::widen_to_float(out.data(), bytes.data(), out.size(), type);
+                return;
+            }
+        }
+        copy_to(out);
+    }
 };
+
+/// Whether a tensor of dtype t loads into elements of type T: its own dtype, and for float
+/// also F16 and BF16 (widened exactly). Nothing else is converted: F64 does not narrow into
+/// float, F32 does not widen into double.
+template <element T>
+constexpr bool loads_as(dtype t) {
+    if (t == dtype_of<T>) return true;
+    return std::is_same_v<T, float> && (t == dtype::f16 || t == dtype::bf16);
+}
+
+/// What loads_as<T> accepts, for messages: "F32 (or F16/BF16)", "F64".
+template <element T>
+std::string loadable_dtypes() {
+    std::string s(to_string(dtype_of<T>));
+    if constexpr (std::is_same_v<T, float>) s += " (or F16/BF16)";
+    return s;
+}
 
 namespace detail {
 
@@ -276,17 +308,18 @@ public:
 
     /// The tensor named name, checked to have dtype type and the given shape.
     const tensor_info& expect(std::string_view name, dtype type, std::span<const std::size_t> shape) const {
-        const tensor_info* t = find(name);
-        if (!t)
-            fail("missing tensor '" + ctdl::detail::clip(name) + "' (expected " + std::string(to_string(type)) + " " +
-                 detail::shape_string(shape) + ")");
-        if (t->type != type)
-            fail(detail::tensor_where(t->name) + "expected dtype " + std::string(to_string(type)) + ", found " +
-                 std::string(to_string(t->type)) + " (dtypes are not converted on load)");
-        if (!std::equal(shape.begin(), shape.end(), t->shape.begin(), t->shape.end()))
-            fail(detail::tensor_where(t->name) + "expected shape " + detail::shape_string(shape) + ", found " +
-                 detail::shape_string(t->shape));
-        return *t;
+        return expect_impl(
+            name, shape, [&](dtype t) { return t == type; }, std::string(to_string(type)),
+            "dtypes are not converted here");
+    }
+
+    /// The tensor named name, checked to have the given shape and a dtype that loads into T
+    /// (loads_as<T>: T's own, or F16/BF16 for float).
+    template <element T>
+    const tensor_info& expect_loadable(std::string_view name, std::span<const std::size_t> shape) const {
+        return expect_impl(
+            name, shape, [](dtype t) { return loads_as<T>(t); }, loadable_dtypes<T>(),
+            "only F16 and BF16 are converted on load, widened to F32");
     }
 
     /// Copies the tensor named name, checked against dtype_of<T> and shape, into out.
@@ -306,6 +339,23 @@ public:
 
 private:
     file() = default;
+
+    template <class Accepts>
+    [[gnu::cold]] const tensor_info& expect_impl(std::string_view name, std::span<const std::size_t> shape,
+                                                 Accepts accepts, const std::string& expected,
+                                                 const char* rule) const {
+        const tensor_info* t = find(name);
+        if (!t)
+            fail("missing tensor '" + ctdl::detail::clip(name) + "' (expected " + expected + " " +
+                 detail::shape_string(shape) + ")");
+        if (!accepts(t->type))
+            fail(detail::tensor_where(t->name) + "expected dtype " + expected + ", found " +
+                 std::string(to_string(t->type)) + " (" + rule + ")");
+        if (!std::equal(shape.begin(), shape.end(), t->shape.begin(), t->shape.end()))
+            fail(detail::tensor_where(t->name) + "expected shape " + detail::shape_string(shape) + ", found " +
+                 detail::shape_string(t->shape));
+        return *t;
+    }
 
     std::string origin_;
     std::vector<std::byte> bytes_;

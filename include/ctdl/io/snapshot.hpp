@@ -16,8 +16,10 @@
 // Loading checks every name, dtype and shape against the model's parameter table and
 // throws ctdl::error naming the file, the tensor, and what was expected against what
 // was found; a file is never partly loaded (the model is untouched when loading fails).
-// A float model reads only F32 tensors and a double model only F64: dtypes are not
-// converted.
+// A float model reads F32 tensors, and F16 and BF16 ones widened exactly (bf16: the top
+// 16 bits of the float; f16: every finite half exactly, infinities, NaN payloads with the
+// quiet bit set, as torch's .to(torch.float32)); a double model reads only F64. Nothing
+// else is converted (F64 does not narrow into float, F32 does not widen into double).
 //
 // Lower level, for checkpoints that store more than the model (optimizer state, ...):
 //   add_parameters<M>(writer, host_copy, "model.")   and
@@ -132,17 +134,16 @@ void read_parameters(const safetensors::file& f, std::span<typename M::value_typ
     for (const auto& p : table) {
         const std::string name = std::string(options.prefix) + p.name;
         if (!f.find(name) && !unexpected.empty() && !options.allow_unexpected)
-            f.fail("missing tensor '" + name + "' (expected " + std::string(to_string(safetensors::dtype_of<T>)) +
-                   " " + safetensors::detail::shape_string(p.shape) + "); the file has " +
+            f.fail("missing tensor '" + name + "' (expected " + safetensors::loadable_dtypes<T>() + " " + safetensors::detail::shape_string(p.shape) + "); the file has " +
                    std::to_string(unexpected.size()) + " tensor(s) the model does not have, e.g. " +
                    describe(*unexpected.front()));
-        found.push_back(&f.expect(name, safetensors::dtype_of<T>, p.shape));
+        found.push_back(&f.expect_loadable<T>(name, p.shape));
     }
     if (!options.allow_unexpected && !unexpected.empty())
         f.fail("unexpected tensor " + describe(*unexpected.front()) + ": the model has no parameter of that name");
 
     for (std::size_t i = 0; i < table.size(); ++i)
-        found[i]->copy_to(flat.subspan(table[i].offset, table[i].size));
+        found[i]->convert_to(flat.subspan(table[i].offset, table[i].size));
 }
 
 /// Writes model's parameters to path as a safetensors file, atomically (temporary

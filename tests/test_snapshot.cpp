@@ -208,7 +208,11 @@ TEST_CASE("the header is compact JSON in parameter-table order and padded to 8 b
     CHECK((8 + n) % 8 == 0);
     REQUIRE(bytes.size() == 8 + n + 23 * 4);
     const std::string header = bytes.substr(8, n);
-    const std::string json = "{" + w0 + "," + b0 + "," + w2 + "," + b2 + "}";
+    // The metadata holds the checksum of the data section (and nothing else here).
+    const auto data = std::as_bytes(std::span(bytes)).subspan(8 + n);
+    const std::string json = "{\"__metadata__\":{\"ctdl.checksum\":\"" +
+                             ctdl::detail::checksum_string(ctdl::detail::checksum_of(data)) + "\"}," + w0 + "," + b0 +
+                             "," + w2 + "," + b2 + "}";
     CHECK(header.substr(0, json.size()) == json);
     CHECK(header.find_first_not_of(' ', json.size()) == std::string::npos);
 
@@ -237,12 +241,111 @@ TEST_CASE("metadata round-trips including characters JSON must escape", "[snapsh
     };
     ctdl::save(tricky_model<float>(0), p, meta);
     const auto f = st::read(p);
-    CHECK(f.metadata() == meta);
+    auto with_checksum = meta;
+    with_checksum["ctdl.checksum"] = f.metadata().at("ctdl.checksum");
+    CHECK(f.metadata() == with_checksum);
     CHECK(f.header().substr(0, 16) == "{\"__metadata__\":");
-    CHECK(same_bits(ctdl::load<fake_model<float>>(p), tricky_model<float>(0)));
+    CHECK(ctdl::snapshot_metadata(p) == meta);  // as save was given it
+    ctdl::metadata back;
+    CHECK(same_bits(ctdl::load<fake_model<float>>(p, back), tricky_model<float>(0)));
+    CHECK(back == meta);
+    ctdl::save(tricky_model<float>(0), p, back);  // and round-trips
+    CHECK(ctdl::snapshot_metadata(p) == meta);
 
     ctdl::save(tricky_model<float>(0), p);
-    CHECK(st::read(p).metadata().empty());
+    CHECK(ctdl::snapshot_metadata(p).empty());
+    CHECK(st::read(p).metadata().size() == 1);
+
+    // "ctdl." keys are ctdl's own: save refuses them and leaves the file as it was.
+    const std::string before = slurp(p);
+    CHECK_THROWS_WITH(ctdl::save(tricky_model<float>(1), p, {{"ctdl.checksum", "ctdl64x8:0000000000000000"}}),
+                      Contains("meta.safetensors") && Contains("\"ctdl.checksum\" is reserved"));
+    CHECK_THROWS_WITH(ctdl::save(tricky_model<float>(1), p, {{"ctdl.step", "1"}}), Contains("reserved"));
+    CHECK(slurp(p) == before);
+    ctdl::save(tricky_model<float>(1), p, {{"ctdl", "x"}, {"ctdlx.y", "z"}});  // only the "ctdl." prefix
+}
+
+TEST_CASE("the checksum is ctdl64x8 as its definition computes it (Python, golden)", "[snapshot][checksum]") {
+    std::ifstream in(golden_dir / "checksum_ctdl64x8.txt");
+    REQUIRE(in);
+    std::size_t n = 0;
+    std::string expected;
+    int lines = 0;
+    while (in >> n >> expected) {
+        INFO("length " << n);
+        std::vector<std::byte> b(n);
+        for (std::size_t i = 0; i < n; ++i) b[i] = std::byte((i * 131 + (i >> 7) + n) % 256);
+        CHECK(ctdl::detail::checksum_string(ctdl::detail::checksum_of(b)) == expected);
+        // Fed in pieces of any size, the same.
+        ctdl::detail::checksum64 h;
+        for (std::size_t done = 0, step = 1; done < n; done += step, step = step * 3 % 97 + 1)
+            h.update(std::span(b).subspan(done, std::min(step, n - done)));
+        CHECK(ctdl::detail::checksum_string(h.finish()) == expected);
+        CHECK(ctdl::detail::parse_checksum(expected) == ctdl::detail::checksum_of(b));
+        ++lines;
+    }
+    CHECK(lines == 12);
+    for (const char* bad : {"", "ctdl64x8:", "ctdl64x8:0123456789abcde", "ctdl64x8:0123456789ABCDEF",
+                            "ctdl64x8:0123456789abcdef0", "fnv1a64:0123456789abcdef", "ctdl64x8-0123456789abcdef"})
+        CHECK_FALSE(ctdl::detail::parse_checksum(bad));
+}
+
+TEST_CASE("every read checks the checksum when there is one, and does without when not", "[snapshot][checksum]") {
+    const temp_dir dir;
+    const auto p = dir / "net.safetensors";
+    ctdl::save(tricky_model<float>(3), p, {{"step", "7"}});
+    const std::string good = slurp(p);
+    std::uint64_t n = 0;
+    for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(good[static_cast<std::size_t>(i)]);
+
+    // One flipped bit anywhere in the data: refused by load, load_into and read, model untouched.
+    for (const std::size_t at : {std::size_t(8 + n), std::size_t(8 + n + 50), good.size() - 1})
+        for (const int bit : {0, 7}) {
+            std::string bad = good;
+            bad[at] = static_cast<char>(bad[at] ^ (1 << bit));
+            require_refused(bad, {"checksum mismatch", "the file is corrupted", "ctdl64x8:"});
+        }
+    // The same bytes without the checksum load (as PyTorch's files do): the checksum was the
+    // only thing that told.
+    {
+        const auto f = st::read(p);
+        st::writer w;
+        for (const auto& t : f.tensors()) w.add(t.name, t.type, t.shape, t.bytes);
+        w.metadata()["step"] = "7";
+        const auto plain = dir / "plain.safetensors";
+        w.write(plain);
+        CHECK(st::read(plain).metadata().count("ctdl.checksum") == 0);
+        CHECK(same_bits(ctdl::load<fake_model<float>>(plain), tricky_model<float>(3)));
+        std::string flipped = slurp(plain);
+        flipped[flipped.size() - 1] = static_cast<char>(flipped.back() ^ 1);
+        spit(plain, flipped);
+        CHECK_FALSE(same_bits(ctdl::load<fake_model<float>>(plain), tricky_model<float>(3)));
+    }
+    // A checksum that is not ctdl64x8:<16 hex digits> is refused, also by snapshot_metadata.
+    {
+        const std::string key = "ctdl64x8:";
+        const std::size_t at = good.find(key);
+        REQUIRE(at != std::string::npos);
+        std::string bad = good;
+        bad.replace(at, 4, "fnv1");
+        require_unreadable(bad, {"\"ctdl.checksum\" is not ctdl64x8:<16 lowercase hex digits>", "\"fnv164x8:"});
+        bad = good;
+        bad[at + key.size()] = 'G';
+        require_unreadable(bad, {"\"ctdl.checksum\" is not ctdl64x8"});
+    }
+    // A checksum of other data (the header of one file, the data of another of the same size).
+    {
+        ctdl::save(tricky_model<float>(4), dir / "other.safetensors", {{"step", "7"}});
+        const std::string other = slurp(dir / "other.safetensors");
+        REQUIRE(other.size() == good.size());
+        require_refused(good.substr(0, 8 + n) + other.substr(8 + n), {"checksum mismatch"});
+    }
+    // The header-only reader cannot see a mismatch (it does not read the data): it returns
+    // the metadata, and load refuses.
+    std::string bad = good;
+    bad.back() = static_cast<char>(bad.back() ^ 0x10);
+    spit(dir / "bad.safetensors", bad);
+    CHECK(ctdl::snapshot_metadata(dir / "bad.safetensors") == ctdl::metadata{{"step", "7"}});
 }
 
 TEST_CASE("the writer and reader handle extra tensors of any dtype", "[snapshot][safetensors]") {

@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "../core/error.hpp"
+#include "checksum.hpp"
 #include "file_io.hpp"
 #include "json.hpp"
 #include "safetensors_format.hpp"
@@ -264,7 +265,26 @@ inline header_contents parse_header(std::string_view header, std::uint64_t data_
                             e.reason());
     }
     check_tiling(h.tensors, data_size, origin);
+    if (const auto it = h.metadata.find(std::string(ctdl::detail::checksum_key));
+        it != h.metadata.end() && !ctdl::detail::parse_checksum(it->second))
+        fail_in(origin, "metadata \"" + std::string(ctdl::detail::checksum_key) + "\" is not " +
+                            std::string(ctdl::detail::checksum_algorithm) + ":<16 lowercase hex digits> but " +
+                            ctdl::detail::quote(it->second, 40) + " (an unknown algorithm, or a damaged header)");
     return h;
+}
+
+/// Checks the data section against the checksum in the metadata, if there is one (parse_header
+/// has checked its form): a ctdl::error "checksum mismatch" naming origin when they differ.
+[[gnu::cold]] inline void verify_checksum(const ctdl::metadata& meta, std::span<const std::byte> data,
+                                          const std::string& origin) {
+    const auto it = meta.find(std::string(ctdl::detail::checksum_key));
+    if (it == meta.end()) return;  // files from PyTorch and others have none
+    const std::uint64_t stored = *ctdl::detail::parse_checksum(it->second);
+    const std::uint64_t actual = ctdl::detail::checksum_of(data);
+    if (stored != actual)
+        fail_in(origin, "checksum mismatch: the data section (" + std::to_string(data.size()) + " bytes) hashes to " +
+                            ctdl::detail::checksum_string(actual) + ", the header says " + it->second +
+                            ": the file is corrupted");
 }
 
 }  // namespace detail
@@ -368,6 +388,7 @@ private:
         header_size_ = detail::header_length(bytes_, bytes_.size(), origin_);
         const std::span<const std::byte> data = std::span<const std::byte>(bytes_).subspan(8 + header_size_);
         detail::header_contents h = detail::parse_header(header(), data.size(), origin_);
+        detail::verify_checksum(h.metadata, data, origin_);
         tensors_ = std::move(h.tensors);
         metadata_ = std::move(h.metadata);
         for (auto& t : tensors_)

@@ -13,6 +13,12 @@
 //   ctdl::metadata meta2;
 //   auto net2 = ctdl::load<ctdl::model<ctdl::frozen<mlp>>>("net.safetensors", meta2);
 //
+// save also writes a checksum of the tensor data (metadata "ctdl.checksum", ctdl64x8:
+// io/checksum.hpp); every read checks it when it is there ("checksum mismatch", naming the
+// file) and does without when it is not (files from PyTorch). snapshot_metadata and
+// load(path, meta) return the metadata without it, so it round-trips through save, which
+// refuses keys starting with "ctdl." (ctdl's own, also used by checkpoints).
+//
 // Loading checks every name, dtype and shape against the model's parameter table and
 // throws ctdl::error naming the file, the tensor, and what was expected against what
 // was found; a file is never partly loaded (the model is untouched when loading fails).
@@ -146,15 +152,34 @@ void read_parameters(const safetensors::file& f, std::span<typename M::value_typ
         found[i]->convert_to(flat.subspan(table[i].offset, table[i].size));
 }
 
+namespace detail {
+/// The prefix of the metadata keys that ctdl writes itself ("ctdl.checksum"; checkpoints'
+/// "ctdl.step", ...): save refuses it in the caller's metadata.
+inline constexpr std::string_view reserved_metadata_prefix = "ctdl.";
+
+/// A snapshot's metadata as its writer gave it: without the checksum that save added.
+inline metadata user_metadata(metadata m) {
+    m.erase(std::string(checksum_key));
+    return m;
+}
+}  // namespace detail
+
 /// Writes model's parameters to path as a safetensors file, atomically (temporary
-/// file in the same directory, fsync, rename). Throws ctdl::error naming path.
+/// file in the same directory, fsync, rename), with meta and the data's checksum
+/// (metadata "ctdl.checksum", checked by every load). Throws ctdl::error naming path, also
+/// for a key of meta that starts with "ctdl." (reserved for ctdl's own entries).
 template <snapshot_model M>
 void save(const M& model, const std::filesystem::path& path, const metadata& meta = {}) {
+    for (const auto& entry : meta)
+        if (entry.first.starts_with(detail::reserved_metadata_prefix))
+            throw error("cannot write '" + path.string() + "': metadata key " + ctdl::detail::quote(entry.first, 40) +
+                        " is reserved (keys starting with \"ctdl.\" are ctdl's own)");
     std::vector<typename M::value_type> flat(M::parameter_count);
     detail::copy_parameters_out(model, std::span(flat));
     safetensors::writer w;
     add_parameters<M>(w, flat);
     w.metadata() = meta;
+    w.with_checksum();
     w.write(path);
 }
 
@@ -183,21 +208,23 @@ M load(const std::filesystem::path& path) {
     return model;
 }
 
-/// As load(path), and sets metadata_out to the snapshot's metadata (only on success).
+/// As load(path), and sets metadata_out to the snapshot's metadata (only on success): what
+/// save was given, without the checksum it added.
 template <snapshot_model M>
     requires std::default_initializable<M>
 M load(const std::filesystem::path& path, metadata& metadata_out) {
     const safetensors::file f = safetensors::read(path);
     M model{};
     load_into(model, f);
-    metadata_out = f.metadata();
+    metadata_out = detail::user_metadata(f.metadata());
     return model;
 }
 
-/// The metadata of the snapshot at path (its "__metadata__"; empty if it has none). Reads
-/// only the header, and checks it as load does (a file load would refuse is refused here).
+/// The metadata of the snapshot at path (its "__metadata__" without save's "ctdl.checksum";
+/// empty if it has none). Reads only the header, and checks it as load does (a file load
+/// would refuse is refused here, but for a checksum mismatch: the data is not read).
 inline metadata snapshot_metadata(const std::filesystem::path& path) {
-    return safetensors::detail::read_header_only(path).metadata;
+    return detail::user_metadata(safetensors::detail::read_header_only(path).metadata);
 }
 
 /// The metadata entry key of the snapshot at path; ctdl::error naming the file and the key

@@ -296,13 +296,21 @@ public:
     static file parse(std::vector<std::byte> bytes, std::string origin = "<memory>") {
         file f;
         f.origin_ = std::move(origin);
-        f.bytes_ = std::move(bytes);
-        try {
-            f.validate();
-        } catch (const std::bad_alloc&) {
-            f.fail("out of memory while reading the header (the file has " + std::to_string(f.bytes_.size()) +
-                   " bytes)");
-        }
+        f.owned_ = std::move(bytes);
+        f.bytes_ = f.owned_;
+        f.checked_validate();
+        return f;
+    }
+
+    /// Validates bytes (a whole file's content) as parse does, without copying them: the
+    /// file and its tensors point into bytes, which must outlive it (a mapped file, an
+    /// image embedded in the program). See safetensors::view.
+    static file view(std::span<const std::byte> bytes, std::string origin = "<memory>") {
+        file f;
+        f.origin_ = std::move(origin);
+        f.bytes_ = bytes;
+        f.borrowed_ = true;
+        f.checked_validate();
         return f;
     }
 
@@ -312,6 +320,11 @@ public:
     file& operator=(const file&) = delete;
 
     const std::string& origin() const { return origin_; }
+    /// The whole file's bytes, and its data section (the tensors' bytes, after the header).
+    std::span<const std::byte> bytes() const { return bytes_; }
+    std::span<const std::byte> data_section() const { return bytes_.subspan(8 + header_size_); }
+    /// Whether the bytes are borrowed (view) rather than owned (parse, read).
+    bool borrowed() const { return borrowed_; }
     /// The tensors in header order.
     std::span<const tensor_info> tensors() const { return tensors_; }
     const ctdl::metadata& metadata() const { return metadata_; }
@@ -378,15 +391,25 @@ private:
     }
 
     std::string origin_;
-    std::vector<std::byte> bytes_;
+    std::vector<std::byte> owned_;     // parse, read: the bytes; view: empty
+    std::span<const std::byte> bytes_;  // owned_, or the borrowed bytes (a vector's move keeps its buffer)
+    bool borrowed_ = false;
     std::size_t header_size_ = 0;
     std::vector<tensor_info> tensors_;
     ctdl::metadata metadata_;
     std::map<std::string, std::size_t, std::less<>> index_;
 
+    void checked_validate() {
+        try {
+            validate();
+        } catch (const std::bad_alloc&) {
+            fail("out of memory while reading the header (the file has " + std::to_string(bytes_.size()) + " bytes)");
+        }
+    }
+
     [[gnu::cold]] void validate() {
         header_size_ = detail::header_length(bytes_, bytes_.size(), origin_);
-        const std::span<const std::byte> data = std::span<const std::byte>(bytes_).subspan(8 + header_size_);
+        const std::span<const std::byte> data = bytes_.subspan(8 + header_size_);
         detail::header_contents h = detail::parse_header(header(), data.size(), origin_);
         detail::verify_checksum(h.metadata, data, origin_);
         tensors_ = std::move(h.tensors);
@@ -420,6 +443,15 @@ inline header_contents read_header_only(const std::filesystem::path& path) {
 }
 
 }  // namespace detail
+
+/// Validates bytes, the whole content of a safetensors file, without copying them (as
+/// read() validates a file, the checksum too): the file and its tensors point into bytes,
+/// which must outlive it. origin names the bytes in messages.
+///   static const unsigned char image[] = { #embed "net.safetensors" };   // or xxd -i
+///   const auto f = ctdl::safetensors::view(std::as_bytes(std::span(image)), "net.safetensors (embedded)");
+inline file view(std::span<const std::byte> bytes, std::string origin = "<memory>") {
+    return file::view(bytes, std::move(origin));
+}
 
 /// Reads and validates the safetensors file at path.
 inline file read(const std::filesystem::path& path) {

@@ -192,12 +192,12 @@ std::span<const typename M::value_type> parameters_in_place(const safetensors::f
     for (std::size_t i = 0; i < table.size(); ++i) {
         const auto& t = *found[i];
         if (t.type != safetensors::dtype_of<T>)
-            f.fail(safetensors::detail::tensor_where(t.name) + "is " + std::string(to_string(t.type)) +
+            f.fail("tensor '" + ctdl::detail::clip(t.name) + "' is " + std::string(to_string(t.type)) +
                    ", not the model's " + std::string(to_string(safetensors::dtype_of<T>)) + use_load +
                    " (and converts)");
         const std::uint64_t at = std::uint64_t{table[i].offset} * sizeof(T);
         if (t.begin != at)
-            f.fail(safetensors::detail::tensor_where(t.name) + "lies at data bytes [" + std::to_string(t.begin) + ", " +
+            f.fail("tensor '" + ctdl::detail::clip(t.name) + "' lies at data bytes [" + std::to_string(t.begin) + ", " +
                    std::to_string(t.end) + "), the model's flat layout at [" + std::to_string(at) + ", " +
                    std::to_string(at + t.bytes.size()) + ") (the tensors are in another order)" + use_load);
     }

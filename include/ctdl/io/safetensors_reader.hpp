@@ -20,6 +20,13 @@
 // name lengths), and running out of memory is reported as ctdl::error, not std::bad_alloc.
 // detail::read_header_only(path) reads and checks only the header (the tensors without
 // their bytes); ctdl::snapshot_metadata (snapshot.hpp) is its public face.
+//
+// A file whose metadata holds "ctdl.checksum" (ctdl::save writes it) must match it: the
+// data section is hashed (ctdl64x8, checksum.hpp) and a difference is "checksum mismatch".
+// view(bytes, origin) validates borrowed bytes (a mapped file, an embedded image) exactly
+// as read() validates a file, without copying them.
+// Tensors load as their own dtype (copy_to) or, into float, also from F16 and BF16
+// (convert_to, loads_as): widened exactly.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>

@@ -11,6 +11,9 @@
 // bytes() returns. Tensors are laid out contiguously in the order they were added; the
 // header is compact JSON ("__metadata__" first when there is any), padded with spaces so
 // the data section starts at a multiple of 8 bytes.
+//
+//   w.with_checksum();   // metadata "ctdl.checksum": the data section's ctdl64x8 (checksum.hpp),
+//                        // checked by every reader; ctdl::save and checkpoints turn it on
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "../core/concepts.hpp"
+#include "../core/error.hpp"
 #include "../core/random.hpp"
 #include "../core/tensor.hpp"
 #include "../exec/aligned_buffer.hpp"

@@ -453,7 +453,7 @@ TEST_CASE("loading refuses a file that does not match the model", "[snapshot][er
     }
 }
 
-TEST_CASE("F16 and BF16 tensors load into a float model, widened exactly; F32 into double does not", "[snapshot]") {
+TEST_CASE("F16 and BF16 tensors load into a float model, widened exactly, but F32 does not widen into double", "[snapshot]") {
     const temp_dir dir;
     const auto p = dir / "mixed.safetensors";
     // 0.bias in F16, 2.bias in BF16, the weights in F32: values every dtype holds exactly.

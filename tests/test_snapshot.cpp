@@ -208,7 +208,11 @@ TEST_CASE("the header is compact JSON in parameter-table order and padded to 8 b
     CHECK((8 + n) % 8 == 0);
     REQUIRE(bytes.size() == 8 + n + 23 * 4);
     const std::string header = bytes.substr(8, n);
-    const std::string json = "{" + w0 + "," + b0 + "," + w2 + "," + b2 + "}";
+    // The metadata holds the checksum of the data section (and nothing else here).
+    const auto data = std::as_bytes(std::span(bytes)).subspan(8 + n);
+    const std::string json = "{\"__metadata__\":{\"ctdl.checksum\":\"" +
+                             ctdl::detail::checksum_string(ctdl::detail::checksum_of(data)) + "\"}," + w0 + "," + b0 +
+                             "," + w2 + "," + b2 + "}";
     CHECK(header.substr(0, json.size()) == json);
     CHECK(header.find_first_not_of(' ', json.size()) == std::string::npos);
 
@@ -237,12 +241,111 @@ TEST_CASE("metadata round-trips including characters JSON must escape", "[snapsh
     };
     ctdl::save(tricky_model<float>(0), p, meta);
     const auto f = st::read(p);
-    CHECK(f.metadata() == meta);
+    auto with_checksum = meta;
+    with_checksum["ctdl.checksum"] = f.metadata().at("ctdl.checksum");
+    CHECK(f.metadata() == with_checksum);
     CHECK(f.header().substr(0, 16) == "{\"__metadata__\":");
-    CHECK(same_bits(ctdl::load<fake_model<float>>(p), tricky_model<float>(0)));
+    CHECK(ctdl::snapshot_metadata(p) == meta);  // as save was given it
+    ctdl::metadata back;
+    CHECK(same_bits(ctdl::load<fake_model<float>>(p, back), tricky_model<float>(0)));
+    CHECK(back == meta);
+    ctdl::save(tricky_model<float>(0), p, back);  // and round-trips
+    CHECK(ctdl::snapshot_metadata(p) == meta);
 
     ctdl::save(tricky_model<float>(0), p);
-    CHECK(st::read(p).metadata().empty());
+    CHECK(ctdl::snapshot_metadata(p).empty());
+    CHECK(st::read(p).metadata().size() == 1);
+
+    // "ctdl." keys are ctdl's own: save refuses them and leaves the file as it was.
+    const std::string before = slurp(p);
+    CHECK_THROWS_WITH(ctdl::save(tricky_model<float>(1), p, {{"ctdl.checksum", "ctdl64x8:0000000000000000"}}),
+                      Contains("meta.safetensors") && Contains("\"ctdl.checksum\" is reserved"));
+    CHECK_THROWS_WITH(ctdl::save(tricky_model<float>(1), p, {{"ctdl.step", "1"}}), Contains("reserved"));
+    CHECK(slurp(p) == before);
+    ctdl::save(tricky_model<float>(1), p, {{"ctdl", "x"}, {"ctdlx.y", "z"}});  // only the "ctdl." prefix
+}
+
+TEST_CASE("the checksum is ctdl64x8 as its definition computes it (Python, golden)", "[snapshot][checksum]") {
+    std::ifstream in(golden_dir / "checksum_ctdl64x8.txt");
+    REQUIRE(in);
+    std::size_t n = 0;
+    std::string expected;
+    int lines = 0;
+    while (in >> n >> expected) {
+        INFO("length " << n);
+        std::vector<std::byte> b(n);
+        for (std::size_t i = 0; i < n; ++i) b[i] = std::byte((i * 131 + (i >> 7) + n) % 256);
+        CHECK(ctdl::detail::checksum_string(ctdl::detail::checksum_of(b)) == expected);
+        // Fed in pieces of any size, the same.
+        ctdl::detail::checksum64 h;
+        for (std::size_t done = 0, step = 1; done < n; done += step, step = step * 3 % 97 + 1)
+            h.update(std::span(b).subspan(done, std::min(step, n - done)));
+        CHECK(ctdl::detail::checksum_string(h.finish()) == expected);
+        CHECK(ctdl::detail::parse_checksum(expected) == ctdl::detail::checksum_of(b));
+        ++lines;
+    }
+    CHECK(lines == 12);
+    for (const char* bad : {"", "ctdl64x8:", "ctdl64x8:0123456789abcde", "ctdl64x8:0123456789ABCDEF",
+                            "ctdl64x8:0123456789abcdef0", "fnv1a64:0123456789abcdef", "ctdl64x8-0123456789abcdef"})
+        CHECK_FALSE(ctdl::detail::parse_checksum(bad));
+}
+
+TEST_CASE("every read checks the checksum when there is one, and does without when not", "[snapshot][checksum]") {
+    const temp_dir dir;
+    const auto p = dir / "net.safetensors";
+    ctdl::save(tricky_model<float>(3), p, {{"step", "7"}});
+    const std::string good = slurp(p);
+    std::uint64_t n = 0;
+    for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(good[static_cast<std::size_t>(i)]);
+
+    // One flipped bit anywhere in the data: refused by load, load_into and read, model untouched.
+    for (const std::size_t at : {std::size_t(8 + n), std::size_t(8 + n + 50), good.size() - 1})
+        for (const int bit : {0, 7}) {
+            std::string bad = good;
+            bad[at] = static_cast<char>(bad[at] ^ (1 << bit));
+            require_refused(bad, {"checksum mismatch", "the file is corrupted", "ctdl64x8:"});
+        }
+    // The same bytes without the checksum load (as PyTorch's files do): the checksum was the
+    // only thing that told.
+    {
+        const auto f = st::read(p);
+        st::writer w;
+        for (const auto& t : f.tensors()) w.add(t.name, t.type, t.shape, t.bytes);
+        w.metadata()["step"] = "7";
+        const auto plain = dir / "plain.safetensors";
+        w.write(plain);
+        CHECK(st::read(plain).metadata().count("ctdl.checksum") == 0);
+        CHECK(same_bits(ctdl::load<fake_model<float>>(plain), tricky_model<float>(3)));
+        std::string flipped = slurp(plain);
+        flipped[flipped.size() - 1] = static_cast<char>(flipped.back() ^ 1);
+        spit(plain, flipped);
+        CHECK_FALSE(same_bits(ctdl::load<fake_model<float>>(plain), tricky_model<float>(3)));
+    }
+    // A checksum that is not ctdl64x8:<16 hex digits> is refused, also by snapshot_metadata.
+    {
+        const std::string key = "ctdl64x8:";
+        const std::size_t at = good.find(key);
+        REQUIRE(at != std::string::npos);
+        std::string bad = good;
+        bad.replace(at, 4, "fnv1");
+        require_unreadable(bad, {"\"ctdl.checksum\" is not ctdl64x8:<16 lowercase hex digits>", "\"fnv164x8:"});
+        bad = good;
+        bad[at + key.size()] = 'G';
+        require_unreadable(bad, {"\"ctdl.checksum\" is not ctdl64x8"});
+    }
+    // A checksum of other data (the header of one file, the data of another of the same size).
+    {
+        ctdl::save(tricky_model<float>(4), dir / "other.safetensors", {{"step", "7"}});
+        const std::string other = slurp(dir / "other.safetensors");
+        REQUIRE(other.size() == good.size());
+        require_refused(good.substr(0, 8 + n) + other.substr(8 + n), {"checksum mismatch"});
+    }
+    // The header-only reader cannot see a mismatch (it does not read the data): it returns
+    // the metadata, and load refuses.
+    std::string bad = good;
+    bad.back() = static_cast<char>(bad.back() ^ 0x10);
+    spit(dir / "bad.safetensors", bad);
+    CHECK(ctdl::snapshot_metadata(dir / "bad.safetensors") == ctdl::metadata{{"step", "7"}});
 }
 
 TEST_CASE("the writer and reader handle extra tensors of any dtype", "[snapshot][safetensors]") {
@@ -316,7 +419,7 @@ TEST_CASE("the writer refuses bad tensors and names", "[snapshot][safetensors]")
 TEST_CASE("loading refuses a file that does not match the model", "[snapshot][errors]") {
     SECTION("missing tensor") {
         require_refused(craft("{" + w0 + "," + b0 + "," + w2 + "}", 84),
-                        {"missing tensor '2.bias'", "expected F32 [2]"});
+                        {"missing tensor '2.bias'", "expected F32 (or F16/BF16) [2]"});
     }
     SECTION("unexpected tensor") {
         require_refused(craft("{" + w0 + "," + b0 + "," + w2 + "," + b2 + "," +
@@ -335,13 +438,63 @@ TEST_CASE("loading refuses a file that does not match the model", "[snapshot][er
         require_refused(craft("{" + entry("0.weight", "F64", "[3,4]", 0, 96) + "," +
                               entry("0.bias", "F64", "[3]", 96, 120) + "," + entry("2.weight", "F64", "[2,3]", 120, 168) +
                               "," + entry("2.bias", "F64", "[2]", 168, 184) + "}", 184),
-                        {"tensor '0.weight'", "expected dtype F32, found F64", "not converted"});
+                        {"tensor '0.weight'", "expected dtype F32 (or F16/BF16), found F64",
+                         "only F16 and BF16 are converted"});
     }
-    SECTION("F16 into a float model") {
-        require_refused(craft("{" + w0 + "," + entry("0.bias", "F16", "[3]", 48, 54) + "," +
+    SECTION("F16 or BF16 into a float model of another shape") {
+        require_refused(craft("{" + w0 + "," + entry("0.bias", "F16", "[4]", 48, 56) + "," +
+                              entry("2.weight", "F32", "[2,3]", 56, 80) + "," + entry("2.bias", "BF16", "[2]", 80, 84) + "}", 84),
+                        {"tensor '0.bias'", "expected shape [3], found [4]"});
+    }
+    SECTION("other 16-bit dtypes into a float model") {
+        require_refused(craft("{" + w0 + "," + entry("0.bias", "I16", "[3]", 48, 54) + "," +
                               entry("2.weight", "F32", "[2,3]", 54, 78) + "," + entry("2.bias", "F32", "[2]", 78, 86) + "}", 86),
-                        {"tensor '0.bias'", "expected dtype F32, found F16"});
+                        {"tensor '0.bias'", "expected dtype F32 (or F16/BF16), found I16"});
     }
+}
+
+TEST_CASE("F16 and BF16 tensors load into a float model, widened exactly, but F32 does not widen into double", "[snapshot]") {
+    const temp_dir dir;
+    const auto p = dir / "mixed.safetensors";
+    // 0.bias in F16, 2.bias in BF16, the weights in F32: values every dtype holds exactly.
+    auto expected = tricky_model<float>(2);
+    const std::uint16_t f16[3] = {0xBE00, 0x3C00, 0x8000};  // -1.5, 1, -0
+    const std::uint16_t bf16[2] = {0x40E0, 0x4110};         // 7, 9
+    expected.params[12] = -1.5f;
+    expected.params[13] = 1.0f;
+    expected.params[14] = -0.0f;
+    expected.params[21] = 7.0f;
+    expected.params[22] = 9.0f;
+    st::writer w;
+    w.add("0.weight", {3, 4}, std::span<const float>(expected.params.data(), 12));
+    w.add("0.bias", st::dtype::f16, {3}, std::as_bytes(std::span(f16)));
+    w.add("2.weight", {2, 3}, std::span<const float>(expected.params.data() + 15, 6));
+    w.add("2.bias", st::dtype::bf16, {2}, std::as_bytes(std::span(bf16)));
+    w.write(p);
+    CHECK(same_bits(ctdl::load<fake_model<float>>(p), expected));
+    auto into = tricky_model<float>(7);
+    ctdl::load_into(into, p);
+    CHECK(same_bits(into, expected));
+
+    // A double model takes only F64: neither F32 nor the 16-bit dtypes widen into it.
+    auto d = tricky_model<double>(1);
+    const auto before = d;
+    CHECK_THROWS_WITH(ctdl::load_into(d, p), Contains("mixed.safetensors") && Contains("tensor '0.weight'") &&
+                                                 Contains("expected dtype F64, found F32"));
+    CHECK(same_bits(d, before));
+    ctdl::save(expected, p);
+    CHECK_THROWS_WITH(ctdl::load_into(d, p), Contains("expected dtype F64, found F32"));
+    CHECK(same_bits(d, before));
+
+    // The conversions themselves, on the values that are easy to get wrong.
+    CHECK(st::detail::f16_to_f32_bits(0x0001) == 0x33800000u);  // 2^-24, the smallest subnormal
+    CHECK(st::detail::f16_to_f32_bits(0x03FF) == 0x387FC000u);  // the largest subnormal
+    CHECK(st::detail::f16_to_f32_bits(0x0400) == 0x38800000u);  // 2^-14, the smallest normal
+    CHECK(st::detail::f16_to_f32_bits(0x7BFF) == 0x477FE000u);  // 65504
+    CHECK(st::detail::f16_to_f32_bits(0xFC00) == 0xFF800000u);  // -inf
+    CHECK(st::detail::f16_to_f32_bits(0x7C01) == 0x7FC02000u);  // a signalling NaN comes out quiet
+    CHECK(st::detail::f16_to_f32_bits(0x8000) == 0x80000000u);  // -0
+    CHECK(st::detail::bf16_to_f32_bits(0x7F81) == 0x7F810000u);  // bf16: the top half, as it is
 }
 
 TEST_CASE("reading refuses a malformed file", "[snapshot][errors]") {
@@ -956,13 +1109,49 @@ TEST_CASE("files written by the PyTorch safetensors package load with the right 
     auto model = tricky_model<float>(1);
     const auto before = model;
     CHECK_THROWS_WITH(ctdl::load_into(model, f64), Contains("snapshot_torch_f64.safetensors") &&
-                                                       Contains("expected dtype F32, found F64"));
+                                                       Contains("expected dtype F32 (or F16/BF16), found F64"));
     CHECK(same_bits(model, before));
 
     // Our file for the same values is byte-for-byte a valid file with the same tensors.
     const temp_dir dir;
     ctdl::save(ctdl::load<fake_model<float>>(f32), dir / "again.safetensors");
     check_golden(ctdl::load<fake_model<float>>(dir / "again.safetensors"));
+}
+
+TEST_CASE("16-bit snapshots written by PyTorch widen to torch's own float32, bit for bit", "[snapshot][golden]") {
+    // make_snapshot_golden.py: each file beside t.to(torch.float32) of each of its tensors.
+    for (const std::string tag : {"f16", "bf16", "mixed_bf16"}) {
+        INFO(tag);
+        const auto sixteen = golden_dir / ("snapshot_torch_" + tag + ".safetensors");
+        const auto as_f32 = golden_dir / ("snapshot_torch_" + tag + "_as_f32.safetensors");
+        REQUIRE(fs::exists(sixteen));
+        const auto f = st::read(sixteen);
+        CHECK(f.find("0.bias")->type == (tag == "f16" ? st::dtype::f16 : st::dtype::bf16));
+        CHECK(f.find("0.weight")->type == (tag == "mixed_bf16" ? st::dtype::f32 : f.find("0.bias")->type));
+        const auto ours = ctdl::load<fake_model<float>>(sixteen);
+        const auto torchs = ctdl::load<fake_model<float>>(as_f32);
+        CHECK(same_bits(ours, torchs));
+        if (tag != "mixed_bf16") {  // the special values are there
+            CHECK(std::isnan(ours.params[6]));
+            CHECK(std::isinf(ours.params[3]));
+            CHECK(ours.params[0] == (tag == "f16" ? std::ldexp(1.0f, -24) : std::ldexp(1.0f, -133)));  // subnormals
+        }
+    }
+    // Every one of the 65536 patterns of each dtype.
+    const auto f = st::read(golden_dir / "widen_torch.safetensors");
+    for (const std::string tag : {"f16", "bf16"}) {
+        INFO(tag);
+        std::vector<float> ours(65536), torchs(65536);
+        f.find(tag)->convert_to(std::span(ours));
+        f.find(tag + ".f32")->copy_to(std::span(torchs));
+        std::size_t differ = 0;
+        for (std::size_t i = 0; i < ours.size(); ++i)
+            if (std::bit_cast<std::uint32_t>(ours[i]) != std::bit_cast<std::uint32_t>(torchs[i])) {
+                if (differ++ < 4) UNSCOPED_INFO("pattern " << i << ": ours " << std::bit_cast<std::uint32_t>(ours[i])
+                                                             << ", torch " << std::bit_cast<std::uint32_t>(torchs[i]));
+            }
+        CHECK(differ == 0);
+    }
 }
 
 // ================================================================ the JSON reader

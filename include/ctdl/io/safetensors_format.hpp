@@ -129,6 +129,39 @@ inline void copy_little_endian(void* dst, const void* src, std::size_t n, std::s
     }
 }
 
+/// The float that the IEEE binary16 value with these bits is: exact for every finite value
+/// (subnormal halves included), infinities kept, and a NaN's payload kept with its quiet
+/// bit set, as IEEE conversion (F16C's vcvtph2ps, torch's .to(torch.float32)) does.
+constexpr std::uint32_t f16_to_f32_bits(std::uint16_t h) {
+    const std::uint32_t sign = std::uint32_t{h & 0x8000u} << 16;
+    const std::uint32_t exp = (h >> 10) & 0x1Fu;
+    std::uint32_t mant = h & 0x3FFu;
+    if (exp == 0x1F) return sign | 0x7F800000u | (mant ? 0x400000u | (mant << 13) : 0u);
+    if (exp != 0) return sign | ((exp + 112u) << 23) | (mant << 13);  // 112 = 127 - 15
+    if (mant == 0) return sign;                                       // signed zero
+    // Subnormal: mant * 2^-24. Normalise: shift until the implicit bit (bit 10) is set.
+    std::uint32_t e = 113;  // the exponent field of 2^-14, the smallest normal half
+    while ((mant & 0x400u) == 0) {
+        mant <<= 1;
+        --e;
+    }
+    return sign | (e << 23) | ((mant & 0x3FFu) << 13);
+}
+
+/// The float that the bfloat16 value with these bits is (its top 16 bits, exactly).
+constexpr std::uint32_t bf16_to_f32_bits(std::uint16_t b) { return std::uint32_t{b} << 16; }
+
+/// Widens n elements of a 16-bit float dtype (f16 or bf16; src in file byte order,
+/// little-endian) to float.
+inline void widen_to_float(float* dst, const void* src, std::size_t n, dtype type) {
+    const auto* s = static_cast<const unsigned char*>(src);
+    for (std::size_t i = 0; i < n; ++i) {
+        const auto bits = static_cast<std::uint16_t>(s[2 * i] | (s[2 * i + 1] << 8));
+        const std::uint32_t f = type == dtype::f16 ? f16_to_f32_bits(bits) : bf16_to_f32_bits(bits);
+        dst[i] = std::bit_cast<float>(f);
+    }
+}
+
 /// a * b, or nullopt on overflow.
 constexpr std::optional<std::uint64_t> checked_mul(std::uint64_t a, std::uint64_t b) {
     if (a != 0 && b > UINT64_MAX / a) return std::nullopt;

@@ -20,6 +20,13 @@
 // name lengths), and running out of memory is reported as ctdl::error, not std::bad_alloc.
 // detail::read_header_only(path) reads and checks only the header (the tensors without
 // their bytes); ctdl::snapshot_metadata (snapshot.hpp) is its public face.
+//
+// A file whose metadata holds "ctdl.checksum" (ctdl::save writes it) must match it: the
+// data section is hashed (ctdl64x8, checksum.hpp) and a difference is "checksum mismatch".
+// view(bytes, origin) validates borrowed bytes (a mapped file, an embedded image) exactly
+// as read() validates a file, without copying them.
+// Tensors load as their own dtype (copy_to) or, into float, also from F16 and BF16
+// (convert_to, loads_as): widened exactly.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -31,9 +38,11 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "../core/error.hpp"
+#include "checksum.hpp"
 #include "file_io.hpp"
 #include "json.hpp"
 #include "safetensors_format.hpp"
@@ -60,7 +69,38 @@ struct tensor_info {
             throw std::invalid_argument("safetensors::tensor_info::copy_to: dtype or size differs");
         detail::copy_little_endian(out.data(), bytes.data(), out.size(), sizeof(T));
     }
+
+    /// As copy_to, and for T = float also from F16 and BF16, widened exactly (loads_as<T>).
+    template <element T>
+    void convert_to(std::span<T> out) const {
+        if constexpr (std::is_same_v<T, float>) {
+            if (type == dtype::f16 || type == dtype::bf16) {
+                if (out.size() != element_count())
+                    throw std::invalid_argument("safetensors::tensor_info::convert_to: size differs");
+                detail::widen_to_float(out.data(), bytes.data(), out.size(), type);
+                return;
+            }
+        }
+        copy_to(out);
+    }
 };
+
+/// Whether a tensor of dtype t loads into elements of type T: its own dtype, and for float
+/// also F16 and BF16 (widened exactly). Nothing else is converted: F64 does not narrow into
+/// float, F32 does not widen into double.
+template <element T>
+constexpr bool loads_as(dtype t) {
+    if (t == dtype_of<T>) return true;
+    return std::is_same_v<T, float> && (t == dtype::f16 || t == dtype::bf16);
+}
+
+/// What loads_as<T> accepts, for messages: "F32 (or F16/BF16)", "F64".
+template <element T>
+std::string loadable_dtypes() {
+    std::string s(to_string(dtype_of<T>));
+    if constexpr (std::is_same_v<T, float>) s += " (or F16/BF16)";
+    return s;
+}
 
 namespace detail {
 
@@ -232,7 +272,26 @@ inline header_contents parse_header(std::string_view header, std::uint64_t data_
                             e.reason());
     }
     check_tiling(h.tensors, data_size, origin);
+    if (const auto it = h.metadata.find(std::string(ctdl::detail::checksum_key));
+        it != h.metadata.end() && !ctdl::detail::parse_checksum(it->second))
+        fail_in(origin, "metadata \"" + std::string(ctdl::detail::checksum_key) + "\" is not " +
+                            std::string(ctdl::detail::checksum_algorithm) + ":<16 lowercase hex digits> but " +
+                            ctdl::detail::quote(it->second, 40) + " (an unknown algorithm, or a damaged header)");
     return h;
+}
+
+/// Checks the data section against the checksum in the metadata, if there is one (parse_header
+/// has checked its form): a ctdl::error "checksum mismatch" naming origin when they differ.
+[[gnu::cold]] inline void verify_checksum(const ctdl::metadata& meta, std::span<const std::byte> data,
+                                          const std::string& origin) {
+    const auto it = meta.find(std::string(ctdl::detail::checksum_key));
+    if (it == meta.end()) return;  // files from PyTorch and others have none
+    const std::uint64_t stored = *ctdl::detail::parse_checksum(it->second);
+    const std::uint64_t actual = ctdl::detail::checksum_of(data);
+    if (stored != actual)
+        fail_in(origin, "checksum mismatch: the data section (" + std::to_string(data.size()) + " bytes) hashes to " +
+                            ctdl::detail::checksum_string(actual) + ", the header says " + it->second +
+                            ": the file is corrupted");
 }
 
 }  // namespace detail
@@ -244,13 +303,21 @@ public:
     static file parse(std::vector<std::byte> bytes, std::string origin = "<memory>") {
         file f;
         f.origin_ = std::move(origin);
-        f.bytes_ = std::move(bytes);
-        try {
-            f.validate();
-        } catch (const std::bad_alloc&) {
-            f.fail("out of memory while reading the header (the file has " + std::to_string(f.bytes_.size()) +
-                   " bytes)");
-        }
+        f.owned_ = std::move(bytes);
+        f.bytes_ = f.owned_;
+        f.checked_validate();
+        return f;
+    }
+
+    /// Validates bytes (a whole file's content) as parse does, without copying them: the
+    /// file and its tensors point into bytes, which must outlive it (a mapped file, an
+    /// image embedded in the program). See safetensors::view.
+    static file view(std::span<const std::byte> bytes, std::string origin = "<memory>") {
+        file f;
+        f.origin_ = std::move(origin);
+        f.bytes_ = bytes;
+        f.borrowed_ = true;
+        f.checked_validate();
         return f;
     }
 
@@ -260,6 +327,11 @@ public:
     file& operator=(const file&) = delete;
 
     const std::string& origin() const { return origin_; }
+    /// The whole file's bytes, and its data section (the tensors' bytes, after the header).
+    std::span<const std::byte> bytes() const { return bytes_; }
+    std::span<const std::byte> data_section() const { return bytes_.subspan(8 + header_size_); }
+    /// Whether the bytes are borrowed (view) rather than owned (parse, read).
+    bool borrowed() const { return borrowed_; }
     /// The tensors in header order.
     std::span<const tensor_info> tensors() const { return tensors_; }
     const ctdl::metadata& metadata() const { return metadata_; }
@@ -276,17 +348,18 @@ public:
 
     /// The tensor named name, checked to have dtype type and the given shape.
     const tensor_info& expect(std::string_view name, dtype type, std::span<const std::size_t> shape) const {
-        const tensor_info* t = find(name);
-        if (!t)
-            fail("missing tensor '" + ctdl::detail::clip(name) + "' (expected " + std::string(to_string(type)) + " " +
-                 detail::shape_string(shape) + ")");
-        if (t->type != type)
-            fail(detail::tensor_where(t->name) + "expected dtype " + std::string(to_string(type)) + ", found " +
-                 std::string(to_string(t->type)) + " (dtypes are not converted on load)");
-        if (!std::equal(shape.begin(), shape.end(), t->shape.begin(), t->shape.end()))
-            fail(detail::tensor_where(t->name) + "expected shape " + detail::shape_string(shape) + ", found " +
-                 detail::shape_string(t->shape));
-        return *t;
+        return expect_impl(
+            name, shape, [&](dtype t) { return t == type; }, std::string(to_string(type)),
+            "dtypes are not converted here");
+    }
+
+    /// The tensor named name, checked to have the given shape and a dtype that loads into T
+    /// (loads_as<T>: T's own, or F16/BF16 for float).
+    template <element T>
+    const tensor_info& expect_loadable(std::string_view name, std::span<const std::size_t> shape) const {
+        return expect_impl(
+            name, shape, [](dtype t) { return loads_as<T>(t); }, loadable_dtypes<T>(),
+            "only F16 and BF16 are converted on load, widened to F32");
     }
 
     /// Copies the tensor named name, checked against dtype_of<T> and shape, into out.
@@ -307,17 +380,45 @@ public:
 private:
     file() = default;
 
+    template <class Accepts>
+    [[gnu::cold]] const tensor_info& expect_impl(std::string_view name, std::span<const std::size_t> shape,
+                                                 Accepts accepts, const std::string& expected,
+                                                 const char* rule) const {
+        const tensor_info* t = find(name);
+        if (!t)
+            fail("missing tensor '" + ctdl::detail::clip(name) + "' (expected " + expected + " " +
+                 detail::shape_string(shape) + ")");
+        if (!accepts(t->type))
+            fail(detail::tensor_where(t->name) + "expected dtype " + expected + ", found " +
+                 std::string(to_string(t->type)) + " (" + rule + ")");
+        if (!std::equal(shape.begin(), shape.end(), t->shape.begin(), t->shape.end()))
+            fail(detail::tensor_where(t->name) + "expected shape " + detail::shape_string(shape) + ", found " +
+                 detail::shape_string(t->shape));
+        return *t;
+    }
+
     std::string origin_;
-    std::vector<std::byte> bytes_;
+    std::vector<std::byte> owned_;     // parse, read: the bytes; view: empty
+    std::span<const std::byte> bytes_;  // owned_, or the borrowed bytes (a vector's move keeps its buffer)
+    bool borrowed_ = false;
     std::size_t header_size_ = 0;
     std::vector<tensor_info> tensors_;
     ctdl::metadata metadata_;
     std::map<std::string, std::size_t, std::less<>> index_;
 
+    void checked_validate() {
+        try {
+            validate();
+        } catch (const std::bad_alloc&) {
+            fail("out of memory while reading the header (the file has " + std::to_string(bytes_.size()) + " bytes)");
+        }
+    }
+
     [[gnu::cold]] void validate() {
         header_size_ = detail::header_length(bytes_, bytes_.size(), origin_);
-        const std::span<const std::byte> data = std::span<const std::byte>(bytes_).subspan(8 + header_size_);
+        const std::span<const std::byte> data = bytes_.subspan(8 + header_size_);
         detail::header_contents h = detail::parse_header(header(), data.size(), origin_);
+        detail::verify_checksum(h.metadata, data, origin_);
         tensors_ = std::move(h.tensors);
         metadata_ = std::move(h.metadata);
         for (auto& t : tensors_)
@@ -349,6 +450,15 @@ inline header_contents read_header_only(const std::filesystem::path& path) {
 }
 
 }  // namespace detail
+
+/// Validates bytes, the whole content of a safetensors file, without copying them (as
+/// read() validates a file, the checksum too): the file and its tensors point into bytes,
+/// which must outlive it. origin names the bytes in messages.
+///   static const unsigned char image[] = { #embed "net.safetensors" };   // or xxd -i
+///   const auto f = ctdl::safetensors::view(std::as_bytes(std::span(image)), "net.safetensors (embedded)");
+inline file view(std::span<const std::byte> bytes, std::string origin = "<memory>") {
+    return file::view(bytes, std::move(origin));
+}
 
 /// Reads and validates the safetensors file at path.
 inline file read(const std::filesystem::path& path) {

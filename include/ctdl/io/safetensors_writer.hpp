@@ -11,6 +11,9 @@
 // bytes() returns. Tensors are laid out contiguously in the order they were added; the
 // header is compact JSON ("__metadata__" first when there is any), padded with spaces so
 // the data section starts at a multiple of 8 bytes.
+//
+//   w.with_checksum();   // metadata "ctdl.checksum": the data section's ctdl64x8 (checksum.hpp),
+//                        // checked by every reader; ctdl::save and checkpoints turn it on
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -22,6 +25,7 @@
 #include <vector>
 
 #include "../core/error.hpp"
+#include "checksum.hpp"
 #include "file_io.hpp"
 #include "json.hpp"
 #include "safetensors_format.hpp"
@@ -61,6 +65,10 @@ public:
     ctdl::metadata& metadata() { return metadata_; }
     const ctdl::metadata& metadata() const { return metadata_; }
 
+    /// Also writes the data section's checksum (checksum.hpp) as metadata "ctdl.checksum",
+    /// in place of any entry of that name in metadata(). Every reader checks it.
+    void with_checksum(bool on = true) { checksum_ = on; }
+
     /// The header as it will be written: JSON plus padding, a multiple of 8 bytes long.
     [[gnu::cold]] std::string header() const {
         std::string h = "{";
@@ -69,19 +77,27 @@ public:
             if (!first) h += ',';
             first = false;
         };
-        if (!metadata_.empty()) {
+        if (!metadata_.empty() || checksum_) {
             comma();
             json::write_string(h, metadata_key);
             h += ":{";
             bool first_pair = true;
-            for (const auto& [key, value] : metadata_) {
-                if (!json::is_valid_utf8(key) || !json::is_valid_utf8(value))
-                    throw error("safetensors writer: metadata entry '" + key + "' is not valid UTF-8");
+            const auto pair = [&](std::string_view key, std::string_view value) {
                 if (!first_pair) h += ',';
                 first_pair = false;
                 json::write_string(h, key);
                 h += ':';
                 json::write_string(h, value);
+            };
+            for (const auto& [key, value] : metadata_) {
+                if (!json::is_valid_utf8(key) || !json::is_valid_utf8(value))
+                    throw error("safetensors writer: metadata entry '" + key + "' is not valid UTF-8");
+                if (!checksum_ || key != ctdl::detail::checksum_key) pair(key, value);
+            }
+            if (checksum_) {
+                ctdl::detail::checksum64 sum;
+                emit_data([&](const void* p, std::size_t n) { sum.update(p, n); });
+                pair(ctdl::detail::checksum_key, ctdl::detail::checksum_string(sum.finish()));
             }
             h += '}';
         }
@@ -140,6 +156,7 @@ private:
     std::vector<entry> entries_;
     std::set<std::string, std::less<>> names_;
     ctdl::metadata metadata_;
+    bool checksum_ = false;
 
     template <class Sink>
     void emit(Sink&& sink) const {
@@ -152,6 +169,12 @@ private:
         for (int i = 0; i < 8; ++i) length[i] = static_cast<unsigned char>(std::uint64_t{h.size()} >> (8 * i));
         sink(length, sizeof length);
         sink(h.data(), h.size());
+        emit_data(sink);
+    }
+
+    /// The data section: every tensor's bytes, little-endian, in the order added.
+    template <class Sink>
+    void emit_data(Sink&& sink) const {
         for (const auto& e : entries_) {
             if constexpr (std::endian::native == std::endian::little) {
                 sink(e.data.data(), e.data.size());

@@ -10,17 +10,27 @@
 //   auto y = net.forward(x);                      // inference: a new tensor
 //   auto& acts = net.activations_for<shape<64, 784>>();   // or own a model::activations<In>
 //   net.forward(x, acts);  net.backward(acts, x, dy);      // the lower-level API
+//
+// An inference-only cpu model can also compute from parameters it does not own (a mapped
+// snapshot, an image embedded in the program: ctdl::map_frozen, ctdl::view_frozen in
+// io/snapshot.hpp), with model::over(params, keep_alive). Such a model's parameters are
+// read-only: the non-const parameters() (and parameter(name), load_into, ...) throws a
+// ctdl::error, the const ones read the borrowed memory; its copies borrow the same memory
+// (sharing keep_alive); assigning an owning model to it makes it an owning copy.
 #include <algorithm>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
+#include <string>
 #include <string_view>
 #include <typeinfo>
 #include <utility>
 #include <vector>
 
 #include "../core/concepts.hpp"
+#include "../core/error.hpp"
 #include "../core/random.hpp"
 #include "../core/tensor.hpp"
 #include "../exec/aligned_buffer.hpp"
@@ -107,6 +117,33 @@ struct model_input_must_match_architecture {
 template <class X>
 using element_of = typename std::remove_cvref_t<X>::value_type;
 
+namespace detail {
+/// Parameters a model computes from without owning them (model::over), and what keeps them
+/// alive. A move leaves the source without them, as a moved-from owning buffer is empty.
+template <class T>
+struct borrowed_parameters {
+    const T* data = nullptr;
+    std::shared_ptr<const void> keep_alive;
+
+    borrowed_parameters() = default;
+    borrowed_parameters(const T* d, std::shared_ptr<const void> k) : data(d), keep_alive(std::move(k)) {}
+    borrowed_parameters(const borrowed_parameters&) = default;
+    borrowed_parameters& operator=(const borrowed_parameters&) = default;
+    borrowed_parameters(borrowed_parameters&& o) noexcept
+        : data(std::exchange(o.data, nullptr)), keep_alive(std::move(o.keep_alive)) {}
+    borrowed_parameters& operator=(borrowed_parameters&& o) noexcept {
+        data = std::exchange(o.data, nullptr);
+        keep_alive = std::move(o.keep_alive);
+        return *this;
+    }
+};
+
+[[noreturn]] inline void parameters_are_borrowed() {
+    throw error("model: its parameters are borrowed read-only (model::over, ctdl::map_frozen, ctdl::view_frozen): "
+                "they cannot be written; ctdl::load makes a model that owns a copy");
+}
+}  // namespace detail
+
 template <class Arch, class Exec, class T>
 class model {
     // (A model with another Arch or Exec is the refused one above.)
@@ -135,23 +172,49 @@ public:
 
     model(model&&) noexcept = default;
     model& operator=(model&&) noexcept = default;
-    /// A copy has the same parameters (and gradients); activations are not copied.
-    model(const model& o) : seed_(o.seed_), params_(o.params_), grads_(o.grads_) {}
+    /// A copy has the same parameters (and gradients); activations are not copied. A copy
+    /// of a model over borrowed parameters borrows them too.
+    model(const model& o) : seed_(o.seed_), params_(o.params_), grads_(o.grads_), borrowed_(o.borrowed_) {}
     model& operator=(const model& o) {
         seed_ = o.seed_;
         params_ = o.params_;
         grads_ = o.grads_;
+        borrowed_ = o.borrowed_;
         ++version_;
         return *this;
     }
 
+    /// An inference-only model that computes from params (parameter_count elements in the
+    /// flat layout, state_dict order) without copying them; keep_alive is held by the model
+    /// and its copies (e.g. the mapping that params lie in). params must stay unchanged
+    /// while the model uses them. ctdl::error if params has another size or is not
+    /// aligned for T. (The usual way: ctdl::map_frozen / ctdl::view_frozen, which check a
+    /// snapshot against the model first.)
+    static model over(std::span<const T> params, std::shared_ptr<const void> keep_alive = {})
+        requires(gradient_count == 0 && Exec::host_accessible)
+    {
+        if (params.size() != parameter_count)
+            throw error("model::over: " + std::to_string(params.size()) + " parameters given, the model has " +
+                        std::to_string(parameter_count));
+        if (reinterpret_cast<std::uintptr_t>(params.data()) % alignof(T) != 0)
+            throw error("model::over: the parameters are not aligned to " + std::to_string(alignof(T)) + " bytes");
+        model m(adopt_tag{}, seed{0}, typename Exec::template buffer<T>{});
+        m.borrowed_ = {params.data(), std::move(keep_alive)};
+        return m;
+    }
+
+    /// Whether the parameters are borrowed (over): then they are read-only.
+    bool borrows_parameters() const noexcept { return borrowed_.data != nullptr; }
+
     /// The flat parameter buffer. Non-const access marks the parameters as changed: an
     /// inference-only model repacks what it keeps packed (see pack_for) before its next forward.
-    T* parameters() noexcept {
+    /// A ctdl::error for a model over borrowed parameters (they are read-only).
+    T* parameters() {
+        if (borrowed_.data) detail::parameters_are_borrowed();
         ++version_;
         return params_.data();
     }
-    const T* parameters() const noexcept { return params_.data(); }
+    const T* parameters() const noexcept { return weights(); }
     /// Changes with every non-const parameters() (what keeps packed weights knows when to repack).
     std::uint64_t parameter_version() const noexcept { return version_; }
     T* gradients() noexcept requires(gradient_count > 0) { return grads_.data(); }
@@ -238,7 +301,7 @@ public:
         static_assert(model_input_must_match_architecture<model, X>::value);
         using In = shape_of<X>;
         tensor<T, output_shape<Arch, In>, Exec> y;
-        pack_for(activations_for<In, element_of<X>>()).root.forward(params_.data(), x.data(), y.data(), false);
+        pack_for(activations_for<In, element_of<X>>()).root.forward(weights(), x.data(), y.data(), false);
         return y;
     }
 
@@ -247,14 +310,14 @@ public:
     void forward(const X& x, Y&& y) {
         static_assert(model_input_must_match_architecture<model, X>::value);
         static_assert(copy_needs_equal_shapes<output_shape<Arch, shape_of<X>>, shape_of<Y>>::value);
-        pack_for(activations_for<shape_of<X>, element_of<X>>()).root.forward(params_.data(), x.data(), y.data(), false);
+        pack_for(activations_for<shape_of<X>, element_of<X>>()).root.forward(weights(), x.data(), y.data(), false);
     }
 
     /// The training forward: y = f(x), keeping in acts what backward needs. Returns acts.out.
     template <tensor_like X>
     const auto& forward(const X& x, activations<shape_of<X>, element_of<X>>& acts) {
         static_assert(model_input_must_match_architecture<model, X>::value);
-        pack_for(acts).root.forward(params_.data(), x.data(), acts.out.data(), true);
+        pack_for(acts).root.forward(weights(), x.data(), acts.out.data(), true);
         return acts.out;
     }
 
@@ -291,7 +354,7 @@ private:
     Acts& pack_for(Acts& a) {
         if constexpr (gradient_count == 0) {
             if (a.packed_version != version_) {
-                graph::pack_nodes(a.root, static_cast<const T*>(params_.data()), a.packs);
+                graph::pack_nodes(a.root, weights(), a.packs);
                 a.packed_version = version_;
             }
         }
@@ -301,6 +364,9 @@ private:
     struct identity {
         CTDL_HD T operator()(T v) const { return v; }
     };
+
+    /// What the passes read: the owned buffer, or the borrowed parameters.
+    const T* weights() const noexcept { return borrowed_.data ? borrowed_.data : params_.data(); }
 
     template <class A2, class E2, class T2>
     friend class model;
@@ -319,6 +385,7 @@ private:
     seed seed_{0};
     typename Exec::template buffer<T> params_;
     typename Exec::template buffer<T> grads_;
+    detail::borrowed_parameters<T> borrowed_;  // set by over(): then params_ is empty
     std::vector<workspace> workspaces_;
     std::uint64_t version_ = 1;  // bumped by non-const parameters()
 };

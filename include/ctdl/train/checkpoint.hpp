@@ -55,6 +55,7 @@ void save_checkpoint(const std::filesystem::path& path, const Model& net, const 
     meta["ctdl.rng.seed"] = std::to_string(data_rng.state().seed);
     meta["ctdl.rng.stream"] = std::to_string(data_rng.state().stream);
     meta["ctdl.rng.counter"] = std::to_string(data_rng.state().counter);
+    w.with_checksum();  // checked when the checkpoint is read
     w.write(path);
 }
 

@@ -82,11 +82,8 @@ struct options {
 
 template <class N>
 N number(std::string_view flag, std::string_view text) {
-    try {
-        return parse_number<N>(text, std::string(flag));
-    } catch (const ctdl::error& e) {
-        throw exit_error{bad_usage, e.what()};
-    }
+    if (const auto v = parse_number<N>(text)) return *v;
+    throw exit_error{bad_usage, std::string(flag) + ": '" + ctdl::detail::clip(text) + "' is not a number it takes"};
 }
 
 inline options parse(int argc, char** argv) {
@@ -182,7 +179,7 @@ int run_inference_binary(int argc, char** argv, const binary_sources& src) {
         try {
             if (!src.weights.empty() && !o.weights) {
                 net.emplace(view_frozen<M>(src.weights, "the embedded weights"));
-                meta = detail::user_metadata(safetensors::view(src.weights, "the embedded weights").metadata());
+                meta = ctdl::detail::user_metadata(safetensors::view(src.weights, "the embedded weights").metadata());
             } else {
                 const std::string path = o.weights ? *o.weights : std::string(src.weights_path);
                 if (path.empty()) throw exit_error{bad_usage, "no weights: give --weights FILE"};

@@ -242,6 +242,7 @@ void gemm_dot_rows(std::size_t K, const T* A, std::size_t lda, const dot_b<T, Pa
         // way round 7.7 us and a spilling loop).
         auto step = [&](std::size_t p, std::size_t k) {
             if constexpr (Packed) {
+                if constexpr (MR == 1) _mm_prefetch(reinterpret_cast<const char*>(bsrc.step(gb, 0, k) + 1024), _MM_HINT_T0);
                 reg av[MR];
                 for (std::size_t i = 0; i < MR; ++i) av[i] = S::load(A + i * lda + k);
                 for (std::size_t q = 0; q < JB; ++q) {

@@ -144,7 +144,9 @@ struct linear<In, Out, Bias, Layout>::node : graph::node_base<Ctx, parameter_cou
     void decode(const T* params, const T* in, T* out, const graph::decode_rows& d) {
         const T* w = params + Ctx::param_offset;
         if constexpr (packs) {
-            if (packed_ && op::template packs<T>(d.rows) && op::use_packed()) {
+            // (Whatever the thread count: a decoding step reads each weight once per token,
+            // and the packed stream measured faster on 1 and 2 threads: bench_decode.)
+            if (packed_ && op::template packs<T>(d.rows)) {
                 op::run_packed(d.rows, Out, In, in, packed_, out, forward_epilogue{w + Out * In, nullptr, Out});
                 return;
             }

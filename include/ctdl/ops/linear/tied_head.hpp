@@ -98,7 +98,7 @@ struct tied_head {
         void decode(const T* params, const T* in, T* out, const graph::decode_rows& d) {
             const T* e = params + e_offset;
             if constexpr (packs) {
-                if (packed_ && op::template packs<T>(d.rows) && op::use_packed()) {
+                if (packed_ && op::template packs<T>(d.rows)) {  // (as linear's decode)
                     op::run_packed(d.rows, Vocab, D, in, packed_, out, forward_epilogue{nullptr, nullptr, Vocab});
                     return;
                 }

@@ -6,7 +6,8 @@
 //   small  models::gpt<96, 160, 128, 4, 4, 512>: the pretraining example's width and depth, context 160
 //   gpt2   models::gpt2<50257, 1024, 768, 12, 12>: GPT-2 small's shape (124 M parameters, tied head)
 // One iteration: reset, prefill 32 tokens (the first new token from its logits), then 127
-// decoding steps: 128 new tokens. Counters: decode_tok_s (the 127 steps), prefill_ms,
+// decoding steps: 128 new tokens. The _batch8 cases run 8 sequences in one session (8
+// prefills, then steps of 8 rows): decode_tok_s counts the tokens of all 8. Counters: decode_tok_s (the 127 steps), prefill_ms,
 // weight_mb (bytes of weights one step reads: every parameter but the position table).
 // Also read_bw: the machine's read bandwidth in the same run (sum of a 1 GiB float buffer,
 // 1 and 2 threads), so decode can be set against its bound (weights per token / bandwidth).
@@ -37,25 +38,33 @@ void threads(std::size_t t) {
     }
 }
 
-template <class G, std::size_t PositionParams>
+template <class G, std::size_t PositionParams, std::size_t Batch = 1>
 void bm_decode(benchmark::State& st) {
     threads(static_cast<std::size_t>(st.range(0)));
     using M = ctdl::model<ctdl::frozen<G>>;
     auto net = std::make_unique<M>(ctdl::freeze(ctdl::model<G>{ctdl::seed{1}}));
-    auto dec = std::make_unique<ctdl::infer::decoder<M>>(*net);
-    ctdl::infer::sampler pick{ctdl::infer::decoder<M>::vocab};
+    using D = ctdl::infer::decoder<M, Batch>;
+    auto dec = std::make_unique<D>(*net);
+    ctdl::infer::sampler pick{D::vocab};
     ctdl::rng g{ctdl::seed{1}};
     std::vector<int> prompt(prompt_len);
     for (std::size_t i = 0; i < prompt_len; ++i) prompt[i] = static_cast<int>((i * 13 + 5) % 96);
     double prefill_s = 0, decode_s = 0;
+    std::vector<int> next(Batch);
     const auto once = [&] {
         dec->reset();
         const auto t0 = std::chrono::steady_clock::now();
-        int t = pick(dec->prefill(0, prompt), {.temperature = 0}, g);
+        for (std::size_t b = 0; b < Batch; ++b) {
+            prompt[0] = static_cast<int>(b);  // B different prompts
+            next[b] = pick(dec->prefill(b, prompt), {.temperature = 0}, g);
+        }
         const auto t1 = std::chrono::steady_clock::now();
-        for (std::size_t k = 1; k < new_tokens; ++k) t = pick(dec->append(0, t), {.temperature = 0}, g);
+        for (std::size_t k = 1; k < new_tokens; ++k) {
+            dec->step(next);
+            for (std::size_t b = 0; b < Batch; ++b) next[b] = pick(dec->logits(b), {.temperature = 0}, g);
+        }
         const auto t2 = std::chrono::steady_clock::now();
-        benchmark::DoNotOptimize(t);
+        benchmark::DoNotOptimize(next.data());
         return std::pair{std::chrono::duration<double>(t1 - t0).count(), std::chrono::duration<double>(t2 - t1).count()};
     };
     once();  // warm-up: packs the weights, touches the cache
@@ -66,7 +75,7 @@ void bm_decode(benchmark::State& st) {
         decode_s += d;
         ++n;
     }
-    st.counters["decode_tok_s"] = double(n * (new_tokens - 1)) / decode_s;
+    st.counters["decode_tok_s"] = double(n * Batch * (new_tokens - 1)) / decode_s;
     st.counters["prefill_ms"] = 1e3 * prefill_s / double(n);
     st.counters["weight_mb"] = double((M::parameter_count - PositionParams) * sizeof(float)) / 1e6;
 }
@@ -113,6 +122,11 @@ int main(int argc, char** argv) {
         ->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark("decode/gpt2", &bm_decode<gpt2, 1024 * 768>)
         ->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond)->Iterations(2);
+    // Batched generation: 8 sequences, one step for all of them (tokens/s over the 8).
+    benchmark::RegisterBenchmark("decode/small_batch8", &bm_decode<small, 160 * 128, 8>)
+        ->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark("decode/gpt2_batch8", &bm_decode<gpt2, 1024 * 768, 8>)
+        ->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond)->Iterations(1);
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
     benchmark::RunSpecifiedBenchmarks();

@@ -30,7 +30,7 @@ echo "== transformers" >&2
 python3 - "$tmp" <<'PY'
 import json, re, sys
 tmp = sys.argv[1]
-ctdl, bw = {}, {}
+ctdl, bw, batch8 = {}, {}, {}
 for b in json.load(open(f"{tmp}/ctdl.json"))["benchmarks"]:
     m = re.match(r"(decode/(\w+)|read_bw)/threads:(\d+)", b["run_name"])
     if not m or b.get("error_occurred"):
@@ -40,6 +40,8 @@ for b in json.load(open(f"{tmp}/ctdl.json"))["benchmarks"]:
         bw[t] = b["read_gb_s"]
     else:
         ctdl[(m[2], t)] = b
+    if m[2] and m[2].endswith("_batch8"):
+        batch8[(m[2][:-7], t)] = b["decode_tok_s"]
 hf, version = {}, "?"
 try:
     d = json.load(open(f"{tmp}/hf.json"))
@@ -55,6 +57,8 @@ print(f"read bandwidth (same run): " + ", ".join(f"{t} thread(s) {bw[t]:.1f} GB/
 print(f"{'model':>6} {'thr':>3} {'ctdl tok/s':>10} {'HF tok/s':>9} {'ratio':>7} {'ctdl prefill':>12} {'HF prefill':>10}"
       f" {'MB/token':>8} {'bound tok/s':>11} {'of bound':>8}  HF form")
 for (model, t) in sorted(ctdl):
+    if model.endswith("_batch8"):
+        continue
     c = ctdl[(model, t)]
     h = hf.get((model, t))
     rate = c["decode_tok_s"]
@@ -64,4 +68,9 @@ for (model, t) in sorted(ctdl):
     hp = f"{h['prefill_ms']:8.2f}ms" if h else "         -"
     print(f"{model:>6} {t:>3} {rate:10.1f} {hr} {ratio} {c['prefill_ms']:10.2f}ms {hp} {c['weight_mb']:8.1f}"
           f" {bound:11.1f} {100 * rate / bound if bound else 0:7.0f}%  {h['setting'] if h else ''}")
+print("batched generation (8 sequences in one session, one step for all): ctdl tokens/s over the 8, against batch 1")
+for (model, t) in sorted(batch8):
+    one = ctdl.get((model, t), {}).get("decode_tok_s")
+    print(f"{model:>6} {t:>3} threads: batch 8 {batch8[(model, t)]:10.1f} tok/s" +
+          (f", batch 1 {one:10.1f} tok/s, {batch8[(model, t)] / one:5.2f}x" if one else ""))
 PY

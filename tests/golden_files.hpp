@@ -3,6 +3,7 @@
 // with PyTorch. Two formats: safetensors files, and text files where "# name" starts a
 // section and the numbers after it are its values.
 #include <catch2/catch.hpp>
+#include <ctdl/core/parameter_info.hpp>
 #include <ctdl/io/safetensors.hpp>
 
 #include <cmath>
@@ -22,6 +23,16 @@
 namespace ctdl_test {
 
 inline std::string golden(const std::string& name) { return std::string(CTDL_GOLDEN_DIR) + "/" + name; }
+
+/// Where parameter p's gradient sits in Model's gradient buffer (trainable p only).
+template <class Model>
+std::size_t gradient_offset(const ctdl::parameter_info& p) {
+    for (const auto& s : Model::gradient_segments)
+        if (p.offset >= s.param_offset && p.offset + p.size <= s.param_offset + s.size)
+            return s.grad_offset + (p.offset - s.param_offset);
+    FAIL("no gradient segment holds " << p.name);
+    return 0;
+}
 
 /// ‖a - b‖₂ / ‖b‖₂: the error relative to the tensor's scale.
 inline double relative_error(const float* a, const std::vector<float>& b) {

@@ -23,6 +23,7 @@ namespace {
 using ctdl_test::golden;
 using ctdl_test::read_floats;
 using ctdl_test::relative_error;
+using ctdl_test::gradient_offset;
 
 constexpr std::size_t V = 20, Ctx = 12, D = 16, H = 4, L = 2, Mlp = 32, B = 3, T = 12;
 using G = ctdl::models::gpt<V, Ctx, D, H, L, Mlp>;
@@ -41,15 +42,6 @@ ctdl::tensor<int, shape<B, T>> read_ids(const ctdl::safetensors::file& f, const 
     ctdl::tensor<int, shape<B, T>> out;
     std::transform(v.begin(), v.end(), out.data(), [](std::int64_t i) { return static_cast<int>(i); });
     return out;
-}
-
-/// Where parameter p's gradient sits in the model's gradient buffer.
-std::size_t gradient_offset(const ctdl::parameter_info& p) {
-    for (const auto& s : Model::gradient_segments)
-        if (p.offset >= s.param_offset && p.offset + p.size <= s.param_offset + s.size)
-            return s.grad_offset + (p.offset - s.param_offset);
-    FAIL("no gradient segment holds " << p.name);
-    return 0;
 }
 
 }  // namespace
@@ -85,7 +77,7 @@ TEST_CASE("golden GPT: logits, cross-entropy loss and every gradient match PyTor
     for (const auto& p : Model::parameter_table()) {
         INFO(p.name);
         REQUIRE(p.trainable);
-        note("grad." + p.name, relative_error(net.gradients() + gradient_offset(p), read_floats(f, "grad." + p.name)));
+        note("grad." + p.name, relative_error(net.gradients() + gradient_offset<Model>(p), read_floats(f, "grad." + p.name)));
         checked += p.size;
         ++tensors;
     }

@@ -23,22 +23,13 @@ namespace {
 using ctdl_test::golden;
 using ctdl_test::read_floats;
 using ctdl_test::relative_error;
+using ctdl_test::gradient_offset;
 
 template <class Tensor>
 void read_into(const ctdl::safetensors::file& f, const std::string& name, Tensor& t) {
     const auto v = read_floats(f, name);
     REQUIRE(v.size() == t.size);
     std::copy(v.begin(), v.end(), t.data());
-}
-
-/// Where parameter p's gradient sits in the model's gradient buffer (trainable p only).
-template <class Model>
-std::size_t gradient_offset(const ctdl::parameter_info& p) {
-    for (const auto& s : Model::gradient_segments)
-        if (p.offset >= s.param_offset && p.offset + p.size <= s.param_offset + s.size)
-            return s.grad_offset + (p.offset - s.param_offset);
-    FAIL("no gradient segment holds " << p.name);
-    return 0;
 }
 
 constexpr double output_tolerance = 1e-5;

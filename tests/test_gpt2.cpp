@@ -28,6 +28,7 @@ using ctdl::shape;
 using ctdl_test::golden;
 using ctdl_test::read_floats;
 using ctdl_test::relative_error;
+using ctdl_test::gradient_offset;
 
 namespace {
 
@@ -56,14 +57,6 @@ ctdl::tensor<int, shape<B, T>> golden_ids() {
     ctdl::tensor<int, shape<B, T>> x;
     std::transform(v.begin(), v.end(), x.data(), [](std::int64_t i) { return static_cast<int>(i); });
     return x;
-}
-
-std::size_t gradient_offset(const ctdl::parameter_info& p) {
-    for (const auto& s : Model::gradient_segments)
-        if (p.offset >= s.param_offset && p.offset + p.size <= s.param_offset + s.size)
-            return s.grad_offset + (p.offset - s.param_offset);
-    FAIL("no gradient segment holds " << p.name);
-    return 0;
 }
 
 /// The tensors of the save_pretrained file, as (name, shape, values), to write variants of it.
@@ -252,7 +245,7 @@ TEST_CASE("gpt2: a save_pretrained file loads as it is, and its logits, loss and
     double worst = 0;
     std::string worst_name;
     for (const auto& p : Model::parameter_table()) {
-        const double e = relative_error(net.gradients() + gradient_offset(p), read_floats(f, "grad." + p.name));
+        const double e = relative_error(net.gradients() + gradient_offset<Model>(p), read_floats(f, "grad." + p.name));
         INFO(p.name << " gradient relative error " << e);
         CHECK(e < 1e-5);
         if (e > worst) worst = e, worst_name = p.name;

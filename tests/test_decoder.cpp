@@ -91,6 +91,11 @@ TEST_CASE("decoder: a prompt given in pieces equals the prompt given at once") {
     b.prefill(0, std::vector<int>(seq.begin() + 4, seq.begin() + 9));
     b.append(0, seq[9]);
     CHECK(worst_difference(b.append(0, seq[10]), expect) < 1e-5);
+    // A session whose passes take 4 rows prefills the 11 tokens in 3 passes: the same logits.
+    ctdl::infer::decoder<frozen_gpt, 1, ctx, 4> small_passes{net};
+    STATIC_REQUIRE(decltype(small_passes)::pass_rows == 4);
+    CHECK(worst_difference(small_passes.prefill(0, seq), expect) < 1e-5);
+    CHECK(small_passes.length(0) == 11);
 }
 
 TEST_CASE("decoder: sequences of a batch are independent, in one step or one at a time") {

@@ -8,8 +8,9 @@
 //            parameter lies before it. The model input itself never needs one.
 // A node with neither has no backward work and keeps no activation cache.
 //   decode:  the node is part of a decoding session (graph/decode.hpp): it runs decode()
-//            over a run-time number of token rows, and keeps what decoding needs (a KV
-//            cache) instead of what a whole-shape forward needs.
+//            over a run-time number of token rows, at most decode_capacity at a time, and
+//            keeps what decoding needs (a KV cache for the input shape's sequences) instead
+//            of what a whole-shape forward needs; its row buffers hold decode_capacity rows.
 #include <cstddef>
 
 #include "../core/shape.hpp"
@@ -17,7 +18,7 @@
 namespace ctdl::graph {
 
 template <shape_like In, class T, class Exec, std::size_t ParamOffset, std::size_t GradOffset, bool Frozen,
-          bool NeedDx, class Input = T, bool Decode = false>
+          bool NeedDx, class Input = T, std::size_t DecodeRows = 0>
 struct context {
     using in_shape = In;
     using value_type = T;
@@ -28,12 +29,13 @@ struct context {
     static constexpr std::size_t grad_offset = GradOffset;
     static constexpr bool frozen = Frozen;
     static constexpr bool need_dx = NeedDx;
-    static constexpr bool decode = Decode;
+    static constexpr bool decode = DecodeRows > 0;
+    static constexpr std::size_t decode_capacity = DecodeRows;
 
     /// The same context for a part of this layer: another input shape and offsets.
     template <shape_like In2, std::size_t P2, std::size_t G2, bool NeedDx2, bool Frozen2 = Frozen,
               class Input2 = Input>
-    using child = context<In2, T, Exec, P2, G2, Frozen2, NeedDx2, Input2, Decode>;
+    using child = context<In2, T, Exec, P2, G2, Frozen2, NeedDx2, Input2, DecodeRows>;
 };
 
 }  // namespace ctdl::graph

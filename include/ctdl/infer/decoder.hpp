@@ -77,7 +77,13 @@ struct decoder_layers_must_decode {
                          "(graph/decode.hpp); one of them has not");
 };
 
-template <class Model, std::size_t Batch = 1, std::size_t MaxT = context_length<typename Model::arch_type>>
+/// Rows a decoding pass takes by default: a prompt longer than this is prefilled in passes of
+/// this many tokens (each reading the cache the ones before it wrote), which bounds the row
+/// buffers (GPT-2 small: ~1 GB for a whole 1024-token pass, ~120 MB for 128 rows).
+inline constexpr std::size_t default_pass_rows = 128;
+
+template <class Model, std::size_t Batch = 1, std::size_t MaxT = context_length<typename Model::arch_type>,
+          std::size_t PassRows = (Batch > default_pass_rows ? Batch : default_pass_rows)>
 class decoder {
 public:
     using model_type = Model;
@@ -85,12 +91,15 @@ public:
     using T = typename Model::value_type;
     using Exec = typename Model::exec_type;
     static constexpr std::size_t batch = Batch, max_length = MaxT;
+    /// Rows one pass takes (a step has one per sequence, a prefill up to this many).
+    static constexpr std::size_t pass_rows = PassRows < Batch * MaxT ? PassRows : Batch * MaxT;
     static_assert(Batch > 0, "infer::decoder: Batch must be at least 1");
+    static_assert(PassRows >= Batch, "infer::decoder: PassRows must hold one row per sequence (>= Batch)");
 
 private:
     static_assert(decoder_needs_a_context_length<arch_type, MaxT>::value);
     using in_shape = shape<Batch, (MaxT > 0 ? MaxT : 1)>;
-    using context = graph::context<in_shape, T, Exec, 0, 0, true, false, int, true>;
+    using context = graph::context<in_shape, T, Exec, 0, 0, true, false, int, (pass_rows > 0 ? pass_rows : 1)>;
     using root_type = graph::node_of<arch_type, context>;
     using out_shape = output_shape<arch_type, in_shape>;
 
@@ -104,14 +113,14 @@ public:
 
     explicit decoder(const Model& net)
         : net_(&net),
-          ids_(Batch * MaxT),
-          seq_(Batch * MaxT),
-          pos_(Batch * MaxT),
+          ids_(pass_rows),
+          seq_(pass_rows),
+          pos_(pass_rows),
           keep_(Batch),
           out_(Batch * vocab),
-          host_ids_(Batch * MaxT),
-          host_seq_(Batch * MaxT),
-          host_pos_(Batch * MaxT),
+          host_ids_(pass_rows),
+          host_seq_(pass_rows),
+          host_pos_(pass_rows),
           host_keep_(Batch),
           logits_(Batch * vocab),
           length_(Batch, 0) {}
@@ -133,15 +142,19 @@ public:
             throw error("infer::decoder::prefill: sequence " + std::to_string(b) + " holds " +
                         std::to_string(length_[b]) + " tokens; " + std::to_string(tokens.size()) +
                         " more exceed the session's maximum of " + std::to_string(MaxT));
-        const std::size_t n = tokens.size();
-        for (std::size_t r = 0; r < n; ++r) {
-            host_ids_[r] = tokens[r];
-            host_seq_[r] = static_cast<std::int32_t>(b);
-            host_pos_[r] = static_cast<std::int32_t>(length_[b] + r);
+        // Passes of up to pass_rows tokens; the head runs on each pass's last row (only the
+        // last one's logits are kept).
+        for (std::size_t at = 0; at < tokens.size(); at += pass_rows) {
+            const std::size_t n = std::min(pass_rows, tokens.size() - at);
+            for (std::size_t r = 0; r < n; ++r) {
+                host_ids_[r] = tokens[at + r];
+                host_seq_[r] = static_cast<std::int32_t>(b);
+                host_pos_[r] = static_cast<std::int32_t>(length_[b] + r);
+            }
+            host_keep_[0] = static_cast<std::int32_t>(n - 1);
+            run(n, 1);
+            length_[b] += n;
         }
-        host_keep_[0] = static_cast<std::int32_t>(n - 1);
-        run(n, 1);
-        length_[b] += n;
         copy_logits(0, b);
         return logits(b);
     }
@@ -279,8 +292,9 @@ struct no_token_callback {
 /// Generates from prompts[b] (one per sequence of the session, at most Batch, each at least
 /// one token) in one pass per step; returns each prompt followed by its new tokens. The
 /// session is reset first.
-template <class Model, std::size_t Batch, std::size_t MaxT, class OnToken = detail::no_token_callback>
-std::vector<std::vector<int>> generate(decoder<Model, Batch, MaxT>& dec, std::span<const std::vector<int>> prompts,
+template <class Model, std::size_t Batch, std::size_t MaxT, std::size_t PassRows,
+          class OnToken = detail::no_token_callback>
+std::vector<std::vector<int>> generate(decoder<Model, Batch, MaxT, PassRows>& dec, std::span<const std::vector<int>> prompts,
                                        const generation& opt, rng& g, OnToken&& on_token = {}) {
     using T = typename Model::value_type;
     const std::size_t n = prompts.size();
@@ -289,7 +303,7 @@ std::vector<std::vector<int>> generate(decoder<Model, Batch, MaxT>& dec, std::sp
                     std::to_string(Batch));
     if (!opt.stop_strings.empty() && !opt.token_text)
         throw error("infer::generate: stop_strings need generation::token_text (a tokenizer's text of a token)");
-    sampler pick(decoder<Model, Batch, MaxT>::vocab);
+    sampler pick(decoder<Model, Batch, MaxT, PassRows>::vocab);
     pick.check(opt.how);
     for (std::size_t b = 0; b < n; ++b) {
         if (prompts[b].empty()) throw error("infer::generate: prompt " + std::to_string(b) + " is empty");
@@ -330,8 +344,9 @@ std::vector<std::vector<int>> generate(decoder<Model, Batch, MaxT>& dec, std::sp
 }
 
 /// The same for one prompt (sequence 0 of the session).
-template <class Model, std::size_t Batch, std::size_t MaxT, class OnToken = detail::no_token_callback>
-std::vector<int> generate(decoder<Model, Batch, MaxT>& dec, const std::vector<int>& prompt, const generation& opt,
+template <class Model, std::size_t Batch, std::size_t MaxT, std::size_t PassRows,
+          class OnToken = detail::no_token_callback>
+std::vector<int> generate(decoder<Model, Batch, MaxT, PassRows>& dec, const std::vector<int>& prompt, const generation& opt,
                           rng& g, OnToken&& on_token = {}) {
     auto all = generate(dec, std::span<const std::vector<int>>(&prompt, 1), opt, g,
                         std::forward<OnToken>(on_token));

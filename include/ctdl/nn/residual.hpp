@@ -123,7 +123,7 @@ struct residual {
 
     private:
         inner_node f_;
-        typename Exec::template buffer<T> fx_{in_shape::size};
+        typename Exec::template buffer<T> fx_{Ctx::decode ? cols * Ctx::decode_capacity : in_shape::size};
         [[no_unique_address]] graph::cache_if<transform_needed, T, Exec> dtmp_{in_shape::size};
     };
 };

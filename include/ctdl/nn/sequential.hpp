@@ -8,6 +8,7 @@
 //   linear, P1, ..., Pk   ->  one GEMM whose epilogue adds the bias and applies P1..Pk
 //   P1, ..., Pk           ->  one elementwise pass (a chain)
 // where the P are pointwise layers (activations).
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <tuple>
@@ -224,13 +225,21 @@ struct sequential<L...>::node {
         for (auto v : boundary_sizes) m = v > m ? v : m;
         return m;
     }();
+    /// In a decoding session: the widest boundary row times the rows a step may have.
+    static constexpr std::size_t decode_boundary = [] {
+        std::size_t m = 0;
+        [&]<std::size_t... K>(std::index_sequence<K...>) {
+            ((m = std::max(m, last_extent<typename node_at<K>::out_shape>)), ...);
+        }(std::make_index_sequence<n>{});
+        return m * Ctx::decode_capacity;
+    }();
     // When training, every activation between steps is kept (it is a step's input or output
     // that its backward reads); for inference two buffers are used in turn.
     static constexpr std::size_t stored = n == 1 ? 0 : backward_needed ? n - 1 : (n > 2 ? 2 : 1);
 
     node() {
         for (std::size_t k = 0; k < stored; ++k)
-            acts_[k] = buffer(backward_needed ? boundary_sizes[k] : max_boundary);
+            acts_[k] = buffer(backward_needed ? boundary_sizes[k] : Ctx::decode ? decode_boundary : max_boundary);
         // Step k (k >= 1) writes the gradient at its input into grad_[k % 2].
         if constexpr (backward_needed && n > 1) {
             grad_[1] = buffer(max_boundary);
@@ -292,6 +301,7 @@ private:
         }
     }
     void keep_rows(const T* in, std::size_t width, const graph::row_selection& keep) {
+        if (kept_.size() == 0) kept_ = buffer(decode_boundary);
         Exec::for_each_index(keep.d.rows * width, ops::embedding_detail::gather<T, std::int32_t>{keep.rows, in,
                                                                                                  kept_.data(), width});
     }
@@ -327,8 +337,9 @@ private:
     }
 
     nodes_type nodes_;
-    /// A decoding step's kept rows before the last step (decode with keep).
-    [[no_unique_address]] graph::cache_if<Ctx::decode, T, Exec> kept_{Ctx::decode ? max_boundary : 0};
+    /// A decoding step's kept rows before the last step: made on the first decode with keep
+    /// (the root graph of a session only).
+    buffer kept_;
     std::array<buffer, (stored > 0 ? stored : 1)> acts_;
     std::array<buffer, 2> grad_;
 };

@@ -1,6 +1,5 @@
 #pragma once
-// A string as a template argument: nn::named<"wte", L>. (graph/freeze.hpp's part_path is
-// the same idea for with_frozen's paths, kept apart: its text is parsed as numbers.)
+// A string as a template argument: nn::named<"wte", L>, ctdl::with_frozen<A, "2.0">.
 #include <cstddef>
 #include <string_view>
 

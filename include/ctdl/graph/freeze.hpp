@@ -15,21 +15,12 @@
 #include <type_traits>
 #include <utility>
 
+#include "../core/fixed_string.hpp"
 #include "../nn/residual.hpp"
 #include "../nn/sequential.hpp"
 #include "frozen.hpp"
 
 namespace ctdl {
-
-/// A string as a template argument: with_frozen<A, "2.0">.
-template <std::size_t N>
-struct part_path {
-    char text[N]{};
-    constexpr part_path(const char (&s)[N]) {
-        for (std::size_t i = 0; i < N; ++i) text[i] = s[i];
-    }
-    static constexpr std::size_t length = N - 1;
-};
 
 /// Named after the mistake (the path and the part count are in the name).
 template <std::size_t Index, std::size_t Parts>
@@ -179,7 +170,7 @@ struct first_n<N, nn::sequential<L...>, std::index_sequence<I...>> {
 }  // namespace graph::detail
 
 /// A with the parts named by Paths frozen in place (parameter names unchanged).
-template <class A, part_path... Paths>
+template <class A, fixed_string... Paths>
 using with_frozen = typename graph::detail::freeze_all<A, Paths...>::type;
 
 /// A sequential (or a named graph derived from one) with its first N parts frozen.

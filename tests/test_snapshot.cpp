@@ -5,6 +5,7 @@
 #include <ctdl/data/tokenizer.hpp>
 #include <ctdl/io/snapshot.hpp>
 
+#include "temp_dir.hpp"
 #include "fake_model.hpp"
 
 #include <algorithm>
@@ -86,15 +87,8 @@ struct temp_dir {
     }
 };
 
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void spit(const fs::path& p, const std::string& bytes) {
-    std::ofstream out(p, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
+using ctdl_test::slurp;
+using ctdl_test::spit;
 
 std::string le64(std::uint64_t n) {
     std::string s(8, '\0');

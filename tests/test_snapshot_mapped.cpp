@@ -34,14 +34,8 @@ using frozen = ctdl::model<ctdl::frozen<arch>>;
 static_assert(ctdl::borrowing_model<frozen>);
 static_assert(!ctdl::borrowing_model<trained>);  // a trainable model owns what it trains
 
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-void spit(const fs::path& p, const std::string& bytes) {
-    std::ofstream out(p, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
+using ctdl_test::slurp;
+using ctdl_test::spit;
 std::vector<std::byte> to_bytes(const std::string& s) {
     std::vector<std::byte> b(s.size());
     if (!s.empty()) std::memcpy(b.data(), s.data(), s.size());

@@ -19,12 +19,7 @@ namespace {
 
 using ctdl_test::temp_dir;
 
-std::string slurp(const std::filesystem::path& p) {
-    std::ifstream f(p, std::ios::binary);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-}
+using ctdl_test::slurp;
 
 std::vector<std::string> lines_of(const std::string& s) {
     std::vector<std::string> out;

@@ -248,7 +248,7 @@ TEST_CASE("sft_dataset: packed rows hold whole examples in order, each response 
     CHECK(mask_string(ds.row(split::validation, 0).mask) == "0110000000");
 }
 
-TEST_CASE("sft_dataset: a long example is truncated, or refused; a long or empty prompt is refused", "[sft]") {
+TEST_CASE("sft_dataset: a long example is truncated or refused, a long or empty prompt refused", "[sft]") {
     const auto& tok = digits_tokenizer();
     const auto pairs = data::parse_prompt_responses(
         "{\"prompt\": \"1+2=\", \"response\": \"3\"}\n"

@@ -53,7 +53,8 @@ std::string sums_jsonl(std::size_t count, std::uint64_t seed) {
 data::sft_dataset sums_dataset(std::size_t context, data::sft_layout layout, std::size_t count = 400) {
     const auto pairs = data::parse_prompt_responses(sums_jsonl(count, 11), "sums");
     return data::sft_dataset(pairs, digits_tokenizer(),
-                             {.context = context, .validation_fraction = 0.1, .layout = layout, .end_token = id_of('#')});
+                             {.context = context, .validation_fraction = 0.1, .layout = layout,
+                              .end_token = id_of('#')});
 }
 
 /// Every bit of a float buffer.
@@ -87,7 +88,8 @@ TEST_CASE("prompt/response JSON lines: a good file, from a path, a stream and a 
     const std::string text = "\xEF\xBB\xBF{\"prompt\": \"2+3=\", \"response\": \"5\"}\r\n"
                              "\n"
                              "   \t \r\n"
-                             "{\"response\": \"line\\none \\\"q\\\" \\u00e9\", \"prompt\": \"caf\xC3\xA9\", \"id\": [1, {\"x\": null}]}\n"
+                             "{\"response\": \"line\\none \\\"q\\\" \\u00e9\", \"prompt\": \"caf\xC3\xA9\", "
+                             "\"id\": [1, {\"x\": null}]}\n"
                              "  {\"prompt\": \"\", \"response\": \"\"}  ";
     const std::vector<data::prompt_response> expected{
         {"2+3=", "5", 1}, {"caf\xC3\xA9", "line\none \"q\" \xC3\xA9", 4}, {"", "", 5}};
@@ -116,7 +118,8 @@ TEST_CASE("prompt/response JSON lines: each malformed line is refused with its l
         std::vector<std::string> says;
     };
     const std::vector<bad_case> cases{
-        {"{\"prompt\": \"a\", \"response\": \"b\"", {"malformed JSON at column 32", "unexpected end of text, expected ',' or '}'"}},
+        {"{\"prompt\": \"a\", \"response\": \"b\"",
+         {"malformed JSON at column 32", "unexpected end of text, expected ',' or '}'"}},
         {"{\"prompt\": \"a\" \"response\": \"b\"}", {"malformed JSON at column 16"}},
         {"{\"prompt\": \"a\", \"response\": \"b\",}", {"malformed JSON", "object key"}},
         {"{\"prompt\": 'a', \"response\": \"b\"}", {"malformed JSON at column 12", "expected a value"}},
@@ -152,7 +155,8 @@ TEST_CASE("prompt/response JSON lines: each malformed line is refused with its l
     }
     // the line number counts CRLF lines and blank lines alike, and the first line is 1
     CHECK_THROWS_WITH(data::parse_prompt_responses("{}\n" + good), Contains("line 1: no \"prompt\""));
-    CHECK_THROWS_WITH(data::parse_prompt_responses("\r\n\r\n\r\n{\"prompt\": 1}"), Contains("line 4: \"prompt\" is a number"));
+    CHECK_THROWS_WITH(data::parse_prompt_responses("\r\n\r\n\r\n{\"prompt\": 1}"),
+                      Contains("line 4: \"prompt\" is a number"));
 }
 
 TEST_CASE("prompt/response JSON lines: an empty or missing source is refused", "[sft]") {
@@ -282,7 +286,8 @@ TEST_CASE("sft_dataset: a long example is truncated or refused, a long or empty 
                       Contains("2 pairs leaves 2 training and 0 validation"));
     CHECK_THROWS_WITH(data::sft_dataset(pairs, tok, {.context = 8, .validation_fraction = 1.0}),
                       Contains("validation_fraction must be in (0, 1)"));
-    CHECK_THROWS_WITH(data::sft_dataset(all, all.first(0), tok, {.context = 8}), Contains("validation split has no pair"));
+    CHECK_THROWS_WITH(data::sft_dataset(all, all.first(0), tok, {.context = 8}),
+                      Contains("validation split has no pair"));
     CHECK_THROWS_WITH(data::sft_dataset(pairs, tok, {.context = 8, .validation_fraction = 0.5, .pad_token = -1}),
                       Contains("pad_token is negative"));
 }

@@ -29,17 +29,21 @@ namespace {
 
 void check_refusal(const ctdl::error& e) {
     const std::string_view what = e.what();
-    if (what.find("' line ") == std::string_view::npos && what.find("holds no prompt/response pair") == std::string_view::npos)
+    if (what.find("' line ") == std::string_view::npos &&
+        what.find("holds no prompt/response pair") == std::string_view::npos)
         die("a refusal names neither a line nor an empty text");
 }
 
 void check_dataset(const std::vector<data::prompt_response>& pairs, data::sft_layout layout) {
     if (pairs.size() < 2) return;
     try {
-        const data::sft_dataset ds(pairs, data::byte_tokenizer{}, {.context = 8, .validation_fraction = 0.5, .layout = layout});
+        const data::sft_dataset ds(pairs, data::byte_tokenizer{},
+                                   {.context = 8, .validation_fraction = 0.5, .layout = layout});
         for (const data::split s : {data::split::train, data::split::validation}) {
-            if (ds.rows(s) == 0 || ds.rows(s) > ds.examples(s)) die("a split's rows are not between 1 and its examples");
-            if (layout == data::sft_layout::padded && ds.rows(s) != ds.examples(s)) die("padded: not one row per example");
+            if (ds.rows(s) == 0 || ds.rows(s) > ds.examples(s))
+                die("a split's rows are not between 1 and its examples");
+            if (layout == data::sft_layout::padded && ds.rows(s) != ds.examples(s))
+                die("padded: not one row per example");
             std::size_t ones = 0;
             for (std::size_t i = 0; i < ds.rows(s); ++i)
                 for (const float w : ds.row(s, i).mask) {
@@ -96,7 +100,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
     }
     try {
         const auto strict = data::parse_prompt_responses(text, "fuzz", {.allow_extra_members = false});
-        if (!ok || strict != pairs) die("the strict reader accepts what the default one refuses, or reads it otherwise");
+        if (!ok || strict != pairs)
+            die("the strict reader accepts what the default one refuses, or reads it otherwise");
     } catch (const ctdl::error& e) {
         check_refusal(e);
     }

@@ -96,11 +96,13 @@ inline std::vector<prompt_response> parse_prompt_responses(std::string_view text
         try {
             v = json::parse(line);
         } catch (const json::parse_error& e) {
-            detail::refuse_line(source, line_no, "malformed JSON at column " + std::to_string(e.position() + 1) + ": " + e.reason());
+            detail::refuse_line(source, line_no,
+                                "malformed JSON at column " + std::to_string(e.position() + 1) + ": " + e.reason());
         }
         if (!v.is_object())
-            detail::refuse_line(source, line_no, std::string("expected a JSON object {\"prompt\": ..., \"response\": ...}, found ") +
-                              detail::json_kind_name(v.kind));
+            detail::refuse_line(source, line_no,
+                                std::string("expected a JSON object {\"prompt\": ..., \"response\": ...}, found ") +
+                                    detail::json_kind_name(v.kind));
         prompt_response p;
         p.line = line_no;
         for (const auto& [name, field] : {std::pair<const char*, std::string*>{"prompt", &p.prompt},
@@ -108,15 +110,17 @@ inline std::vector<prompt_response> parse_prompt_responses(std::string_view text
             const json::value* m = v.find(name);
             if (!m) detail::refuse_line(source, line_no, std::string("no \"") + name + "\" member");
             if (!m->is_string())
-                detail::refuse_line(source, line_no, std::string("\"") + name + "\" is " + detail::json_kind_name(m->kind) +
-                                  ", expected a string");
+                detail::refuse_line(source, line_no,
+                                    std::string("\"") + name + "\" is " + detail::json_kind_name(m->kind) +
+                                        ", expected a string");
             *field = m->text;
         }
         if (!opt.allow_extra_members)
             for (const std::string& key : v.keys)
                 if (key != "prompt" && key != "response")
-                    detail::refuse_line(source, line_no, "member " + json::detail::quoted_key(key) +
-                                      " is neither \"prompt\" nor \"response\" (extra members are refused)");
+                    detail::refuse_line(source, line_no,
+                                        "member " + json::detail::quoted_key(key) +
+                                            " is neither \"prompt\" nor \"response\" (extra members are refused)");
         out.push_back(std::move(p));
     }
     if (out.empty())

@@ -5,6 +5,7 @@
 //
 //   auto pairs = ctdl::data::read_prompt_responses("train.jsonl");
 //   ctdl::data::sft_dataset ds{pairs, tok, {.context = T}};       // last 10% of the pairs: validation
+//   ds.require_vocab(Vocab);                                       // every id (pad and end too) below the model's
 //   ctdl::tensor<int, ctdl::shape<B, T>> x, y;
 //   ctdl::tensor<float, ctdl::shape<B, T>> mask;
 //   ds.sample_batch(ctdl::data::split::train, g, x, y, mask);      // B random rows
@@ -37,9 +38,9 @@
 // - padded (default): one example per row, from r[0]; the rest of the row is pad_token
 //   with mask 0. Causal attention keeps each real position blind to the padding after it.
 // - packed: examples in order, each whole (never split across rows), appended to the
-//   current row while it fits in its T + 1 tokens, else starting the next row; the rest
-//   of the last row of each split is padding. The target after an example's last token is
-//   the next example's first prompt token, masked out. There is no per-example reset:
+//   current row while it fits in its T + 1 tokens, else starting the next row; what a
+//   row has left when the next example does not fit is padding. The target after an
+//   example's last token is the next one's first prompt token, masked out. No per-example reset:
 //   with causal attention an example attends to the examples before it in its row, and
 //   its positions count from its offset in the row, not from 0. Fewer rows, fewer padded
 //   positions, and examples that are not independent of each other.
@@ -115,7 +116,8 @@ public:
     sft_dataset(std::span<const prompt_response> pairs, const Tok& tok, const sft_options& o) {
         check_options(o);
         if (!(o.validation_fraction > 0.0 && o.validation_fraction < 1.0))
-            throw error("sft_dataset: validation_fraction must be in (0, 1), got " + std::to_string(o.validation_fraction));
+            throw error("sft_dataset: validation_fraction must be in (0, 1), got " +
+                        std::to_string(o.validation_fraction));
         const std::size_t n = pairs.size();
         const auto n_val = static_cast<std::size_t>(std::llround(static_cast<double>(n) * o.validation_fraction));
         if (n_val == 0 || n_val >= n)
@@ -269,8 +271,8 @@ private:
         truncated = s.size() > t_ + 1;
         if (truncated) {
             if (o.overflow == too_long::refuse)
-                refuse("has " + std::to_string(s.size()) + " tokens (prompt " + std::to_string(P) + "), more than the " +
-                       std::to_string(t_ + 1) + " a context of " + std::to_string(t_) +
+                refuse("has " + std::to_string(s.size()) + " tokens (prompt " + std::to_string(P) +
+                       "), more than the " + std::to_string(t_ + 1) + " a context of " + std::to_string(t_) +
                        " holds (too_long::refuse)");
             s.resize(t_ + 1);
         }

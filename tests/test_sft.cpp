@@ -205,7 +205,7 @@ TEST_CASE("sft_dataset: padded rows, with the mask exactly on the response targe
         CHECK_NOTHROW(ds.require_vocab(tok.vocab_size()));
         CHECK_THROWS_WITH(ds.require_vocab(4), Contains("token id 13 is outside a vocabulary of 4"));
         CHECK_THROWS_WITH(ds.require_window(split::train, 16), Contains("context of 8 tokens, not 16"));
-        CHECK_THROWS_WITH(ds.row(split::validation, 1), Contains("has 1"));
+        CHECK_THROWS_WITH(ds.row(split::validation, 1), Contains("no row 1 in the validation split, which has 1 rows"));
     }
     SECTION("without an end token, and another pad token") {
         const data::sft_dataset ds(all.first(1), all.subspan(2), tok,

@@ -182,8 +182,8 @@ public:
     row_view row(split s, std::size_t i) const {
         const layout_part& p = part(s);
         if (i >= p.rows)
-            throw error("sft_dataset: row " + std::to_string(i) + " of the " + split_name(s) + " split, which has " +
-                        std::to_string(p.rows));
+            throw error("sft_dataset: there is no row " + std::to_string(i) + " in the " + split_name(s) +
+                        " split, which has " + std::to_string(p.rows) + " rows");
         const int* r = p.tokens.data() + i * (t_ + 1);
         return {{r, t_}, {r + 1, t_}, {p.mask.data() + i * t_, t_}};
     }

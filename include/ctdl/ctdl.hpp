@@ -37,6 +37,8 @@
 #include "data/text_dataset.hpp"
 #include "data/tokenizer.hpp"
 #include "data/bpe_tokenizer.hpp"
+#include "data/prompt_response.hpp"
+#include "data/sft.hpp"
 #include "train/checkpoint.hpp"
 #include "train/log.hpp"
 #include "train/loop.hpp"

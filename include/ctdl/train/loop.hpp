@@ -19,6 +19,14 @@
 // every `checkpoint_every` steps when no checkpoint path is given, so it always ends at
 // the step of the checkpoint next to it (a resumed run keeps the rows up to its start);
 // the plot is written at the end.
+//
+// The data is a batch source (train/batch_source.hpp): a data::text_dataset for
+// pretraining, whose batches count every target; or one with a loss mask, such as
+// data::sft_dataset for supervised fine-tuning, whose batches carry a mask [B, T] that
+// weighs each target (1 on response tokens, 0 on prompt and padding). With a mask, a
+// micro-batch's loss and gradient are cross_entropy's masked mean over its counted targets
+// (micro-batches are then averaged as above), and the validation loss is the mean over every
+// counted target of the rows it evaluates. Everything else is the same for both.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -43,6 +51,7 @@
 #include "../nn/layer.hpp"
 #include "../optim/clip.hpp"
 #include "../optim/schedule.hpp"
+#include "batch_source.hpp"
 #include "checkpoint.hpp"
 #include "train_step.hpp"
 #include "log.hpp"
@@ -77,8 +86,9 @@ struct report {
 /// `batches` batches: the first min(batches · B, windows) windows, each counted once. The
 /// last batch may be partly filled; its empty rows are not counted. ctdl::error if the split
 /// holds no window of T tokens or batches is 0.
-template <std::size_t B, std::size_t T, class Model>
-double validation_loss(Model& net, const data::text_dataset& ds, std::uint64_t batches) {
+template <std::size_t B, std::size_t T, class Model, class Dataset>
+    requires(token_batch_source<Dataset, B, T> && !masked_batch_source<Dataset, B, T>)
+double validation_loss(Model& net, const Dataset& ds, std::uint64_t batches) {
     using Exec = typename Model::exec_type;
     if (batches == 0) throw error("validation: the number of batches (eval_batches) must be at least 1");
     const std::size_t windows = ds.windows(data::split::validation, T).size();  // ctdl::error if none
@@ -108,6 +118,47 @@ double validation_loss(Model& net, const data::text_dataset& ds, std::uint64_t b
     return total / static_cast<double>(counted);
 }
 
+/// For a masked batch source: the mean cross-entropy per counted target (Σ mask · loss /
+/// Σ mask) over the validation split's rows, in order, B to a batch, up to `batches`
+/// batches: the first min(batches · B, rows) rows, each counted once (the rows past them in
+/// the last batch have mask 0). ctdl::error if batches is 0, or if those rows hold no
+/// counted target.
+template <std::size_t B, std::size_t T, class Model, class Dataset>
+    requires masked_batch_source<Dataset, B, T>
+double validation_loss(Model& net, const Dataset& ds, std::uint64_t batches) {
+    using Exec = typename Model::exec_type;
+    if (batches == 0) throw error("validation: the number of batches (eval_batches) must be at least 1");
+    ds.require_window(data::split::validation, T);
+    const std::size_t rows = ds.rows(data::split::validation);
+    tensor<int, shape<B, T>> x, y;
+    tensor<float, shape<B, T>> mask;
+    tensor<typename Model::value_type, output_shape<typename Model::arch_type, shape<B, T>>, Exec> logits;
+    double total = 0, weight = 0;
+    std::size_t counted = 0;
+    for (std::uint64_t used = 0; used < batches && counted < rows; ++used) {
+        counted += ds.fill_rows(data::split::validation, counted, x, y, mask);
+        double w = 0;  // Σ mask of this batch
+        for (std::size_t i = 0; i < B * T; ++i) w += static_cast<double>(mask.data()[i]);
+        double mean;  // over the batch's counted targets
+        if constexpr (Exec::host_accessible) {
+            net.forward(x, logits);
+            mean = static_cast<double>(loss::cross_entropy(logits, y, mask));
+        } else {
+            const auto xd = to<Exec>(x);
+            const auto yd = to<Exec>(y);
+            const auto md = to<Exec>(mask);
+            net.forward(xd, logits);
+            mean = static_cast<double>(loss::cross_entropy(logits, yd, md));
+        }
+        total += mean * w;
+        weight += w;
+    }
+    if (!(weight > 0))
+        throw error("validation: the " + std::to_string(counted) +
+                    " validation rows evaluated hold no target with a mask weight above 0");
+    return total / weight;
+}
+
 /// Named after the mistake, with the optimizer in its name (ctdl::optimizer: core/concepts.hpp).
 template <class Optimizer>
 struct run_optimizer_must_be_an_optimizer {
@@ -117,11 +168,12 @@ struct run_optimizer_must_be_an_optimizer {
                          "(ctdl::optimizer), as optim::sgd, adam and adamw do");
 };
 
-/// run, for an optimizer (checked by run below).
-template <std::size_t B, std::size_t T, class Model, class Optimizer>
-report run_checked(Model& net, Optimizer& opt, const data::text_dataset& ds, rng& data_rng, const options& o) {
+/// run, for an optimizer and a batch source (checked by run below).
+template <std::size_t B, std::size_t T, class Model, class Optimizer, class Dataset>
+report run_checked(Model& net, Optimizer& opt, const Dataset& ds, rng& data_rng, const options& o) {
     using V = typename Model::value_type;
     using Exec = typename Model::exec_type;
+    constexpr bool masked = masked_batch_source<Dataset, B, T>;
     // Everything that can be checked is checked before any output is touched: a run that
     // cannot start leaves an earlier run's checkpoint, log and plot as they were.
     static_assert(optimizer_was_made_for_another_model_type<Optimizer, Model>::value);
@@ -158,6 +210,15 @@ report run_checked(Model& net, Optimizer& opt, const data::text_dataset& ds, rng
     auto& acts = net.template activations_for<shape<B, T>, int>();
     tensor<int, shape<B, T>> x, y;
     std::conditional_t<Exec::host_accessible, std::nullptr_t, tensor<int, shape<B, T>, Exec>> xd{}, yd{};
+    std::conditional_t<masked, tensor<float, shape<B, T>>, std::nullptr_t> mask{};
+    std::conditional_t<masked && !Exec::host_accessible, tensor<float, shape<B, T>, Exec>, std::nullptr_t> maskd{};
+    // The micro-batch's mean loss, and its gradient into acts.dout: masked when the data is.
+    const auto loss_and_gradient = [&](const auto& logits, const auto& targets, const auto& weights) -> double {
+        if constexpr (masked)
+            return static_cast<double>(loss::cross_entropy.forward_backward(logits, targets, weights, acts.dout));
+        else
+            return static_cast<double>(loss::cross_entropy.forward_backward(logits, targets, acts.dout));
+    };
     report r;
     r.steps = start;
     const auto t0 = std::chrono::steady_clock::now();
@@ -165,16 +226,20 @@ report run_checked(Model& net, Optimizer& opt, const data::text_dataset& ds, rng
         opt.set_lr(static_cast<V>(schedule(step)));
         double loss_sum = 0;
         for (std::uint64_t micro = 0; micro < o.grad_accumulation; ++micro) {
-            ds.sample_batch(data::split::train, data_rng, x, y);
+            if constexpr (masked)
+                ds.sample_batch(data::split::train, data_rng, x, y, mask);
+            else
+                ds.sample_batch(data::split::train, data_rng, x, y);
             if constexpr (Exec::host_accessible) {
                 const auto& logits = net.forward(x, acts);
-                loss_sum += static_cast<double>(loss::cross_entropy.forward_backward(logits, y, acts.dout));
+                loss_sum += loss_and_gradient(logits, y, mask);
                 net.backward(acts, x, acts.dout, micro > 0);
             } else {
                 xd = to<Exec>(x);
                 yd = to<Exec>(y);
+                if constexpr (masked) maskd = to<Exec>(mask);
                 const auto& logits = net.forward(xd, acts);
-                loss_sum += static_cast<double>(loss::cross_entropy.forward_backward(logits, yd, acts.dout));
+                loss_sum += loss_and_gradient(logits, yd, maskd);
                 net.backward(acts, xd, acts.dout, micro > 0);
             }
         }
@@ -217,11 +282,24 @@ report run_checked(Model& net, Optimizer& opt, const data::text_dataset& ds, rng
     return r;
 }
 
-/// Trains from the optimizer's current step count up to o.steps; returns the curves.
-template <std::size_t B, std::size_t T, class Model, class Optimizer>
-report run(Model& net, Optimizer& opt, const data::text_dataset& ds, rng& data_rng, const options& o) {
+/// Named after the mistake, with the data's type in its name (train/batch_source.hpp).
+template <class Dataset, std::size_t B, std::size_t T>
+struct run_data_must_be_a_batch_source {
+    static constexpr bool value = token_batch_source<Dataset, B, T> || masked_batch_source<Dataset, B, T>;
+    static_assert(value, "train::run: the data must be a batch source (train/batch_source.hpp): "
+                         "require_window(split, T), and sample_batch(split, rng, x, y) with windows and "
+                         "fill_windows as data::text_dataset offers them, or sample_batch(split, rng, x, y, mask) "
+                         "with rows and fill_rows as data::sft_dataset offers them");
+};
+
+/// Trains from the optimizer's current step count up to o.steps; returns the curves. ds is
+/// a data::text_dataset, a data::sft_dataset, or any other batch source.
+template <std::size_t B, std::size_t T, class Model, class Optimizer, class Dataset>
+report run(Model& net, Optimizer& opt, const Dataset& ds, rng& data_rng, const options& o) {
     if constexpr (!run_optimizer_must_be_an_optimizer<Optimizer>::value)
         return {};  // refused at compile time above; nothing more to report
+    else if constexpr (!run_data_must_be_a_batch_source<Dataset, B, T>::value)
+        return {};
     else
         return run_checked<B, T>(net, opt, ds, data_rng, o);
 }

@@ -308,7 +308,7 @@ ctdl::model<LG> ctdl_adapter_model() {
 }
 }  // namespace
 
-TEST_CASE("LoRA adapter files: save_adapter writes peft's layout, which load_adapter reads back bitwise; peft loads "
+TEST_CASE("LoRA adapter files: save_adapter writes peft's layout, which load_adapter reads back bitwise, and peft loads "
           "ctdl's adapter with equal logits") {
     const auto net = ctdl_adapter_model();
     ctdl_test::temp_dir dir;

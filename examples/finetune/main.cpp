@@ -1,0 +1,177 @@
+// examples/finetune: teaches the pretraining example's GPT a task with a checkable answer,
+// by full fine-tuning and by LoRA, and reports what each gained and what each kept.
+//
+//   finetune --from DIR [--steps N] [--threads N] [--out DIR]
+//
+// DIR is a pretraining run's folder (examples/pretrain --out DIR): its gpt.safetensors, with
+// the character tokenizer in the snapshot's metadata. The task, on data generated here (no
+// download), in the stories' own alphabet: "Say fox three times." -> " fox fox fox." for the
+// nouns and names of the stories and counts one to five. The (word, count) pairs are split
+// into training and held-out sets, so the held-out prompts are combinations never trained on.
+// For each method it prints, before and after: the task accuracy on the held-out prompts
+// (greedy continuation equal to the answer up to its full stop), and the validation loss on
+// the pretraining text (the general knowledge kept). Exit status 0, or 2 with a message.
+#include <ctdl/ctdl.hpp>
+#include <ctdl/data/corpus.hpp>
+#include <ctdl/data/sft.hpp>
+
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "../pretrain/model.hpp"
+
+namespace {
+
+using gpt = examples::pretrain_gpt;
+constexpr std::size_t T = examples::pretrain_context, batch = 16;
+using full_t = gpt;
+using lora_t = ctdl::with_lora<gpt, ctdl::lora::config<8, 16>, "qkv", "proj">;
+
+constexpr const char* usage = "usage: finetune --from DIR [--steps N] [--threads N] [--out DIR]";
+struct usage_error : ctdl::error {
+    using ctdl::error::error;
+};
+
+std::size_t parse_count(std::string_view flag, std::string_view v, std::size_t max) {
+    const auto n = ctdl::parse_number<std::size_t>(v);
+    if (!n || *n == 0 || *n > max)
+        throw usage_error(std::string(flag) + " needs a whole number from 1 to " + std::to_string(max) + ", not '" +
+                          std::string(v) + "'");
+    return *n;
+}
+
+/// The task's examples: every (word, count), split by a fixed rule into train and held out.
+struct task {
+    std::vector<ctdl::data::prompt_response> train, held_out;
+};
+task make_task() {
+    static constexpr std::string_view words[] = {"cat", "dog", "fox", "owl", "horse", "duck", "mouse", "sheep", "ball",
+                                                 "box", "kite", "apple", "hat", "book", "cake", "key", "boat", "Mara",
+                                                 "Lina", "Ada", "Ivy", "Rosa", "Tom", "Otto", "Ben", "Sam", "Finn", "Leo",
+                                                 "Pip", "Rex", "Moss", "Dot"};
+    static constexpr std::string_view counts[] = {"one", "two", "three", "four", "five"};
+    task t;
+    std::size_t k = 0;
+    for (const auto w : words)
+        for (std::size_t c = 0; c < 5; ++c, ++k) {
+            ctdl::data::prompt_response pr;
+            pr.prompt = "Say " + std::string(w) + " " + std::string(counts[c]) + " time" + (c ? "s." : ".");
+            for (std::size_t i = 0; i <= c; ++i) pr.response += " " + std::string(w);
+            pr.response += ".";
+            (k % 5 == 2 ? t.held_out : t.train).push_back(pr);  // every fifth: each word, each count held out somewhere
+        }
+    return t;
+}
+
+/// Greedy continuations of the held-out prompts that equal the answer up to its full stop.
+template <class M>
+double accuracy(M& net, const ctdl::data::char_tokenizer& tok, const std::vector<ctdl::data::prompt_response>& set) {
+    ctdl::rng g(ctdl::seed{1});
+    const ctdl::infer::sampling greedy{.temperature = 0, .vocab_size = tok.vocab_size()};
+    std::size_t right = 0;
+    for (const auto& pr : set) {
+        const auto prompt = tok.encode(pr.prompt);
+        const std::size_t n = std::min(pr.response.size() + 2, T - prompt.size());
+        const auto out = ctdl::infer::generate<T>(net, prompt, n, g, greedy);
+        std::string said = tok.decode(std::span<const int>(out).subspan(prompt.size()));
+        if (const auto stop = said.find('.'); stop != std::string::npos) said.resize(stop + 1);
+        right += said == pr.response;
+    }
+    return static_cast<double>(right) / static_cast<double>(set.size());
+}
+
+struct outcome {
+    double accuracy_before, accuracy_after, text_loss_before, text_loss_after, task_loss_after, seconds;
+    std::size_t trained_parameters, state_bytes;
+};
+
+template <class Arch, class Load>
+outcome fine_tune(const char* name, Load&& load, const ctdl::data::char_tokenizer& tok, const task& tk,
+                  const ctdl::data::text_dataset& text, std::size_t steps, double lr, const std::filesystem::path& out) {
+    ctdl::model<Arch> net{ctdl::seed{5}};
+    load(net);
+    const ctdl::data::sft_dataset ds(tk.train, tk.held_out, tok, {.context = T, .append_end_token = false});
+    ds.require_vocab(examples::pretrain_vocab);
+    outcome r{};
+    r.accuracy_before = accuracy(net, tok, tk.held_out);
+    r.text_loss_before = ctdl::train::validation_loss<batch, T>(net, text, 8);
+    ctdl::optim::adamw opt{net, {.lr = static_cast<float>(lr), .weight_decay = 0.0f}};
+    for (const auto& s : opt.state_tensors()) r.state_bytes += s.values.size() * sizeof(float);
+    r.state_bytes += ctdl::model<Arch>::gradient_count * sizeof(float);
+    r.trained_parameters = ctdl::model<Arch>::gradient_count;
+    ctdl::rng data_rng(ctdl::seed{6});
+    ctdl::train::options o;
+    o.steps = steps;
+    o.peak_lr = lr;
+    o.min_lr = lr / 10;
+    o.warmup_steps = steps / 10;
+    o.eval_every = std::max<std::size_t>(steps / 4, 1);
+    o.eval_batches = 4;
+    o.progress = false;
+    o.csv = out / (std::string(name) + ".csv");
+    const auto rep = ctdl::train::run<batch, T>(net, opt, ds, data_rng, o);
+    r.seconds = rep.seconds;
+    r.task_loss_after = rep.validation_loss.value_or(0);
+    r.accuracy_after = accuracy(net, tok, tk.held_out);
+    r.text_loss_after = ctdl::train::validation_loss<batch, T>(net, text, 8);
+    return r;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+    std::filesystem::path from, out = "finetune_run";
+    std::size_t steps = 300, threads = 0;
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view a = argv[i];
+        if ((a == "--from" || a == "--steps" || a == "--out" || a == "--threads") && i + 1 >= argc)
+            throw usage_error(std::string(a) + " needs a value");
+        if (a == "--from") from = argv[++i];
+        else if (a == "--steps") steps = parse_count(a, argv[++i], 1000000);
+        else if (a == "--out") out = argv[++i];
+        else if (a == "--threads") threads = parse_count(a, argv[++i], 1024);
+        else if (a == "--help" || a == "-h") {
+            std::printf("%s\n", usage);
+            return 0;
+        } else
+            throw usage_error("unknown argument '" + std::string(a) + "'");
+    }
+    if (from.empty()) throw usage_error("--from needs the folder of a pretraining run (examples/pretrain --out DIR)");
+    if (threads) ctdl::cpu::set_threads(threads);
+    const auto snapshot = from / "gpt.safetensors";
+    ctdl::metadata meta;
+    [[maybe_unused]] const auto pretrained = ctdl::load<ctdl::model<ctdl::frozen<gpt>>>(snapshot, meta);  // checks the file first
+    const auto it = meta.find("tokenizer");
+    if (it == meta.end()) throw ctdl::error("'" + snapshot.string() + "' has no \"tokenizer\" metadata");
+    const auto tok = ctdl::data::char_tokenizer::from_string(it->second);
+    const std::string corpus = ctdl::data::default_corpus(200000);
+    const ctdl::data::text_dataset text(tok.encode(corpus), 0.1);
+    const task tk = make_task();
+    std::filesystem::create_directories(out);
+    std::printf("task: %zu training and %zu held-out prompts, e.g. \"%s\" -> \"%s\"; %zu steps of batch %zu, %zu threads\n",
+                tk.train.size(), tk.held_out.size(), tk.held_out[0].prompt.c_str(), tk.held_out[0].response.c_str(),
+                steps, batch, ctdl::cpu::threads());
+
+    const auto full = fine_tune<full_t>(
+        "full", [&](auto& net) { ctdl::load_into(net, snapshot); }, tok, tk, text, steps, 3e-4, out);
+    const auto lora = fine_tune<lora_t>(
+        "lora", [&](auto& net) { ctdl::lora::load_base(net, snapshot); }, tok, tk, text, steps, 2e-3, out);
+
+    std::printf("\n%-6s %10s %14s %10s %10s %12s %12s %8s\n", "method", "trained", "grad+state", "acc before",
+                "acc after", "text before", "text after", "seconds");
+    for (const auto& [name, r] : {std::pair{"full", full}, std::pair{"lora", lora}})
+        std::printf("%-6s %10zu %11.2f MB %9.0f%% %9.0f%% %12.3f %12.3f %8.1f\n", name, r.trained_parameters,
+                    static_cast<double>(r.state_bytes) / 1e6, 100 * r.accuracy_before, 100 * r.accuracy_after,
+                    r.text_loss_before, r.text_loss_after, r.seconds);
+    std::printf("(accuracy on the held-out prompts; text: validation loss on the pretraining stories, nats/char)\n");
+    return 0;
+} catch (const usage_error& e) {
+    std::fprintf(stderr, "finetune: %s\n%s\n", e.what(), usage);
+    return 2;
+} catch (const std::exception& e) {
+    std::fprintf(stderr, "finetune: %s\n", e.what());
+    return 2;
+}

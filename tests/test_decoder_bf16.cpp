@@ -103,7 +103,7 @@ std::vector<int> some_tokens(std::size_t n, int salt) {
 
 }  // namespace
 
-TEST_CASE("bf16: a float rounds to the nearest bf16, ties to even; widening is exact") {
+TEST_CASE("bf16: a float rounds to the nearest bf16, ties to even, and widens back exactly") {
     // Exact halves between two bf16: to the even one (truncation would keep the lower).
     CHECK(bf16::round(from_bits(0x3f808000u)).bits == 0x3f80);  // 1 + 2^-8: between 0x3f80 (even) and 0x3f81
     CHECK(bf16::round(from_bits(0x3f818000u)).bits == 0x3f82);  // between 0x3f81 and 0x3f82 (even)

@@ -129,8 +129,9 @@ public:
 private:
     static_assert(decoder_needs_a_context_length<arch_type, MaxT>::value);
     using in_shape = shape<Batch, (MaxT > 0 ? MaxT : 1)>;
-    static_assert(decoder_weights_must_be_the_models_type_or_bf16<T, Weights>::value);
-    static_assert(std::conditional_t<std::is_same_v<Weights, T>, std::true_type,
+    // (The policy is asked only about a weight type it may be asked for.)
+    static constexpr bool weights_ok_ = decoder_weights_must_be_the_models_type_or_bf16<T, Weights>::value;
+    static_assert(std::conditional_t<std::is_same_v<Weights, T> || !weights_ok_, std::true_type,
                                      decoder_policy_must_pack_weights_in<Exec, Weights>>::value);
     using context =
         graph::context<in_shape, T, Exec, 0, 0, true, false, int, (pass_rows > 0 ? pass_rows : 1), Weights>;

@@ -38,5 +38,6 @@ int main(int argc, char** argv) {
     check(close(a.output, b.output, 1e-5), "forward outputs agree to float rounding");
     check(std::fabs(a.loss - b.loss) <= 1e-5f * std::fabs(b.loss), "training losses agree");
     check(close(a.after_step, b.after_step, 1e-5), "parameters after one step agree");
+    check(close(a.bf16_logits, b.bf16_logits, 1e-5), "bf16 decoding sessions' logits agree to float rounding");
     return failures == 0 ? 0 : 1;
 }

@@ -4,6 +4,7 @@
 // which is what the test is about.
 #pragma once
 #include <ctdl/ctdl.hpp>
+#include <ctdl/infer/decoder.hpp>
 
 #include <string>
 #include <typeinfo>
@@ -15,6 +16,7 @@ struct isa_result {
     std::vector<float> after_step; // the parameters after one sgd step
     float loss = 0;
     std::size_t threads_seen = 0;  // ctdl::cpu::threads() as that unit sees it
+    std::vector<float> bf16_logits;  // a bf16 decoding session's logits (prefill, then single steps)
 };
 
 namespace {
@@ -38,6 +40,17 @@ isa_result isa_work() {
     ctdl::optim::sgd opt{net, {.lr = 0.1f}};
     r.loss = ctdl::train_step(net, opt, ctdl::loss::cross_entropy, x, y);
     r.after_step.assign(net.parameters(), net.parameters() + net.parameter_count);
+    // Weights in bf16, widened in each unit's own kernel (AVX-512 or the portable one).
+    using gpt = ctdl::models::gpt<24, 12, 32, 2, 1>;
+    using frozen_gpt = ctdl::model<ctdl::frozen<gpt>>;
+    const frozen_gpt lm = ctdl::freeze(ctdl::model<gpt>{ctdl::seed{5}});
+    ctdl::infer::bf16_decoder<frozen_gpt> dec{lm};
+    auto logits = dec.prefill(0, std::vector<int>{3, 1, 4, 1, 5, 9});
+    r.bf16_logits.assign(logits.begin(), logits.end());
+    for (int t : {2, 6, 5}) {
+        logits = dec.append(0, t);
+        r.bf16_logits.insert(r.bf16_logits.end(), logits.begin(), logits.end());
+    }
     return r;
 }
 

@@ -11,6 +11,9 @@
 //            over a run-time number of token rows, at most decode_capacity at a time, and
 //            keeps what decoding needs (a KV cache for the input shape's sequences) instead
 //            of what a whole-shape forward needs; its row buffers hold decode_capacity rows.
+//   packed_type: the elements in which a node keeps a weight packed for its policy's
+//            kernels (ops/linear: T, or ctdl::bf16 in the nodes of a bf16 decoding session,
+//            infer::bf16_decoder).
 #include <cstddef>
 
 #include "../core/shape.hpp"
@@ -18,7 +21,7 @@
 namespace ctdl::graph {
 
 template <shape_like In, class T, class Exec, std::size_t ParamOffset, std::size_t GradOffset, bool Frozen,
-          bool NeedDx, class Input = T, std::size_t DecodeRows = 0>
+          bool NeedDx, class Input = T, std::size_t DecodeRows = 0, class Packed = T>
 struct context {
     using in_shape = In;
     using value_type = T;
@@ -31,11 +34,12 @@ struct context {
     static constexpr bool need_dx = NeedDx;
     static constexpr bool decode = DecodeRows > 0;
     static constexpr std::size_t decode_capacity = DecodeRows;
+    using packed_type = Packed;
 
     /// The same context for a part of this layer: another input shape and offsets.
     template <shape_like In2, std::size_t P2, std::size_t G2, bool NeedDx2, bool Frozen2 = Frozen,
               class Input2 = Input>
-    using child = context<In2, T, Exec, P2, G2, Frozen2, NeedDx2, Input2, DecodeRows>;
+    using child = context<In2, T, Exec, P2, G2, Frozen2, NeedDx2, Input2, DecodeRows, Packed>;
 };
 
 }  // namespace ctdl::graph

@@ -14,6 +14,16 @@
 // outlive it, and changes to its parameters are seen by the next call). Everything the
 // session needs is allocated when it is made; a step allocates nothing.
 //
+// Weights in bf16: infer::bf16_decoder<Model, Batch, MaxT, PassRows> (decoder<..., ctdl::bf16>)
+// is the same session with the weights of its linear layers and tied head packed in bf16
+// (each rounded to nearest, ties to even, when the session packs them) and widened to float
+// in the kernel: the activations, the KV cache and every sum stay float, and the logits are
+// those of the float session over a model whose packed weights were rounded to bf16. Half
+// the weight bytes per token; the model keeps its float parameters (the embeddings, norms
+// and biases are read from them).
+//
+//   ctdl::infer::bf16_decoder<decltype(net)> dec{net};
+//
 // Each call returns the logits after the last token it appended (for a language model's
 // head only that row is computed): a host span of the vocabulary size, valid until the next
 // call on this session.
@@ -33,9 +43,11 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "../core/bf16.hpp"
 #include "../core/error.hpp"
 #include "../core/shape.hpp"
 #include "../exec/aligned_buffer.hpp"
@@ -44,6 +56,7 @@
 #include "../graph/node_of.hpp"
 #include "../graph/packs.hpp"
 #include "../nn/layer.hpp"
+#include "../ops/linear/kernels.hpp"
 #include "sampling.hpp"
 
 namespace ctdl::infer {
@@ -77,19 +90,36 @@ struct decoder_layers_must_decode {
                          "(graph/decode.hpp); one of them has not");
 };
 
+template <class T, class Weights>
+struct decoder_weights_must_be_the_models_type_or_bf16 {
+    static constexpr bool value = std::is_same_v<Weights, T> || (std::is_same_v<T, float> && std::is_same_v<Weights, bf16>);
+    static_assert(value, "infer::decoder<Model, Batch, MaxT, PassRows, Weights>: Weights must be the model's "
+                         "value_type, or ctdl::bf16 for a float model");
+};
+template <class Exec, class Weights>
+struct decoder_policy_must_pack_weights_in {
+    static constexpr bool value = ops::linear_packs<Exec, float, nn::weight_layout::out_in, Weights>(1) &&
+                                  ops::linear_packs<Exec, float, nn::weight_layout::in_out, Weights>(1);
+    static_assert(value, "infer::decoder: the model's execution policy keeps no weights packed in this type "
+                         "(bf16 weights: the cpu policy)");
+};
+
 /// Rows a decoding pass takes by default: a prompt longer than this is prefilled in passes of
 /// this many tokens (each reading the cache the ones before it wrote), which bounds the row
 /// buffers (GPT-2 small: ~1 GB for a whole 1024-token pass, ~120 MB for 128 rows).
 inline constexpr std::size_t default_pass_rows = 128;
 
 template <class Model, std::size_t Batch = 1, std::size_t MaxT = context_length<typename Model::arch_type>,
-          std::size_t PassRows = (Batch > default_pass_rows ? Batch : default_pass_rows)>
+          std::size_t PassRows = (Batch > default_pass_rows ? Batch : default_pass_rows),
+          class Weights = typename Model::value_type>
 class decoder {
 public:
     using model_type = Model;
     using arch_type = typename Model::arch_type;
     using T = typename Model::value_type;
     using Exec = typename Model::exec_type;
+    /// The elements the session keeps its packed weights in: T, or bf16.
+    using weight_type = Weights;
     static constexpr std::size_t batch = Batch, max_length = MaxT;
     /// Rows one pass takes (a step has one per sequence, a prefill up to this many).
     static constexpr std::size_t pass_rows = PassRows < Batch * MaxT ? PassRows : Batch * MaxT;
@@ -99,7 +129,12 @@ public:
 private:
     static_assert(decoder_needs_a_context_length<arch_type, MaxT>::value);
     using in_shape = shape<Batch, (MaxT > 0 ? MaxT : 1)>;
-    using context = graph::context<in_shape, T, Exec, 0, 0, true, false, int, (pass_rows > 0 ? pass_rows : 1)>;
+    // (The policy is asked only about a weight type it may be asked for.)
+    static constexpr bool weights_ok_ = decoder_weights_must_be_the_models_type_or_bf16<T, Weights>::value;
+    static_assert(std::conditional_t<std::is_same_v<Weights, T> || !weights_ok_, std::true_type,
+                                     decoder_policy_must_pack_weights_in<Exec, Weights>>::value);
+    using context =
+        graph::context<in_shape, T, Exec, 0, 0, true, false, int, (pass_rows > 0 ? pass_rows : 1), Weights>;
     using root_type = graph::node_of<arch_type, context>;
     using out_shape = output_shape<arch_type, in_shape>;
 
@@ -194,6 +229,10 @@ public:
         }
     }
 
+    /// Bytes of the session's packed weights (made on the first call; 0 before it, and for a
+    /// float session on a policy or ISA that packs none).
+    std::size_t packed_bytes() const { return packs_.size() * sizeof(Weights); }
+
     /// The logits after the last token appended to sequence b (host memory).
     std::span<const T> logits(std::size_t b) const {
         return std::span<const T>(logits_.data() + b * vocab, vocab);
@@ -240,9 +279,14 @@ private:
     std::vector<std::int32_t> host_seq_, host_pos_, host_keep_;
     std::vector<T> logits_;
     std::vector<std::size_t> length_;
-    page_buffer<T> packs_;
+    page_buffer<Weights> packs_;
     std::uint64_t packed_version_ = 0;
 };
+
+/// A decoding session whose linear layers and tied head read their weights in bf16 (see above).
+template <class Model, std::size_t Batch = 1, std::size_t MaxT = context_length<typename Model::arch_type>,
+          std::size_t PassRows = (Batch > default_pass_rows ? Batch : default_pass_rows)>
+using bf16_decoder = decoder<Model, Batch, MaxT, PassRows, bf16>;
 
 /// What generate does after the prompt.
 struct generation {
@@ -292,10 +336,11 @@ struct no_token_callback {
 /// Generates from prompts[b] (one per sequence of the session, at most Batch, each at least
 /// one token) in one pass per step; returns each prompt followed by its new tokens. The
 /// session is reset first.
-template <class Model, std::size_t Batch, std::size_t MaxT, std::size_t PassRows,
+template <class Model, std::size_t Batch, std::size_t MaxT, std::size_t PassRows, class W,
           class OnToken = detail::no_token_callback>
-std::vector<std::vector<int>> generate(decoder<Model, Batch, MaxT, PassRows>& dec, std::span<const std::vector<int>> prompts,
-                                       const generation& opt, rng& g, OnToken&& on_token = {}) {
+std::vector<std::vector<int>> generate(decoder<Model, Batch, MaxT, PassRows, W>& dec,
+                                       std::span<const std::vector<int>> prompts, const generation& opt, rng& g,
+                                       OnToken&& on_token = {}) {
     using T = typename Model::value_type;
     const std::size_t n = prompts.size();
     if (n == 0 || n > Batch)
@@ -303,7 +348,7 @@ std::vector<std::vector<int>> generate(decoder<Model, Batch, MaxT, PassRows>& de
                     std::to_string(Batch));
     if (!opt.stop_strings.empty() && !opt.token_text)
         throw error("infer::generate: stop_strings need generation::token_text (a tokenizer's text of a token)");
-    sampler pick(decoder<Model, Batch, MaxT, PassRows>::vocab);
+    sampler pick(decoder<Model, Batch, MaxT, PassRows, W>::vocab);
     pick.check(opt.how);
     for (std::size_t b = 0; b < n; ++b) {
         if (prompts[b].empty()) throw error("infer::generate: prompt " + std::to_string(b) + " is empty");
@@ -344,10 +389,10 @@ std::vector<std::vector<int>> generate(decoder<Model, Batch, MaxT, PassRows>& de
 }
 
 /// The same for one prompt (sequence 0 of the session).
-template <class Model, std::size_t Batch, std::size_t MaxT, std::size_t PassRows,
+template <class Model, std::size_t Batch, std::size_t MaxT, std::size_t PassRows, class W,
           class OnToken = detail::no_token_callback>
-std::vector<int> generate(decoder<Model, Batch, MaxT, PassRows>& dec, const std::vector<int>& prompt, const generation& opt,
-                          rng& g, OnToken&& on_token = {}) {
+std::vector<int> generate(decoder<Model, Batch, MaxT, PassRows, W>& dec, const std::vector<int>& prompt,
+                          const generation& opt, rng& g, OnToken&& on_token = {}) {
     auto all = generate(dec, std::span<const std::vector<int>>(&prompt, 1), opt, g,
                         std::forward<OnToken>(on_token));
     return std::move(all.front());

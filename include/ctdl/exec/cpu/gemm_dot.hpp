@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <type_traits>
 
+#include "../../core/bf16.hpp"
 #include "../epilogue.hpp"
 #include "../pass_count.hpp"
 #include "gemm_epilogue.hpp"
@@ -28,6 +29,10 @@ namespace detail {
 
 /// Work (multiply-adds) up to which a product runs on the calling thread alone.
 inline constexpr std::size_t serial_work = std::size_t{1} << 18;
+
+/// B bytes up to which the few-row dot-product path walks B backwards every other call
+/// (an L2 of this machine's cores; see gemm_dot).
+inline constexpr std::size_t dot_reverse_bytes = std::size_t{1} << 20;
 
 /// B bytes up to which the few-row dot-product path (M <= 4) runs on the calling thread alone.
 inline constexpr std::size_t dot_split_bytes = std::size_t{64} << 10;
@@ -174,22 +179,36 @@ inline T dot_tail_step(T a, T b, T s) {
     return std::fma(a, b, s);
 }
 
+/// 16 bf16 at p widened exactly to floats: each zero-extended to 32 bits and shifted up by 16.
+inline __m512 widen_bf16(const bf16* p) {
+    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
 /// Where gemm_dot_rows finds B: op(B)ᵀ row-major with stride ldb (B[j·ldb + k]), or packed
 /// once by pack_dot (a frozen model's weights): each group of JB = 4 columns contiguous,
 /// whole k-steps first ([step][column][w lanes]: one sequential stream for the group), then
-/// each column's K mod w tail. The arithmetic is the same for both.
-template <class T, bool Packed>
+/// each column's K mod w tail. The arithmetic is the same for both. A pack may hold its
+/// elements as Wt = bf16 (pack_dot_bf16, exec/cpu/gemm_bf16.hpp), widened exactly to T as
+/// they are loaded; the arithmetic is then that of a float pack of the widened values.
+template <class T, bool Packed, class Wt = T>
 struct dot_b {
+    static_assert(std::is_same_v<Wt, T> || (Packed && std::is_same_v<T, float> && std::is_same_v<Wt, bf16>),
+                  "dot_b: a pack holds T, or bf16 widened to float");
+    static constexpr bool packed = Packed;
     static constexpr std::size_t JB = 4, W = simd<T>::width;
     /// Elements between two packed groups (64-byte multiples, so whole steps stay aligned).
-    static constexpr std::size_t group_stride(std::size_t K) { return (JB * K + 15) / 16 * 16; }
-    const T* B;
+    static constexpr std::size_t group_stride(std::size_t K) {
+        constexpr std::size_t line = 64 / sizeof(Wt);
+        return (JB * K + line - 1) / line * line;
+    }
+    const Wt* B;
     std::size_t ld;  // ldb, or the packed group stride
     std::size_t K;
     /// Where the group of columns starting at j lies: JB row pointers (missing columns, past
     /// N: column j again), or the packed group.
     struct group_ptrs {
-        const T* p[Packed ? 1 : JB];
+        const Wt* p[Packed ? 1 : JB];
     };
     group_ptrs group(std::size_t j, std::size_t jn) const {
         group_ptrs g;
@@ -198,16 +217,24 @@ struct dot_b {
             for (std::size_t q = 0; q < JB; ++q) g.p[q] = B + (j + (q < jn ? q : 0)) * ld;
         return g;
     }
-    /// op(B)[k : k + w, j + q] for a whole step k (< K / w · w).
-    static const T* step(const group_ptrs& g, std::size_t q, std::size_t k) {
+    /// Where op(B)[k : k + w, j + q] lies, for a whole step k (< K / w · w).
+    static const Wt* step(const group_ptrs& g, std::size_t q, std::size_t k) {
         if constexpr (Packed) return g.p[0] + k * JB + q * W;
         else return g.p[q] + k;
+    }
+    /// op(B)[k : k + w, j + q] as a register of T.
+    static typename simd<T>::reg load(const group_ptrs& g, std::size_t q, std::size_t k) {
+        if constexpr (std::is_same_v<Wt, bf16>) return widen_bf16(step(g, q, k));
+        else return simd<T>::load(step(g, q, k));
     }
     /// op(B)[kk, j + q] for kk in the tail [K / w · w, K).
     T tail(const group_ptrs& g, std::size_t q, std::size_t kk) const {
         const std::size_t kv = K / W * W;
-        if constexpr (Packed) return g.p[0][kv * JB + q * (K - kv) + (kk - kv)];
-        else return g.p[q][kk];
+        const Wt* p;
+        if constexpr (Packed) p = g.p[0] + kv * JB + q * (K - kv) + (kk - kv);
+        else p = g.p[q] + kk;
+        if constexpr (std::is_same_v<Wt, bf16>) return p->widen();
+        else return *p;
     }
 };
 
@@ -219,60 +246,71 @@ struct dot_b {
 /// where acc_p = Σ_{k-steps s ≡ p mod P, ascending} a[i, s·w : s·w+w] ⊙ b[j, s·w : s·w+w]
 /// (for P > 1 the steps past the last whole round of P go to acc_0), a fixed lane reduction,
 /// then the K mod w tail in order: the same whatever the thread count, packed or not.
-/// Columns [j0, j1), in reverse order of groups if `reverse`, then the epilogue over the row
-/// segments.
-template <class T, std::size_t MR, bool Packed>
-void gemm_dot_rows(std::size_t K, const T* A, std::size_t lda, const dot_b<T, Packed>& bsrc, T* C, std::size_t ldc,
-                   bool accumulate, tile_epilogue<T> ep, std::size_t j0, std::size_t j1, bool reverse) {
+/// dot_group computes the MR rows at A (row stride lda) of the group of columns at j (jn of
+/// them real) into C (row stride ldc), without the epilogue.
+template <class T, std::size_t MR, class Bsrc>
+inline void dot_group(std::size_t K, const T* A, std::size_t lda, const Bsrc& bsrc,
+                      const typename Bsrc::group_ptrs& gb, std::size_t j, std::size_t jn, T* C, std::size_t ldc,
+                      bool accumulate) {
     using S = simd<T>;
     using reg = typename S::reg;
-    constexpr std::size_t W = S::width, JB = dot_b<T, Packed>::JB, P = 4 / MR;
+    constexpr std::size_t W = S::width, JB = Bsrc::JB, P = 4 / MR;
     const std::size_t kv = K / W * W;
+    reg acc[P][MR][JB];
+    for (auto& ap : acc)
+        for (auto& ai : ap)
+            for (auto& a : ai) a = S::zero();
+    // One k-step into accumulator set p. The same FMAs either way; the order of the loads
+    // is what GCC 12 compiles best for each source (measured, MLP batch 1: from rows of B,
+    // its columns first, 6.6 us; from the pack, the rows of A first, 5.9 us; the other
+    // way round 7.7 us and a spilling loop).
+    auto step = [&](std::size_t p, std::size_t k) {
+        if constexpr (Bsrc::packed) {
+            // 4 KiB ahead of the stream (1024 floats, 2048 bf16).
+            if constexpr (MR == 1)
+                _mm_prefetch(reinterpret_cast<const char*>(bsrc.step(gb, 0, k)) + 4096, _MM_HINT_T0);
+            reg av[MR];
+            for (std::size_t i = 0; i < MR; ++i) av[i] = S::load(A + i * lda + k);
+            for (std::size_t q = 0; q < JB; ++q) {
+                const reg bv = bsrc.load(gb, q, k);
+                for (std::size_t i = 0; i < MR; ++i) acc[p][i][q] = S::fma(av[i], bv, acc[p][i][q]);
+            }
+        } else {
+            reg bv[JB];
+            for (std::size_t q = 0; q < JB; ++q) bv[q] = bsrc.load(gb, q, k);
+            for (std::size_t i = 0; i < MR; ++i) {
+                const reg av = S::load(A + i * lda + k);
+                for (std::size_t q = 0; q < JB; ++q) acc[p][i][q] = S::fma(av, bv[q], acc[p][i][q]);
+            }
+        }
+    };
+    std::size_t k = 0;
+    for (; k + P * W <= kv; k += P * W)
+        for (std::size_t p = 0; p < P; ++p) step(p, k + p * W);
+    for (; k < kv; k += W) step(0, k);
+    for (std::size_t i = 0; i < MR; ++i)
+        for (std::size_t q = 0; q < jn; ++q) {
+            reg v = acc[0][i][q];
+            for (std::size_t p = 1; p < P; ++p) v = S::add(v, acc[p][i][q]);
+            T sum;
+            if constexpr (std::is_same_v<T, float>) sum = _mm512_reduce_add_ps(v);
+            else sum = _mm512_reduce_add_pd(v);
+            for (std::size_t kk = kv; kk < K; ++kk) sum = dot_tail_step(A[i * lda + kk], bsrc.tail(gb, q, kk), sum);
+            T& c = C[i * ldc + j + q];
+            c = accumulate ? c + sum : sum;
+        }
+}
+
+/// dot_group over the groups of columns [j0, j1), in reverse order of groups if `reverse`,
+/// then the epilogue over the row segments.
+template <class T, std::size_t MR, class Bsrc>
+void gemm_dot_rows(std::size_t K, const T* A, std::size_t lda, const Bsrc& bsrc, T* C, std::size_t ldc,
+                   bool accumulate, tile_epilogue<T> ep, std::size_t j0, std::size_t j1, bool reverse) {
+    constexpr std::size_t JB = Bsrc::JB;
     const std::size_t groups = (j1 - j0 + JB - 1) / JB;
     for (std::size_t g = 0; g < groups; ++g) {
         const std::size_t j = j0 + (reverse ? groups - 1 - g : g) * JB, jn = std::min(JB, j1 - j);
-        const auto gb = bsrc.group(j, jn);
-        reg acc[P][MR][JB];
-        for (auto& ap : acc)
-            for (auto& ai : ap)
-                for (auto& a : ai) a = S::zero();
-        // One k-step into accumulator set p. The same FMAs either way; the order of the loads
-        // is what GCC 12 compiles best for each source (measured, MLP batch 1: from rows of B,
-        // its columns first, 6.6 us; from the pack, the rows of A first, 5.9 us; the other
-        // way round 7.7 us and a spilling loop).
-        auto step = [&](std::size_t p, std::size_t k) {
-            if constexpr (Packed) {
-                if constexpr (MR == 1) _mm_prefetch(reinterpret_cast<const char*>(bsrc.step(gb, 0, k) + 1024), _MM_HINT_T0);
-                reg av[MR];
-                for (std::size_t i = 0; i < MR; ++i) av[i] = S::load(A + i * lda + k);
-                for (std::size_t q = 0; q < JB; ++q) {
-                    const reg bv = S::load(bsrc.step(gb, q, k));
-                    for (std::size_t i = 0; i < MR; ++i) acc[p][i][q] = S::fma(av[i], bv, acc[p][i][q]);
-                }
-            } else {
-                reg bv[JB];
-                for (std::size_t q = 0; q < JB; ++q) bv[q] = S::load(bsrc.step(gb, q, k));
-                for (std::size_t i = 0; i < MR; ++i) {
-                    const reg av = S::load(A + i * lda + k);
-                    for (std::size_t q = 0; q < JB; ++q) acc[p][i][q] = S::fma(av, bv[q], acc[p][i][q]);
-                }
-            }
-        };
-        std::size_t k = 0;
-        for (; k + P * W <= kv; k += P * W)
-            for (std::size_t p = 0; p < P; ++p) step(p, k + p * W);
-        for (; k < kv; k += W) step(0, k);
-        for (std::size_t i = 0; i < MR; ++i)
-            for (std::size_t q = 0; q < jn; ++q) {
-                reg v = acc[0][i][q];
-                for (std::size_t p = 1; p < P; ++p) v = S::add(v, acc[p][i][q]);
-                T sum;
-                if constexpr (std::is_same_v<T, float>) sum = _mm512_reduce_add_ps(v);
-                else sum = _mm512_reduce_add_pd(v);
-                for (std::size_t kk = kv; kk < K; ++kk) sum = dot_tail_step(A[i * lda + kk], bsrc.tail(gb, q, kk), sum);
-                T& c = C[i * ldc + j + q];
-                c = accumulate ? c + sum : sum;
-            }
+        dot_group<T, MR>(K, A, lda, bsrc, bsrc.group(j, jn), j, jn, C, ldc, accumulate);
     }
     ep(0, j0, C + j0, ldc, MR, j1 - j0);
 }
@@ -280,23 +318,28 @@ void gemm_dot_rows(std::size_t K, const T* A, std::size_t lda, const dot_b<T, Pa
 CTDL_INTRINSIC_WARNINGS_ON
 
 /// Batch-1 C = A·Bᵀ (M = MR ≤ 4): its columns split over the threads.
-template <class T, std::size_t MR, bool Packed>
-void gemm_dot(std::size_t N, std::size_t K, const T* A, std::size_t lda, const dot_b<T, Packed>& B, T* C,
-              std::size_t ldc, bool accumulate, tile_epilogue<T> ep, thread_pool& pool) {
-    constexpr std::size_t JB = dot_b<T, Packed>::JB;
+template <class T, std::size_t MR, class Bsrc>
+void gemm_dot(std::size_t N, std::size_t K, const T* A, std::size_t lda, const Bsrc& B, T* C, std::size_t ldc,
+              bool accumulate, tile_epilogue<T> ep, thread_pool& pool) {
+    constexpr std::size_t JB = Bsrc::JB;
     const std::size_t groups = (N + JB - 1) / JB;
     // Every other call walks B backwards. Inference streams the same weights over and over;
     // when they overflow L2 (one thread, 1.07 MB for the 784-256-256-10 MLP), a walk in
     // one direction evicts each line just before it is needed again, while alternating
     // walks start where the last one ended, in what L2 still holds. The order of the
-    // column groups changes no result.
+    // column groups changes no result. Not for a B larger than an L2 itself (GPT-2's
+    // layers, 1.2 MB and up): nothing of it is left in L2 to start from, and a backward walk
+    // over the groups costs the stream its prefetches (each reaches 4 KiB ahead, into the
+    // group just done). Measured on one thread, batch-1 products of 48 [3072, 768] packs
+    // (453 MB in float): alternating, 12.7 GB/s from float packs and 9.2 from bf16 ones;
+    // always forward, 23 and 29.
     static thread_local bool flip = false;
-    const bool reverse = flip = !flip;
+    const bool reverse = (flip = !flip) && N * K * sizeof(*B.B) <= dot_reverse_bytes;
     // Split by weight bytes, not by work: at batch 1 the work is small but B (the weights) is
     // streamed from cache; two threads hold half of B each in their own L2 (784×256 floats,
     // 800 KB, overflows one 1 MB L2 beside the next layer's weights). The split is static
     // (part t always gets the same columns), so each core keeps its half between calls.
-    if (pool.size() == 1 || N * K * sizeof(T) <= dot_split_bytes || groups < 2) {
+    if (pool.size() == 1 || N * K * sizeof(*B.B) <= dot_split_bytes || groups < 2) {
         gemm_dot_rows<T, MR>(K, A, lda, B, C, ldc, accumulate, ep, 0, N, reverse);
         return;
     }
@@ -307,9 +350,9 @@ void gemm_dot(std::size_t N, std::size_t K, const T* A, std::size_t lda, const d
 }
 
 /// gemm_dot for M = 1..4 rows.
-template <class T, bool Packed>
-void gemm_dot_m(std::size_t M, std::size_t N, std::size_t K, const T* A, std::size_t lda, const dot_b<T, Packed>& B,
-                T* C, std::size_t ldc, bool accumulate, tile_epilogue<T> ep, thread_pool& pool) {
+template <class T, class Bsrc>
+void gemm_dot_m(std::size_t M, std::size_t N, std::size_t K, const T* A, std::size_t lda, const Bsrc& B, T* C,
+                std::size_t ldc, bool accumulate, tile_epilogue<T> ep, thread_pool& pool) {
     switch (M) {
         case 1: return gemm_dot<T, 1>(N, K, A, lda, B, C, ldc, accumulate, ep, pool);
         case 2: return gemm_dot<T, 2>(N, K, A, lda, B, C, ldc, accumulate, ep, pool);

@@ -7,11 +7,19 @@
 // (pack_in_out), so a batch-1 decode streams it as it streams an [out, in] one; its result
 // is then that of x·(Wᵀ)ᵀ by dot products: equal to the unpacked in_out GEMM to rounding,
 // not bit for bit (that GEMM sums in the tiled kernel's order).
+//
+// A decoding session may keep its packs in bf16 instead (P = ctdl::bf16: infer::bf16_decoder),
+// on every ISA and at any number of rows: cpu_kernels::pack_dot_bf16 rounds each weight to
+// nearest (ties to even) into the same layout, [out, in] and [in, out] alike, and
+// cpu_kernels::gemm_packed_bf16 widens it to float in the kernel (exec/cpu/gemm_bf16.hpp).
 #include <cstddef>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "../../core/bf16.hpp"
 #include "../../exec/cpu.hpp"
+#include "../../exec/cpu/gemm_bf16.hpp"
 #include "../../exec/kernel.hpp"
 #include "kernels.hpp"
 
@@ -24,17 +32,42 @@ struct kernel<ops::linear_forward, cpu> {
         ops::linear_forward::run<cpu>(std::forward<Args>(args)...);
     }
 
-    template <class T>
+    /// Whether a pack of elements P runs T's product at rows: a T pack (P = T) on AVX-512 at
+    /// up to 4 rows; a bf16 pack of float weights on every ISA at any number of rows.
+    template <class T, class P = T>
     static constexpr bool packs(std::size_t rows) {
-        return cpu_kernels::packs_small_batch<T> && rows <= cpu_kernels::packed_max_rows;
+        if constexpr (std::is_same_v<P, bf16>) return std::is_same_v<T, float>;
+        else if constexpr (std::is_same_v<P, T>)
+            return cpu_kernels::packs_small_batch<T> && rows <= cpu_kernels::packed_max_rows;
+        else return false;
     }
     /// Whether a layer that holds a pack should run from it now: on one thread. (Measured on
     /// the MLP at batch 1: one thread 6.6 us unpacked, 5.9 us packed; two threads, each
     /// streaming its half of the weights from its own L2, 3.6 us unpacked but 4.6 us packed.)
     static bool use_packed() { return cpu::threads() == 1; }
-    template <class T>
+    /// Elements (of P) of the pack of an [out, in] weight.
+    template <class T, class P = T>
     static constexpr std::size_t packed_size(std::size_t out, std::size_t in) {
-        return cpu_kernels::packed_size<T>(out, in);
+        if constexpr (std::is_same_v<P, bf16>) return cpu_kernels::packed_size_bf16(out, in);
+        else return cpu_kernels::packed_size<T>(out, in);
+    }
+    /// The bf16 pack of W [out, in], each weight rounded to nearest, ties to even.
+    template <class T>
+        requires std::is_same_v<T, float>
+    static void pack(std::size_t out, std::size_t in, const T* w, bf16* dst) {
+        cpu_kernels::pack_dot_bf16(out, in, w, in, 1, dst);
+    }
+    /// The same from W [in, out] (read in place, column by column).
+    template <class T>
+        requires std::is_same_v<T, float>
+    static void pack_in_out(std::size_t out, std::size_t in, const T* w, bf16* dst) {
+        cpu_kernels::pack_dot_bf16(out, in, w, 1, out, dst);
+    }
+    /// y from a bf16 pack: the weights widened to float in the kernel, x and every sum float.
+    template <class Ep>
+    static void run_packed(std::size_t rows, std::size_t out, std::size_t in, const float* x, const bf16* packed,
+                           float* y, const Ep& ep) {
+        cpu_kernels::gemm_packed_bf16(rows, out, in, x, in, packed, y, out, false, ep, cpu::pool());
     }
 #if defined(__AVX512F__)
     template <class T>

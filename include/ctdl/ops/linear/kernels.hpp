@@ -6,15 +6,18 @@
 // A policy may also run it from a packed copy of W, for frozen forwards at small batches
 // where the GEMM is a stream over the weights. Its kernel<ops::linear_forward, Exec> then
 // states (ops/linear/cpu.hpp):
-//   template <class T> static constexpr bool packs(std::size_t rows)   whether it packs at rows
-//   template <class T> static constexpr std::size_t packed_size(out, in)  elements of a pack
-//   template <class T> static void pack(out, in, w, dst)                 writes the pack
+//   template <class T, class P = T> static constexpr bool packs(rows)   whether a pack of elements P
+//                                                                         (T, or a storage type such as
+//                                                                         ctdl::bf16) runs at rows
+//   template <class T, class P = T> static constexpr std::size_t packed_size(out, in)  its elements
+//   template <class T> static void pack(out, in, w, dst)                 writes the pack (dst: P*)
 //   static bool use_packed()                                             whether to run from it now
 //   run_packed(rows, out, in, x, packed, y, ep)                          y from the pack, equal bit for
 //                                                                         bit to run(...) on W
 //   template <class T> static void pack_in_out(out, in, w, dst)          the same pack from W [in, out]
 // and ops::linear_packs<Exec, T>(rows) asks for it.
 #include <cstddef>
+#include <type_traits>
 
 #include "../../exec/epilogue.hpp"
 #include "../../exec/isa.hpp"
@@ -49,15 +52,20 @@ void run_linear_forward(std::size_t rows, std::size_t out, std::size_t in, const
     else linear_forward::run_in_out<Exec>(rows, out, in, x, w, y, ep);
 }
 
-/// Whether policy Exec runs linear_forward for T from a packed weight at this many rows
-/// (for a weight of layout L: an in_out one needs the policy's pack_in_out).
-template <class Exec, class T, nn::weight_layout L = nn::weight_layout::out_in>
+/// Whether policy Exec runs linear_forward for T from a weight packed in elements P (T, or a
+/// narrower storage type such as ctdl::bf16) at this many rows (for a weight of layout L: an
+/// in_out one needs the policy's pack_in_out).
+template <class Exec, class T, nn::weight_layout L = nn::weight_layout::out_in, class P = T>
 constexpr bool linear_packs(std::size_t rows) {
     using K = kernel<linear_forward, Exec>;
     if constexpr (L == nn::weight_layout::in_out &&
-                  !requires(const T* w, T* dst) { K::template pack_in_out<T>(std::size_t{}, std::size_t{}, w, dst); })
+                  !requires(const T* w, P* dst) { K::template pack_in_out<T>(std::size_t{}, std::size_t{}, w, dst); })
         return false;
-    else if constexpr (requires { K::template packs<T>(std::size_t{}); })
+    else if constexpr (!requires(const T* w, P* dst) { K::template pack<T>(std::size_t{}, std::size_t{}, w, dst); })
+        return false;
+    else if constexpr (requires { K::template packs<T, P>(std::size_t{}); })
+        return K::template packs<T, P>(rows);
+    else if constexpr (std::is_same_v<P, T> && requires { K::template packs<T>(std::size_t{}); })
         return K::template packs<T>(rows);
     else
         return false;

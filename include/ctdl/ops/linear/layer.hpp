@@ -123,7 +123,10 @@ struct linear<In, Out, Bias, Layout>::node : graph::node_base<Ctx, parameter_cou
     /// from the pack, with the same result bit for bit.
     /// In a decoding session (whose rows are a run-time count), whenever the policy packs at
     /// a single row: a decoding step has one row per sequence.
-    static constexpr bool packs = !backward_needed && ops::linear_packs<Exec, T, Layout>(Ctx::decode ? 1 : rows);
+    /// In a bf16 decoding session (Ctx::packed_type = bf16) the pack holds bf16 and every
+    /// decoding pass runs from it, whatever its rows.
+    using P = typename Ctx::packed_type;
+    static constexpr bool packs = !backward_needed && ops::linear_packs<Exec, T, Layout, P>(Ctx::decode ? 1 : rows);
 
     /// y = chain(z), z = acc + b; z kept when the backward pass needs it.
     using forward_epilogue = ops::linear_math::forward_epilogue<T, Bias, Chain>;
@@ -146,7 +149,7 @@ struct linear<In, Out, Bias, Layout>::node : graph::node_base<Ctx, parameter_cou
         if constexpr (packs) {
             // (Whatever the thread count: a decoding step reads each weight once per token,
             // and the packed stream measured faster on 1 and 2 threads: bench_decode.)
-            if (packed_ && op::template packs<T>(d.rows)) {
+            if (packed_ && op::template packs<T, P>(d.rows)) {
                 op::run_packed(d.rows, Out, In, in, packed_, out, forward_epilogue{w + Out * In, nullptr, Out});
                 return;
             }
@@ -158,11 +161,11 @@ struct linear<In, Out, Bias, Layout>::node : graph::node_base<Ctx, parameter_cou
     static constexpr std::size_t packed_elements()
         requires packs
     {
-        return op::template packed_size<T>(Out, In);
+        return op::template packed_size<T, P>(Out, In);
     }
     /// (Re)packs this layer's weight from params into dst (packed_elements() elements, owned
     /// by the model, 64-byte aligned) and runs forward from there.
-    void pack_weights(const T* params, T* dst)
+    void pack_weights(const T* params, P* dst)
         requires packs
     {
         if constexpr (in_out) op::template pack_in_out<T>(Out, In, params + Ctx::param_offset, dst);
@@ -202,7 +205,7 @@ struct linear<In, Out, Bias, Layout>::node : graph::node_base<Ctx, parameter_cou
 
 private:
     [[no_unique_address]] graph::cache_if<keep_z, T, Exec> z_{rows * Out};
-    [[no_unique_address]] std::conditional_t<packs, const T*, std::nullptr_t> packed_{};
+    [[no_unique_address]] std::conditional_t<packs, const P*, std::nullptr_t> packed_{};
 };
 
 }  // namespace ctdl::nn

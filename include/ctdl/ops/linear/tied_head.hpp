@@ -84,7 +84,9 @@ struct tied_head {
 
         using op = kernel<ops::linear_forward, Exec>;
         using forward_epilogue = ops::linear_math::forward_epilogue<T, false, chain<>>;
-        static constexpr bool packs = !backward_needed && ops::linear_packs<Exec, T>(Ctx::decode ? 1 : rows);
+        using P = typename Ctx::packed_type;  // (T, or bf16 in a bf16 decoding session: as linear)
+        static constexpr bool packs =
+            !backward_needed && ops::linear_packs<Exec, T, nn::weight_layout::out_in, P>(Ctx::decode ? 1 : rows);
 
         void forward(const T* params, const T* in, T* out, bool) {
             const T* e = params + e_offset;
@@ -100,7 +102,7 @@ struct tied_head {
         void decode(const T* params, const T* in, T* out, const graph::decode_rows& d) {
             const T* e = params + e_offset;
             if constexpr (packs) {
-                if (packed_ && op::template packs<T>(d.rows)) {  // (as linear's decode)
+                if (packed_ && op::template packs<T, P>(d.rows)) {  // (as linear's decode)
                     op::run_packed(d.rows, Vocab, D, in, packed_, out, forward_epilogue{nullptr, nullptr, Vocab});
                     return;
                 }
@@ -110,9 +112,9 @@ struct tied_head {
         static constexpr std::size_t packed_elements()
             requires packs
         {
-            return op::template packed_size<T>(Vocab, D);
+            return op::template packed_size<T, P>(Vocab, D);
         }
-        void pack_weights(const T* params, T* dst)
+        void pack_weights(const T* params, P* dst)
             requires packs
         {
             op::template pack<T>(Vocab, D, params + e_offset, dst);
@@ -132,7 +134,7 @@ struct tied_head {
         }
 
     private:
-        [[no_unique_address]] std::conditional_t<packs, const T*, std::nullptr_t> packed_{};
+        [[no_unique_address]] std::conditional_t<packs, const P*, std::nullptr_t> packed_{};
     };
 };
 

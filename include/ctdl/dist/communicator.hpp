@@ -6,6 +6,7 @@
 // one being `rank()`. It offers what data-parallel training needs and nothing more:
 //
 //   broadcast(data, n, root)     the root's n values into everyone's (in place)
+//   broadcast_host(data, n, root) the same for host memory (what is not the model's data)
 //   start_sum(data, n) -> request, test(request), wait(request)
 //                                an in-place sum over the ranks, started now and waited for
 //                                later, so that it runs while the backward pass goes on
@@ -23,6 +24,7 @@
 // NCCL) are the real ones. dist::collectively and dist::agree (below) make a failure on
 // one rank a clear error on all of them.
 #include <algorithm>
+#include <chrono>
 #include <concepts>
 #include <cstddef>
 #include <cstdlib>
@@ -33,8 +35,25 @@
 #include <vector>
 
 #include "../core/error.hpp"
+#include "../io/text.hpp"
 
 namespace ctdl::dist {
+
+namespace detail {
+
+/// t when positive, else the CTDL_DIST_TIMEOUT environment variable (seconds, a decimal
+/// number > 0), else 300 s: how long a communicator waits before it gives up on a peer.
+inline std::chrono::milliseconds timeout_or_default(std::chrono::milliseconds t) {
+    if (t.count() > 0) return t;
+    const char* v = std::getenv("CTDL_DIST_TIMEOUT");
+    if (!v) return std::chrono::seconds(300);
+    const auto seconds = parse_number<double>(v);
+    if (!seconds || !(*seconds > 0) || *seconds > 1e7)
+        throw error("dist: CTDL_DIST_TIMEOUT must be a number of seconds > 0, got '" + std::string(v) + "'");
+    return std::chrono::milliseconds(static_cast<long long>(*seconds * 1000 + 0.5));
+}
+
+}  // namespace detail
 
 template <class C>
 concept communicator = requires(C& c, const C& cc, float* f, double* d, std::size_t n, typename C::request& r,
@@ -42,6 +61,7 @@ concept communicator = requires(C& c, const C& cc, float* f, double* d, std::siz
     { cc.rank() } -> std::convertible_to<int>;
     { cc.size() } -> std::convertible_to<int>;
     c.broadcast(f, n, 0);
+    c.broadcast_host(d, n, 0);
     { c.start_sum(f, n) } -> std::same_as<typename C::request>;
     { c.test(r) } -> std::convertible_to<bool>;
     c.wait(r);
@@ -58,6 +78,8 @@ public:
     int size() const noexcept { return 1; }
     template <class T>
     void broadcast(T*, std::size_t, int = 0) {}
+    template <class T>
+    void broadcast_host(T*, std::size_t, int = 0) {}
     template <class T>
     request start_sum(T*, std::size_t) {
         return {};

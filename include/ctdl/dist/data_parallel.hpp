@@ -32,7 +32,6 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -43,7 +42,6 @@
 #include "../core/random.hpp"
 #include "../data/text_dataset.hpp"
 #include "../graph/node_io.hpp"
-#include "../optim/state.hpp"
 #include "communicator.hpp"
 
 namespace ctdl::dist {
@@ -101,10 +99,7 @@ public:
     void share_state(Model& net, Optimizer& opt, rng& data_rng) {
         using T = typename Model::value_type;
         broadcast_parameters(net);
-        for (auto& [name, values] : optim::state_to_host(opt)) {
-            comm_->broadcast(values.data(), values.size(), 0);
-            if (!root()) optim::state_from_host(opt, name, std::span<const T>(values));
-        }
+        for (const auto& s : opt.state_tensors()) comm_->broadcast(s.values.data(), s.values.size(), 0);
         // The step count, lr and data position, as doubles holding exact 32-bit halves.
         const rng_state rs = data_rng.state();
         const std::uint64_t words[] = {opt.step_count(), rs.seed, rs.stream, rs.counter};
@@ -114,7 +109,7 @@ public:
             packed[2 * i + 1] = static_cast<double>(words[i] & 0xffffffffu);
         }
         packed[2 * std::size(words)] = static_cast<double>(opt.lr());
-        comm_->broadcast(packed, std::size(packed), 0);
+        comm_->broadcast_host(packed, std::size(packed), 0);
         if (root()) return;
         std::uint64_t got[std::size(words)];
         for (std::size_t i = 0; i < std::size(words); ++i)
@@ -135,7 +130,7 @@ public:
     /// buckets are started as they become final (or all at the end without overlap).
     template <class Model, class Acts, class X, class DY>
     void backward(Model& net, Acts& acts, const X& x, DY&& dy, bool accumulate, bool last) {
-        if (!last || size() == 1) {
+        if (!last || one_rank_without_transport) {
             net.backward(acts, x, dy, accumulate);
             return;
         }
@@ -149,7 +144,7 @@ public:
 
     /// Waits until every bucket is summed: the gradients are then the sum over the ranks.
     void reduce_gradients() {
-        if (size() == 1) return;
+        if (one_rank_without_transport) return;
         const auto t0 = std::chrono::steady_clock::now();
         on_final(this, 0);  // every bucket started
         for (auto& r : requests_) comm_->wait(r);
@@ -176,6 +171,10 @@ public:
     }
 
 private:
+    // dist::single has nothing to send; a real transport with one rank still runs every
+    // bucket (one GPU exercises NCCL end to end).
+    static constexpr bool one_rank_without_transport = std::is_same_v<Comm, single>;
+
     template <class T>
     void plan(T* grads, std::size_t n) {
         static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>);

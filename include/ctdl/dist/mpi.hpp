@@ -31,7 +31,6 @@
 #include <type_traits>
 
 #include "../core/error.hpp"
-#include "../io/text.hpp"
 #include "communicator.hpp"
 
 namespace ctdl::dist {
@@ -42,16 +41,6 @@ struct mpi_options {
 };
 
 namespace detail {
-
-/// The timeout from CTDL_DIST_TIMEOUT (seconds, a decimal number > 0), or `fallback`.
-inline std::chrono::milliseconds timeout_from_environment(std::chrono::milliseconds fallback) {
-    const char* v = std::getenv("CTDL_DIST_TIMEOUT");
-    if (!v) return fallback;
-    const auto seconds = parse_number<double>(v);
-    if (!seconds || !(*seconds > 0) || *seconds > 1e7)
-        throw error("dist: CTDL_DIST_TIMEOUT must be a number of seconds > 0, got '" + std::string(v) + "'");
-    return std::chrono::milliseconds(static_cast<long long>(*seconds * 1000 + 0.5));
-}
 
 template <class T>
 MPI_Datatype mpi_type() {
@@ -84,7 +73,7 @@ public:
     };
 
     explicit mpi(mpi_options o = {}) : timeout_(o.timeout) {
-        if (timeout_.count() <= 0) timeout_ = detail::timeout_from_environment(std::chrono::seconds(300));
+        timeout_ = detail::timeout_or_default(timeout_);
         int finalized = 0;
         MPI_Finalized(&finalized);
         if (finalized) throw error("dist::mpi: MPI has been finalized in this process already");
@@ -152,6 +141,11 @@ public:
                   "MPI_Ibcast");
             wait(r);
         }
+    }
+
+    template <class T>
+    void broadcast_host(T* data, std::size_t n, int root = 0) {
+        broadcast(data, n, root);
     }
 
     /// Starts the in-place sum of data[0, n) over the ranks (fewer than 2^31 values).

@@ -7,6 +7,7 @@
 #include <ctdl/ctdl.hpp>
 #include <ctdl/dist/data_parallel.hpp>
 #include <ctdl/dist/nccl.hpp>
+#include <ctdl/exec/device.hpp>
 #include <ctdl/models/gpt.hpp>
 #include <ctdl/train/loop.hpp>
 #if CTDL_TEST_WITH_MPI

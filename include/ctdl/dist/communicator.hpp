@@ -120,8 +120,10 @@ void agree(Comm& comm, std::string_view what, const std::string& failure) {
         message += (message.empty() ? "" : "; ") + std::string("rank ") + std::to_string(r) + ": " + std::string(text);
     }
     if (!message.empty())
-        throw error("dist: " + std::string(what) + " failed, and all " + std::to_string(comm.size()) +
-                    " ranks stop: " + message);
+        throw error("dist: " + std::string(what) + " failed, " +
+                    (comm.size() == 1 ? std::string("so the run stops")
+                                      : "and all " + std::to_string(comm.size()) + " ranks stop") +
+                    ": " + message);
 }
 
 /// f() on every rank; if it throws on any rank, every rank throws the same ctdl::error

@@ -109,7 +109,7 @@ TEST_CASE("data_parallel::buckets: from the end of the buffer, each at most the 
     REQUIRE_THROWS_WITH((dp{one, {.bucket_bytes = 0}}), Catch::Contains("bucket_bytes must be at least 1"));
 }
 
-TEST_CASE("dist::agree: one rank's failure is everyone's error, naming the rank; none is no error") {
+TEST_CASE("dist::agree: one rank's failure is everyone's error, naming the rank, and no failure is no error") {
     ctdl::dist::single one;
     REQUIRE_NOTHROW(ctdl::dist::agree(one, "reading", ""));
     REQUIRE_THROWS_WITH(ctdl::dist::collectively(one, "reading the data", [] { throw ctdl::error("cannot read 'x'"); }),

@@ -1,7 +1,8 @@
 # Every public header compiles on its own: for each header of DIR (under INCLUDE/ctdl), a
 # translation unit that includes only it is checked with -fsyntax-only. Headers that need
-# the CUDA toolkit (cuBLASLt, the CUDA runtime) are left to the nvcc build.
-#   cmake -DCXX=... -DINCLUDE=... -DDIR=nn [-DTHRUST=...] -DFLAGS=... -P ctdl_header_check.cmake
+# the CUDA toolkit (cuBLASLt, the CUDA runtime, NCCL) are left to the nvcc build; those that
+# need MPI are checked with MPI_INCLUDE (its include folders, separated by |) and skipped without.
+#   cmake -DCXX=... -DINCLUDE=... -DDIR=nn [-DTHRUST=...] [-DMPI_INCLUDE=...] -DFLAGS=... -P ctdl_header_check.cmake
 file(GLOB headers RELATIVE ${INCLUDE} ${INCLUDE}/ctdl/${DIR}/*.hpp)
 if(DIR STREQUAL ".")
   file(GLOB headers RELATIVE ${INCLUDE} ${INCLUDE}/ctdl/*.hpp)
@@ -15,6 +16,15 @@ foreach(h IN LISTS headers)
     continue()
   endif()
   set(extra "")
+  if(text MATCHES "#include <mpi.h>")  # dist/mpi.hpp: checked where MPI is found
+    if(NOT MPI_INCLUDE)
+      continue()
+    endif()
+    string(REPLACE "|" ";" mpi_dirs "${MPI_INCLUDE}")
+    foreach(d IN LISTS mpi_dirs)
+      list(APPEND extra -isystem ${d})
+    endforeach()
+  endif()
   if(h MATCHES "device")
     if(NOT THRUST)
       continue()

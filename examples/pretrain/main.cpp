@@ -1,12 +1,19 @@
 // Pretraining a small GPT by next-token prediction, on this machine's CPU.
 //
-//   pretrain [--text FILE] [--steps N] [--out DIR] [--threads N]
+//   pretrain [--text FILE] [--steps N] [--out DIR] [--threads N] [--dist]
+//   mpirun -np 4 pretrain [...]                      (data-parallel: see README, "Training on several processes")
 //
 // Without --text it trains on a generated corpus of short stories (no download). It
 // prints the validation loss against the corpus's unigram entropy (what a model that
 // ignores context would get), saves a checkpoint, the model snapshot, a CSV log and a
 // loss plot (SVG) in DIR, reloads the snapshot as a frozen model and samples from it.
 // --threads defaults to the machine's hardware threads.
+//
+// With --dist, or when started by mpirun (dist::launched_by_mpirun), it trains data-parallel
+// over MPI (dist/): every process reads the text, takes batch 16 of each step's global
+// batch of 16 x processes, and the gradients are summed while the backward pass runs; only
+// rank 0 prints, writes DIR and samples. A failure on any process (an unreadable text, a
+// lost process) stops all of them with an error. (Built without MPI, --dist is refused.)
 //
 // Exit status: 0 when the run completes (the last line of the summary says whether the
 // validation loss is below the unigram entropy yet), 2 on a bad argument or a failure.
@@ -19,6 +26,11 @@
 #include <ctdl/infer/generate.hpp>
 #include <ctdl/models/gpt.hpp>
 #include <ctdl/train/loop.hpp>
+
+#if CTDL_EXAMPLE_MPI
+#include <ctdl/dist/data_parallel.hpp>
+#include <ctdl/dist/mpi.hpp>
+#endif
 
 #include "model.hpp"
 
@@ -37,7 +49,7 @@
 constexpr std::size_t vocab = examples::pretrain_vocab, context = examples::pretrain_context, batch = 16;
 using gpt = examples::pretrain_gpt;
 constexpr std::size_t max_steps = 100000000, max_threads = 1024;
-constexpr const char* usage = "usage: pretrain [--text FILE] [--steps N] [--out DIR] [--threads N]";
+constexpr const char* usage = "usage: pretrain [--text FILE] [--steps N] [--out DIR] [--threads N] [--dist]";
 
 // A mistake on the command line: the message, then the usage line.
 struct usage_error : std::runtime_error {
@@ -71,47 +83,52 @@ static std::size_t parse_count(std::string_view flag, std::string_view text, std
     return v;
 }
 
-int main(int argc, char** argv) try {
+struct arguments {
     std::size_t steps = 600, threads = 0;
     std::filesystem::path text_file, out = "pretrain_out";
-    for (int i = 1; i < argc; ++i) {
-        const std::string_view a = argv[i];
-        if ((a == "--text" || a == "--steps" || a == "--out" || a == "--threads") && i + 1 >= argc)
-            throw usage_error(std::string(a) + " needs a value");
-        if (a == "--text") text_file = argv[++i];
-        else if (a == "--steps") steps = parse_count(a, argv[++i], max_steps);
-        else if (a == "--out") out = argv[++i];
-        else if (a == "--threads") threads = parse_count(a, argv[++i], max_threads);
-        else if (a == "--help" || a == "-h") {
-            std::puts(usage);
-            return 0;
-        } else throw usage_error("unknown argument '" + std::string(a) + "'");
-    }
-    if (out.empty()) throw usage_error("--out needs a folder name");
+};
 
+// The run on this process; peers is train::one_process or a dist::data_parallel, and only
+// its root prints and writes.
+template <class Peers>
+int pretrain(const arguments& args, Peers& peers) {
+    const auto& [steps, threads, text_file, out] = args;
+    const bool root = peers.root();
     // Everything is checked before anything is written: a run that cannot start leaves
-    // the outputs of an earlier run in DIR as they were.
-    const std::string text = text_file.empty() ? ctdl::data::default_corpus(200000)
-                                               : ctdl::data::read_text_file(text_file);
+    // the outputs of an earlier run in DIR as they were. On several processes, a check that
+    // fails on one stops all of them (collectively).
+    std::string text;
+    peers.collectively("reading the text", [&] {
+        text = text_file.empty() ? ctdl::data::default_corpus(200000) : ctdl::data::read_text_file(text_file);
+    });
     const auto tok = make_tokenizer(text);
     const ctdl::data::text_dataset data(tok.encode(text), 0.1);
-    for (const auto part : {ctdl::data::split::train, ctdl::data::split::validation})
-        if (data.size(part) < context + 1)
-            throw ctdl::error("the text is too short: " + std::to_string(data.tokens().size()) +
-                              " characters leave " + std::to_string(data.size(part)) + " in the " +
-                              ctdl::data::split_name(part) + " split (the " +
-                              (part == ctdl::data::split::train ? "first 90%" : "last 10%") + "), and a window of " +
-                              std::to_string(context) + " characters needs " + std::to_string(context + 1) +
-                              "; give a text of at least " + std::to_string(10 * (context + 1)) + " characters");
-    data.require_vocab(vocab);
+    peers.collectively("checking the text", [&] {
+        for (const auto part : {ctdl::data::split::train, ctdl::data::split::validation})
+            if (data.size(part) < context + 1)
+                throw ctdl::error("the text is too short: " + std::to_string(data.tokens().size()) +
+                                  " characters leave " + std::to_string(data.size(part)) + " in the " +
+                                  ctdl::data::split_name(part) + " split (the " +
+                                  (part == ctdl::data::split::train ? "first 90%" : "last 10%") +
+                                  "), and a window of " + std::to_string(context) + " characters needs " +
+                                  std::to_string(context + 1) + "; give a text of at least " +
+                                  std::to_string(10 * (context + 1)) + " characters");
+        data.require_vocab(vocab);
+    });
     if (threads) ctdl::cpu::set_threads(threads);
     const double entropy = data.unigram_entropy(ctdl::data::split::validation);
-    std::printf("corpus: %s, %zu characters, %zu symbols; unigram entropy of the validation split %.3f nats\n",
-                text_file.empty() ? "generated stories" : text_file.c_str(), data.tokens().size(), tok.vocab_size(),
-                entropy);
-    std::printf("model: GPT, %zu parameters (vocab %zu, context %zu, width 128, 4 heads, 4 layers), %zu threads\n",
-                ctdl::parameter_count<gpt>, vocab, context, ctdl::cpu::threads());
-    std::filesystem::create_directories(out);
+    if (root) {
+        std::printf("corpus: %s, %zu characters, %zu symbols; unigram entropy of the validation split %.3f nats\n",
+                    text_file.empty() ? "generated stories" : text_file.c_str(), data.tokens().size(),
+                    tok.vocab_size(), entropy);
+        std::printf("model: GPT, %zu parameters (vocab %zu, context %zu, width 128, 4 heads, 4 layers), %zu threads",
+                    ctdl::parameter_count<gpt>, vocab, context, ctdl::cpu::threads());
+        if (peers.size() > 1) std::printf(" x %d processes (batch %zu each)", peers.size(), batch);
+        std::printf("\n");
+    }
+    peers.collectively("making the output folder", [&] {
+        if (root) std::filesystem::create_directories(out);
+    });
 
     ctdl::model<gpt> net{ctdl::seed{1}};
     ctdl::optim::adamw opt{net, {.lr = 3e-3f, .weight_decay = 1e-2f}};
@@ -128,7 +145,8 @@ int main(int argc, char** argv) try {
     o.checkpoint_metadata["tokenizer"] = tok.to_string();
     o.csv = out / "log.csv";
     o.plot = out / "loss.svg";
-    const auto r = ctdl::train::run<batch, context>(net, opt, data, data_rng, o);
+    const auto r = ctdl::train::run<batch, context>(net, opt, data, data_rng, o, peers);
+    if (!root) return 0;
     std::printf("trained %llu steps in %.1f s (%.0f tokens/s)\n", static_cast<unsigned long long>(r.steps), r.seconds,
                 r.tokens_per_second);
     std::printf("validation loss %.3f nats/char against a unigram entropy of %.3f (%.0f%% of it)%s\n",
@@ -157,6 +175,38 @@ int main(int argc, char** argv) try {
         std::printf("\n--- sample %zu ---\n%s[%s]\n", ++s, prompt_text.c_str(), sample.c_str());
     }
     return 0;
+}
+
+int main(int argc, char** argv) try {
+    arguments args;
+    auto& [steps, threads, text_file, out] = args;
+    bool dist = false;
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view a = argv[i];
+        if ((a == "--text" || a == "--steps" || a == "--out" || a == "--threads") && i + 1 >= argc)
+            throw usage_error(std::string(a) + " needs a value");
+        if (a == "--text") text_file = argv[++i];
+        else if (a == "--steps") steps = parse_count(a, argv[++i], max_steps);
+        else if (a == "--out") out = argv[++i];
+        else if (a == "--threads") threads = parse_count(a, argv[++i], max_threads);
+        else if (a == "--dist") dist = true;
+        else if (a == "--help" || a == "-h") {
+            std::puts(usage);
+            return 0;
+        } else throw usage_error("unknown argument '" + std::string(a) + "'");
+    }
+    if (out.empty()) throw usage_error("--out needs a folder name");
+#if CTDL_EXAMPLE_MPI
+    if (dist || ctdl::dist::launched_by_mpirun()) {
+        ctdl::dist::mpi comm;
+        ctdl::dist::data_parallel<ctdl::dist::mpi> peers{comm};
+        return pretrain(args, peers);
+    }
+#else
+    if (dist) throw usage_error("--dist: this build has no MPI (install libopenmpi-dev and rebuild)");
+#endif
+    ctdl::train::one_process alone;
+    return pretrain(args, alone);
 } catch (const usage_error& e) {
     std::fprintf(stderr, "pretrain: %s\n%s\n", e.what(), usage);
     return 2;

@@ -7,6 +7,8 @@
 #                   and log.csv, loss.svg, checkpoint.safetensors, gpt.safetensors unchanged
 #   bad_arguments   bad --steps / --threads values and other mistakes: exit 2 with a
 #                   "pretrain: " message and the usage line, no crash, no --out folder
+#   dist            mpirun -np 2 (-DMPIEXEC, -DMPI_FLAGS=a|b): rank 0's outputs; a missing
+#                   text stops both processes with one message
 cmake_minimum_required(VERSION 3.20)
 foreach(v PRETRAIN WORK_DIR CASE)
   if(NOT DEFINED ${v})
@@ -136,6 +138,35 @@ elseif(CASE STREQUAL "bad_arguments")
   run(0 --help)
   if(NOT out_text MATCHES "usage: pretrain .*--threads N")
     message(FATAL_ERROR "--help: no usage line:\n${out_text}")
+  endif()
+
+elseif(CASE STREQUAL "dist")
+  # mpirun -np 2 (MPIEXEC, MPI_FLAGS separated by |): detected without --dist; rank 0 alone
+  # prints, writes and samples. Then a missing text: both processes stop, naming it.
+  string(REPLACE "|" ";" mpi_flags "${MPI_FLAGS}")
+  set(ENV{OMPI_ALLOW_RUN_AS_ROOT} 1)
+  set(ENV{OMPI_ALLOW_RUN_AS_ROOT_CONFIRM} 1)
+  write_text("${WORK_DIR}/good.txt" 3000)
+  execute_process(COMMAND "${MPIEXEC}" ${mpi_flags} "${PRETRAIN}" --text good.txt --steps 4 --out out --threads 1
+                  WORKING_DIRECTORY "${WORK_DIR}" RESULT_VARIABLE rc OUTPUT_VARIABLE o ERROR_VARIABLE e TIMEOUT 300)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "mpirun -np 2 pretrain: exit status '${rc}'\n--- stdout:\n${o}\n--- stderr:\n${e}")
+  endif()
+  expect_outputs("${WORK_DIR}/out")
+  if(NOT o MATCHES "1 threads x 2 processes \\(batch 16 each\\)")
+    message(FATAL_ERROR "the run does not say it ran on 2 processes:\n${o}")
+  endif()
+  string(REGEX MATCHALL "--- sample [0-9]+ ---" samples "${o}")
+  list(LENGTH samples n)
+  if(NOT n EQUAL 3)
+    message(FATAL_ERROR "expected 3 samples (rank 0's), got ${n}:\n${o}")
+  endif()
+  execute_process(COMMAND "${MPIEXEC}" ${mpi_flags} "${PRETRAIN}" --dist --text missing.txt --steps 4 --out out2
+                  WORKING_DIRECTORY "${WORK_DIR}" RESULT_VARIABLE rc OUTPUT_VARIABLE o ERROR_VARIABLE e TIMEOUT 120)
+  string(REGEX MATCHALL "pretrain: ctdl: dist: reading the text failed, and all 2 ranks stop: rank 0: cannot read 'missing.txt'" said "${e}")
+  list(LENGTH said n)
+  if(rc EQUAL 0 OR NOT n EQUAL 2 OR EXISTS "${WORK_DIR}/out2")
+    message(FATAL_ERROR "a missing text on 2 processes: exit '${rc}', expected both to say so:\n${e}")
   endif()
 
 else()

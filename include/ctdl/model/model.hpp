@@ -323,9 +323,11 @@ public:
 
     /// The backward pass for the last forward(x, acts): from dy = dL/dy, writes dL/dθ into
     /// gradients() (or adds to them with accumulate). dy is overwritten (it becomes the
-    /// gradient before the last layer's activation).
+    /// gradient before the last layer's activation). A gradient_hook (graph/node_io.hpp), when
+    /// given, is told as the gradients become final, last ones first, and finally for 0.
     template <tensor_like X, tensor_like DY>
-    void backward(activations<shape_of<X>, element_of<X>>& acts, const X& x, DY&& dy, bool accumulate = false) {
+    void backward(activations<shape_of<X>, element_of<X>>& acts, const X& x, DY&& dy, bool accumulate = false,
+                  const graph::gradient_hook* ready = nullptr) {
         static_assert(model_is_frozen_and_cannot_be_trained<model>::value);
         static_assert(copy_needs_equal_shapes<output_shape<Arch, shape_of<X>>, shape_of<DY>>::value);
         using out_shape = output_shape<Arch, shape_of<X>>;
@@ -334,7 +336,8 @@ public:
             Exec::map_rows(leading_size<out_shape>, last_extent<out_shape>, dy.data(), identity{}, transform,
                            static_cast<const T*>(dy.data()));
         acts.root.backward(graph::backward_io<T, epilogue::none, element_of<X>>{
-            params_.data(), grads_.data(), x.data(), acts.out.data(), dy.data(), nullptr, {}, accumulate});
+            params_.data(), grads_.data(), x.data(), acts.out.data(), dy.data(), nullptr, {}, accumulate, ready});
+        if (ready) (*ready)(0);
     }
 
 private:

@@ -323,6 +323,7 @@ private:
             const T* k_out = K + 1 == n ? io.out : act(K);
             if constexpr (K == 0) {
                 nd.backward(io.part(io.in, k_out, dout, io.din, io.din_ep));
+                if (io.ready) (*io.ready)(nodes_info::template ctx_of<K>::grad_offset);
             } else {
                 const T* k_in = act(K - 1);
                 T* dprev = grad_[K % 2].data();
@@ -331,6 +332,7 @@ private:
                     else return std::get<K - 1>(nodes_).dout_transform(static_cast<const T*>(act(K - 2)), k_in);
                 }();
                 nd.backward(io.part(k_in, k_out, dout, dprev, ep));
+                if (io.ready) (*io.ready)(nodes_info::template ctx_of<K>::grad_offset);  // graph/node_io.hpp
                 backward_from<K - 1>(io, static_cast<const T*>(dprev));
             }
         }

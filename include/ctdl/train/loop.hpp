@@ -27,6 +27,13 @@
 // micro-batch's loss and gradient are cross_entropy's masked mean over its counted targets
 // (micro-batches are then averaged as above), and the validation loss is the mean over every
 // counted target of the rows it evaluates. Everything else is the same for both.
+//
+// run(net, opt, ds, rng, o, peers) trains on several processes (train/peers.hpp,
+// dist/data_parallel.hpp): each takes the root's state at the start, reads its own rows of
+// every global batch (B per process), reduces gradients while its backward pass runs, and
+// steps with the mean gradient; the loss and the validation loss are means over all
+// processes; only the root writes the progress, the log, the plot and the checkpoints,
+// while the others wait for it.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -53,8 +60,9 @@
 #include "../optim/schedule.hpp"
 #include "batch_source.hpp"
 #include "checkpoint.hpp"
-#include "train_step.hpp"
 #include "log.hpp"
+#include "peers.hpp"
+#include "train_step.hpp"
 
 namespace ctdl::train {
 
@@ -85,10 +93,11 @@ struct report {
 /// windows of T tokens (data::text_dataset::windows), in order, B to a batch, up to
 /// `batches` batches: the first min(batches · B, windows) windows, each counted once. The
 /// last batch may be partly filled; its empty rows are not counted. ctdl::error if the split
-/// holds no window of T tokens or batches is 0.
-template <std::size_t B, std::size_t T, class Model, class Dataset>
+/// holds no window of T tokens or batches is 0. With peers (train/peers.hpp), process r
+/// evaluates the batches r, r + size, ... and the sums are added over the processes.
+template <std::size_t B, std::size_t T, class Model, class Dataset, class Peers = one_process>
     requires(token_batch_source<Dataset, B, T> && !masked_batch_source<Dataset, B, T>)
-double validation_loss(Model& net, const Dataset& ds, std::uint64_t batches) {
+double validation_loss(Model& net, const Dataset& ds, std::uint64_t batches, Peers&& peers = {}) {
     using Exec = typename Model::exec_type;
     if (batches == 0) throw error("validation: the number of batches (eval_batches) must be at least 1");
     const std::size_t windows = ds.windows(data::split::validation, T).size();  // ctdl::error if none
@@ -98,9 +107,13 @@ double validation_loss(Model& net, const Dataset& ds, std::uint64_t batches) {
     constexpr int padding = -1;
     const loss::cross_entropy_t real_rows{.ignore_index = padding};
     double total = 0;
-    std::size_t counted = 0;
-    for (std::uint64_t used = 0; used < batches && counted < windows; ++used) {
-        const std::size_t rows = ds.fill_windows(data::split::validation, counted, x, y);
+    std::size_t counted = 0, seen = 0;
+    // eval_batches batches of B windows on each process: one process's batches are the ones
+    // of B · size() windows it would evaluate alone.
+    const std::uint64_t local_batches = batches * static_cast<std::uint64_t>(peers.size());
+    for (std::uint64_t used = 0; used < local_batches && seen < windows; ++used, seen += B) {
+        if (used % static_cast<std::uint64_t>(peers.size()) != static_cast<std::uint64_t>(peers.rank())) continue;
+        const std::size_t rows = ds.fill_windows(data::split::validation, seen, x, y);
         std::fill(y.data() + rows * T, y.data() + B * T, padding);
         double mean;  // over the rows * T real positions
         if constexpr (Exec::host_accessible) {
@@ -115,7 +128,8 @@ double validation_loss(Model& net, const Dataset& ds, std::uint64_t batches) {
         total += mean * static_cast<double>(rows);
         counted += rows;
     }
-    return total / static_cast<double>(counted);
+    if (peers.size() == 1) return total / static_cast<double>(counted);
+    return peers.sum(total) / peers.sum(static_cast<double>(counted));
 }
 
 /// For a masked batch source: the mean cross-entropy per counted target (Σ mask · loss /
@@ -123,9 +137,11 @@ double validation_loss(Model& net, const Dataset& ds, std::uint64_t batches) {
 /// batches: the first min(batches · B, rows) rows, each counted once (the rows past them in
 /// the last batch have mask 0). ctdl::error if batches is 0, or if those rows hold no
 /// counted target.
-template <std::size_t B, std::size_t T, class Model, class Dataset>
+template <std::size_t B, std::size_t T, class Model, class Dataset, class Peers = one_process>
     requires masked_batch_source<Dataset, B, T>
-double validation_loss(Model& net, const Dataset& ds, std::uint64_t batches) {
+double validation_loss(Model& net, const Dataset& ds, std::uint64_t batches, Peers&& = {}) {
+    static_assert(std::is_same_v<std::remove_cvref_t<Peers>, one_process>,
+                  "train: masked (fine-tuning) data trains on one process; several processes split a text_dataset");
     using Exec = typename Model::exec_type;
     if (batches == 0) throw error("validation: the number of batches (eval_batches) must be at least 1");
     ds.require_window(data::split::validation, T);
@@ -168,44 +184,52 @@ struct run_optimizer_must_be_an_optimizer {
                          "(ctdl::optimizer), as optim::sgd, adam and adamw do");
 };
 
-/// run, for an optimizer and a batch source (checked by run below).
-template <std::size_t B, std::size_t T, class Model, class Optimizer, class Dataset>
-report run_checked(Model& net, Optimizer& opt, const Dataset& ds, rng& data_rng, const options& o) {
+/// run, for an optimizer and a batch source (checked by run below), on peers' processes.
+template <std::size_t B, std::size_t T, class Model, class Optimizer, class Dataset, class Peers>
+report run_checked(Model& net, Optimizer& opt, const Dataset& ds, rng& data_rng, const options& o, Peers& peers) {
     using V = typename Model::value_type;
     using Exec = typename Model::exec_type;
     constexpr bool masked = masked_batch_source<Dataset, B, T>;
+    static_assert(!masked || std::is_same_v<std::remove_cvref_t<Peers>, one_process>,
+                  "train::run: masked (fine-tuning) data trains on one process; several processes split a text_dataset");
     // Everything that can be checked is checked before any output is touched: a run that
-    // cannot start leaves an earlier run's checkpoint, log and plot as they were.
+    // cannot start leaves an earlier run's checkpoint, log and plot as they were. On several
+    // processes, a failed check on any of them stops all of them (peers.collectively).
     static_assert(optimizer_was_made_for_another_model_type<Optimizer, Model>::value);
     check_optimizer_follows(opt, net, "train::run");
-    if (o.grad_accumulation == 0) throw error("train: grad_accumulation must be at least 1");
+    peers.share_state(net, opt, data_rng);
     const std::uint64_t start = opt.step_count();
     const std::uint64_t end = o.stop_after ? std::min(o.stop_after, o.steps) : o.steps;
-    ds.require_window(data::split::train, T);
-    if (start < end) {  // the last step is evaluated
-        if (o.eval_batches == 0) throw error("train: eval_batches must be at least 1");
-        ds.require_window(data::split::validation, T);
-    }
-    for (const std::filesystem::path* p : {&o.checkpoint, &o.csv, &o.plot}) {
-        if (p->empty()) continue;
-        const std::filesystem::path dir = p->has_parent_path() ? p->parent_path() : ".";
-        std::error_code ec;
-        if (!std::filesystem::is_directory(dir, ec))
-            throw error("train: cannot write '" + p->string() + "': '" + dir.string() + "' is not a directory");
-        if (std::filesystem::is_directory(*p, ec))
-            throw error("train: cannot write '" + p->string() + "': it is a directory");
-    }
-    const optim::warmup_cosine schedule{o.peak_lr, o.warmup_steps, o.steps, o.min_lr};
+    const double shares = static_cast<double>(o.grad_accumulation) * peers.size();  // the gradient is a sum of them
     std::optional<progress> bar;
-    if (o.progress)
-        bar.emplace(o.steps, B * T * o.grad_accumulation,
-                    progress_options{.every = o.progress_every, .start_step = static_cast<std::size_t>(start)});
-    // The log reaches its file with each checkpoint and at the end (staged_csv_log): when
-    // resuming, an existing log (checked here) keeps its rows up to the checkpoint's step.
     std::optional<staged_csv_log> csv;
-    if (!o.csv.empty())
-        csv.emplace(o.csv, start == 0 ? csv_log::mode::truncate : csv_log::mode::append,
-                    static_cast<std::size_t>(start));
+    peers.collectively("checking the data, the options and the output folders", [&] {
+        if (o.grad_accumulation == 0) throw error("train: grad_accumulation must be at least 1");
+        ds.require_window(data::split::train, T);
+        if (start < end) {  // the last step is evaluated
+            if (o.eval_batches == 0) throw error("train: eval_batches must be at least 1");
+            ds.require_window(data::split::validation, T);
+        }
+        if (!peers.root()) return;  // only the root writes
+        for (const std::filesystem::path* p : {&o.checkpoint, &o.csv, &o.plot}) {
+            if (p->empty()) continue;
+            const std::filesystem::path dir = p->has_parent_path() ? p->parent_path() : ".";
+            std::error_code ec;
+            if (!std::filesystem::is_directory(dir, ec))
+                throw error("train: cannot write '" + p->string() + "': '" + dir.string() + "' is not a directory");
+            if (std::filesystem::is_directory(*p, ec))
+                throw error("train: cannot write '" + p->string() + "': it is a directory");
+        }
+        if (o.progress)
+            bar.emplace(o.steps, B * T * o.grad_accumulation * static_cast<std::size_t>(peers.size()),
+                        progress_options{.every = o.progress_every, .start_step = static_cast<std::size_t>(start)});
+        // The log reaches its file with each checkpoint and at the end (staged_csv_log): when
+        // resuming, an existing log (checked here) keeps its rows up to the checkpoint's step.
+        if (!o.csv.empty())
+            csv.emplace(o.csv, start == 0 ? csv_log::mode::truncate : csv_log::mode::append,
+                        static_cast<std::size_t>(start));
+    });
+    const optim::warmup_cosine schedule{o.peak_lr, o.warmup_steps, o.steps, o.min_lr};
 
     auto& acts = net.template activations_for<shape<B, T>, int>();
     tensor<int, shape<B, T>> x, y;
@@ -229,23 +253,25 @@ report run_checked(Model& net, Optimizer& opt, const Dataset& ds, rng& data_rng,
             if constexpr (masked)
                 ds.sample_batch(data::split::train, data_rng, x, y, mask);
             else
-                ds.sample_batch(data::split::train, data_rng, x, y);
+                peers.sample(ds, data::split::train, data_rng, B, T, x.data(), y.data());
+            const bool last = micro + 1 == o.grad_accumulation;
             if constexpr (Exec::host_accessible) {
                 const auto& logits = net.forward(x, acts);
                 loss_sum += loss_and_gradient(logits, y, mask);
-                net.backward(acts, x, acts.dout, micro > 0);
+                peers.backward(net, acts, x, acts.dout, micro > 0, last);
             } else {
                 xd = to<Exec>(x);
                 yd = to<Exec>(y);
                 if constexpr (masked) maskd = to<Exec>(mask);
                 const auto& logits = net.forward(xd, acts);
                 loss_sum += loss_and_gradient(logits, yd, maskd);
-                net.backward(acts, xd, acts.dout, micro > 0);
+                peers.backward(net, acts, xd, acts.dout, micro > 0, last);
             }
         }
-        const double mean_loss = loss_sum / static_cast<double>(o.grad_accumulation);
-        // The accumulated gradient is a sum over micro-batches: its mean is 1/accumulation of it.
-        const double norm = optim::grad_norm(net) / static_cast<double>(o.grad_accumulation);
+        peers.reduce_gradients();
+        const double mean_loss = peers.sum(loss_sum) / shares;
+        // The gradient is a sum over micro-batches and processes: its mean is 1/shares of it.
+        const double norm = optim::grad_norm(net) / shares;
         if (!std::isfinite(mean_loss) || !std::isfinite(norm))
             throw error("train: step " + std::to_string(step + 1) + " gave a " +
                         (std::isfinite(mean_loss) ? "non-finite gradient norm" : "non-finite loss") +
@@ -254,30 +280,35 @@ report run_checked(Model& net, Optimizer& opt, const Dataset& ds, rng& data_rng,
                         (o.checkpoint.empty() ? std::string() : "; the last checkpoint '" + o.checkpoint.string() +
                                                                      "' is as it was"));
         const double clip = o.clip_norm > 0 ? optim::clip_scale(norm, o.clip_norm) : 1.0;
-        opt.step(static_cast<V>(clip / static_cast<double>(o.grad_accumulation)));
+        opt.step(static_cast<V>(clip / shares));
         const std::uint64_t done = step + 1;
         r.train_loss = mean_loss;
         r.train_curve.push_back({static_cast<double>(done), mean_loss});
         std::optional<double> val;
         if ((o.eval_every && done % o.eval_every == 0) || done == end) {
-            val = validation_loss<B, T>(net, ds, o.eval_batches);
+            val = validation_loss<B, T>(net, ds, o.eval_batches, peers);
             r.validation_curve.push_back({static_cast<double>(done), *val});
             r.validation_loss = val;
         }
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        const double tokens_per_s = static_cast<double>((done - start) * B * T * o.grad_accumulation) / seconds;
+        const double tokens_per_s = static_cast<double>((done - start) * B * T * o.grad_accumulation) *
+                                    peers.size() / seconds;
         if (bar) bar->update(done, mean_loss, val);
         if (csv) csv->row(done, mean_loss, val, static_cast<double>(opt.lr()), tokens_per_s, seconds);
         if ((o.checkpoint_every && done % o.checkpoint_every == 0) || done == end) {
-            if (!o.checkpoint.empty()) save_checkpoint(o.checkpoint, net, opt, done, data_rng, o.checkpoint_metadata);
-            if (csv) csv->commit();
+            peers.collectively("writing the checkpoint", [&] {  // the root writes, the others wait
+                if (!peers.root()) return;
+                if (!o.checkpoint.empty())
+                    save_checkpoint(o.checkpoint, net, opt, done, data_rng, o.checkpoint_metadata);
+                if (csv) csv->commit();
+            });
         }
         r.steps = done;
         r.seconds = seconds;
         r.tokens_per_second = tokens_per_s;
     }
     if (bar) bar->finish();
-    if (!o.plot.empty() && !(r.train_curve.empty() && r.validation_curve.empty()))
+    if (peers.root() && !o.plot.empty() && !(r.train_curve.empty() && r.validation_curve.empty()))
         write_loss_plot_svg(o.plot, r.train_curve, r.validation_curve, "training and validation loss");
     return r;
 }
@@ -296,12 +327,23 @@ struct run_data_must_be_a_batch_source {
 /// a data::text_dataset, a data::sft_dataset, or any other batch source.
 template <std::size_t B, std::size_t T, class Model, class Optimizer, class Dataset>
 report run(Model& net, Optimizer& opt, const Dataset& ds, rng& data_rng, const options& o) {
+    one_process alone;
     if constexpr (!run_optimizer_must_be_an_optimizer<Optimizer>::value)
         return {};  // refused at compile time above; nothing more to report
     else if constexpr (!run_data_must_be_a_batch_source<Dataset, B, T>::value)
         return {};
     else
-        return run_checked<B, T>(net, opt, ds, data_rng, o);
+        return run_checked<B, T>(net, opt, ds, data_rng, o, alone);
+}
+
+/// The same on the processes of peers (dist::data_parallel): B rows per process and step.
+template <std::size_t B, std::size_t T, class Model, class Optimizer, class Peers>
+report run(Model& net, Optimizer& opt, const data::text_dataset& ds, rng& data_rng, const options& o,
+           Peers& peers) {
+    if constexpr (!run_optimizer_must_be_an_optimizer<Optimizer>::value)
+        return {};  // refused at compile time above; nothing more to report
+    else
+        return run_checked<B, T>(net, opt, ds, data_rng, o, peers);
 }
 
 }  // namespace ctdl::train

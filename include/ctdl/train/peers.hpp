@@ -1,0 +1,50 @@
+#pragma once
+// The processes that share one training run, as train::run sees them.
+//
+// train::run(net, opt, ds, rng, o) trains in one process: train::one_process, below.
+// train::run(net, opt, ds, rng, o, peers) trains data-parallel: peers is a
+// dist::data_parallel (dist/data_parallel.hpp), which offers the same members over a
+// communicator. What the loop asks of them:
+//
+//   rank(), size(), root()        this process's place; only the root writes files
+//   collectively(what, f)         f() on every process; if it throws on any, on all of them
+//                                 a ctdl::error naming the ranks and their messages
+//   share_state(net, opt, rng)    every process takes the root's parameters, optimizer state
+//                                 and data position (a start, or a resume on any count)
+//   sample(ds, s, rng, B, T, x, y) this process's B rows of the step's global batch
+//   backward(net, acts, x, dy, accumulate, last)  the backward pass (reducing gradients
+//                                 while it runs, on the last micro-batch of a step)
+//   reduce_gradients()            after it, the gradients are the sum over the processes
+//   sum(v)                        v summed over the processes (losses, counts)
+#include <cstddef>
+#include <type_traits>
+
+#include "../core/random.hpp"
+#include "../data/text_dataset.hpp"
+
+namespace ctdl::train {
+
+/// One process: every member is the plain single-process operation.
+struct one_process {
+    int rank() const noexcept { return 0; }
+    int size() const noexcept { return 1; }
+    bool root() const noexcept { return true; }
+    template <class F>
+    void collectively(const char*, F&& f) {
+        f();
+    }
+    template <class Model, class Optimizer>
+    void share_state(Model&, Optimizer&, rng&) {}
+    void sample(const data::text_dataset& ds, data::split s, rng& g, std::size_t B, std::size_t T, int* x,
+                int* y) const {
+        ds.sample_batch(s, g, B, T, x, y);
+    }
+    template <class Model, class Acts, class X, class DY>
+    void backward(Model& net, Acts& acts, const X& x, DY&& dy, bool accumulate, bool /*last*/) {
+        net.backward(acts, x, dy, accumulate);
+    }
+    void reduce_gradients() {}
+    double sum(double v) { return v; }
+};
+
+}  // namespace ctdl::train

@@ -141,7 +141,9 @@ struct adapter_options {
 /// file does not fit.
 template <class M>
 void load_base(M& model, const std::filesystem::path& path) {
-    load_into(model, safetensors::read(path), read_options{.select = &is_base_parameter});
+    read_options o;
+    o.select = &is_base_parameter;
+    load_into(model, safetensors::read(path), o);
 }
 
 /// Writes model's adapters as peft's adapter directory (created if missing): see the header.
@@ -259,8 +261,10 @@ void load_adapter(M& model, const std::filesystem::path& dir) {
         if (const json::value* v = cfg.find(key); v && !(v->is_object() && v->items.empty()) && v->kind != json::kind::null)
             fail("field \"" + std::string(key) + "\" must be empty: the model's adapters share one r and alpha");
 
-    load_into(model, safetensors::read(dir / "adapter_model.safetensors"),
-              read_options{.prefix = peft_prefix, .select = &is_adapter_parameter});
+    read_options o;
+    o.prefix = peft_prefix;
+    o.select = &is_adapter_parameter;
+    load_into(model, safetensors::read(dir / "adapter_model.safetensors"), o);
 }
 
 /// model<frozen<Target>> with each adapter folded into its base, W + (alpha / r) B A (for a

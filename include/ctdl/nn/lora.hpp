@@ -25,6 +25,7 @@
 // compile error.
 #include <cmath>
 #include <cstddef>
+#include <ratio>
 #include <type_traits>
 
 #include "../core/init.hpp"
@@ -45,14 +46,16 @@
 namespace ctdl::lora {
 
 /// A LoRA adapter's shape: rank r, alpha (the scaling is alpha / r, as peft's without
-/// rslora) and the dropout on the adapter's input while training.
-template <std::size_t Rank, std::size_t Alpha, double Dropout = 0.0>
+/// rslora) and the dropout on the adapter's input while training, a std::ratio
+/// (std::ratio<1, 20> for peft's lora_dropout=0.05; a ratio rather than a double, which
+/// clang 14 does not take as a template argument).
+template <std::size_t Rank, std::size_t Alpha, class Dropout = std::ratio<0>>
 struct config {
     static_assert(Rank > 0, "lora::config<Rank, Alpha>: Rank must be at least 1");
     static_assert(Alpha > 0, "lora::config<Rank, Alpha>: Alpha must be at least 1");
-    static_assert(Dropout >= 0.0 && Dropout < 1.0, "lora::config: Dropout must be in [0, 1)");
+    static_assert(Dropout::num >= 0 && Dropout::num < Dropout::den, "lora::config: Dropout must be a ratio in [0, 1)");
     static constexpr std::size_t rank = Rank, alpha = Alpha;
-    static constexpr double dropout = Dropout;
+    static constexpr double dropout = static_cast<double>(Dropout::num) / static_cast<double>(Dropout::den);
     static constexpr double scaling = static_cast<double>(Alpha) / static_cast<double>(Rank);
 };
 
@@ -79,6 +82,16 @@ struct lora_base_must_be_a_linear_layer {
 namespace ctdl::nn {
 
 namespace detail {
+/// The adapter's dropout node: only where it drops (dropout<P> is instantiated only then).
+template <class Config, class Ctx, bool Drops = (Config::dropout > 0.0)>
+struct lora_dropout {
+    using type = graph::no_cache<typename Ctx::value_type>;
+};
+template <class Config, class Ctx>
+struct lora_dropout<Config, Ctx, true> {
+    using type = typename dropout<Config::dropout>::template node<Ctx>;
+};
+
 /// c *= s on each finished segment of a GEMM's output.
 template <class T>
 struct scale_by {
@@ -151,8 +164,8 @@ struct lora {
 
         using base_node = graph::node_of<frozen<base_layer>, Ctx>;
         // The dropout's stream is numbered by A's offset: its own place in the model.
-        using drop_node = typename dropout<Config::dropout>::template node<
-            typename Ctx::template child<in_shape, a_offset, Ctx::grad_offset, need_dx>>;
+        using drop_node =
+            typename detail::lora_dropout<Config, typename Ctx::template child<in_shape, a_offset, Ctx::grad_offset, need_dx>>::type;
 
         template <class F>
         void visit_children(F& f) {
@@ -217,7 +230,7 @@ struct lora {
         }
 
         base_node base_;
-        [[no_unique_address]] std::conditional_t<drops, drop_node, graph::no_cache<T>> drop_{};
+        [[no_unique_address]] drop_node drop_{};
         typename Exec::template buffer<T> h_{rows_held * Rank};
         [[no_unique_address]] graph::cache_if<backward_needed, T, Exec> g_{rows * Rank};
         [[no_unique_address]] graph::cache_if<need_dx, T, Exec> dx_{rows * In};

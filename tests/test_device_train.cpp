@@ -504,3 +504,44 @@ TEST_CASE("device training: a snapshot from a device model loads into a cpu mode
     std::filesystem::remove(from_dev);
     std::filesystem::remove(from_cpu);
 }
+
+// ---------------------------------------------------------------- train::run with a loss mask
+
+TEST_CASE("device training: train::run on an sft_dataset (the masked loss), as on the cpu") {
+    using lm = nn::sequential<nn::embedding<16, 16>, nn::layer_norm<16>, nn::linear<16, 16>>;
+    const ctdl::data::char_tokenizer tok("0123456789+=#");
+    std::string lines;
+    for (int a = 0; a < 10; ++a)
+        for (int b = 0; b < 4; ++b)
+            lines += "{\"prompt\": \"" + std::to_string(a) + "+" + std::to_string(b) + "=\", \"response\": \"" +
+                     std::to_string(a + b) + "\"}\n";
+    const ctdl::data::sft_dataset ds(ctdl::data::parse_prompt_responses(lines), tok,
+                                     {.context = 8, .validation_fraction = 0.2,
+                                      .layout = ctdl::data::sft_layout::packed, .end_token = *tok.find('#')});
+    ctdl::train::options o;
+    o.steps = 8;
+    o.peak_lr = 1e-2;
+    o.warmup_steps = 2;
+    o.eval_every = 4;
+    o.grad_accumulation = 2;
+    o.progress = false;
+    ctdl::model<lm> host{ctdl::seed{5}};
+    ctdl::model<lm, ctdl::device> dev{ctdl::seed{5}};
+    ctdl::optim::adamw oh{host, {}};
+    ctdl::optim::adamw od{dev, {}};
+    ctdl::rng gh{ctdl::seed{1}}, gd{ctdl::seed{1}};
+    const auto rh = ctdl::train::run<4, 8>(host, oh, ds, gh, o);
+    const auto rd = ctdl::train::run<4, 8>(dev, od, ds, gd, o);
+    CHECK(gh.state() == gd.state());
+    REQUIRE(rd.train_curve.size() == rh.train_curve.size());
+    REQUIRE(rd.validation_curve.size() == 2);
+    double worst = 0;
+    for (std::size_t i = 0; i < rh.train_curve.size(); ++i)
+        worst = std::max(worst, rel_diff_scalar(rd.train_curve[i].loss, rh.train_curve[i].loss));
+    for (std::size_t i = 0; i < rh.validation_curve.size(); ++i)
+        worst = std::max(worst, rel_diff_scalar(rd.validation_curve[i].loss, rh.validation_curve[i].loss));
+    report("train::run x8 on an sft_dataset: losses", worst);
+    const std::vector<float> ph(host.parameters(), host.parameters() + host.parameter_count);
+    report("train::run x8 on an sft_dataset: final weights", rel_diff(host_parameters(dev), ph));
+    CHECK(rd.train_curve.back().loss < rd.train_curve.front().loss);
+}

@@ -1,4 +1,4 @@
-// expect: tied_head_must_come_after_its_embedding<ctdl::nn::tied_head<10, 4, 40, 40>, 0, 40>(.|\n)*the head must follow its embedding
+// expect: tied_head_must_come_after_its_embedding<ctdl::nn::tied_head<10, 4, 40, 40(, true)?>, 0, 40>(.|\n)*the head must follow its embedding
 #include <ctdl/ctdl.hpp>
 namespace nn = ctdl::nn;
 // The head reads its embedding's weight 40 parameters before itself: there is nothing there.

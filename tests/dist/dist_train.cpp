@@ -219,14 +219,14 @@ int case_resume(ctdl::dist::mpi& comm, const std::filesystem::path& dir) {
     return failures ? 1 : 0;
 }
 
-// data_parallel that fails on rank 1 in the sample of step `at` (1-based): dies or hangs.
+// data_parallel that fails on rank 1 in the backward pass of step `at` (1-based): dies or hangs.
 struct faulty : ctdl::dist::data_parallel<ctdl::dist::mpi> {
     using base = ctdl::dist::data_parallel<ctdl::dist::mpi>;
     bool die;
     std::uint64_t at, calls = 0;
     faulty(ctdl::dist::mpi& c, bool d, std::uint64_t step) : base(c), die(d), at(step) {}
-    void sample(const ctdl::data::text_dataset& ds, ctdl::data::split s, ctdl::rng& g, std::size_t b, std::size_t t,
-                int* x, int* y) {
+    template <class Model, class Acts, class X, class DY>
+    void backward(Model& net, Acts& acts, const X& x, DY&& dy, bool accumulate, bool last) {
         if (rank() == 1 && ++calls == at) {
             if (die) {
                 std::fprintf(stderr, "dist_train: rank 1 dies in step %llu\n", static_cast<unsigned long long>(at));
@@ -235,7 +235,7 @@ struct faulty : ctdl::dist::data_parallel<ctdl::dist::mpi> {
             std::fprintf(stderr, "dist_train: rank 1 hangs in step %llu\n", static_cast<unsigned long long>(at));
             std::this_thread::sleep_for(std::chrono::seconds(60));  // bounded, should the launcher miss it
         }
-        base::sample(ds, s, g, b, t, x, y);
+        base::backward(net, acts, x, dy, accumulate, last);
     }
 };
 

@@ -71,6 +71,9 @@ concept snapshot_model = requires(M& m, const M& cm) {
 struct read_options {
     std::string_view prefix;        ///< tensor names are prefix + parameter name
     bool allow_unexpected = false;  ///< ignore tensors that are not the model's parameters
+    /// The parameters read (by name): those for which select is true, all when it is null.
+    /// The others keep their values, and a tensor of theirs in the file is unexpected.
+    bool (*select)(std::string_view name) = nullptr;
 };
 
 namespace detail {
@@ -147,11 +150,12 @@ std::vector<const safetensors::tensor_info*> match_parameters(const safetensors:
     using T = typename M::value_type;
     const auto& table = M::parameter_table();
 
+    const auto selected = [&](std::string_view name) { return !options.select || options.select(name); };
     const auto expected_name = [&](std::string_view name) {
         if (name.substr(0, options.prefix.size()) != options.prefix) return false;
         name.remove_prefix(options.prefix.size());
         for (const auto& p : table)
-            if (p.name == name) return true;
+            if (p.name == name) return selected(name);
         return false;
     };
     std::vector<const safetensors::tensor_info*> unexpected, tied;
@@ -173,6 +177,10 @@ std::vector<const safetensors::tensor_info*> match_parameters(const safetensors:
 
     std::vector<const safetensors::tensor_info*> found;
     for (const auto& p : table) {
+        if (!selected(p.name)) {
+            found.push_back(nullptr);
+            continue;
+        }
         const std::string name = std::string(options.prefix) + p.name;
         if (!f.find(name) && !unexpected.empty() && !options.allow_unexpected)
             f.fail("missing tensor '" + name + "' (expected " + safetensors::loadable_dtypes<T>() + " " + safetensors::detail::shape_string(p.shape) + "); the file has " +
@@ -187,7 +195,7 @@ std::vector<const safetensors::tensor_info*> match_parameters(const safetensors:
     for (const auto* t : tied) {
         const std::string to = std::string(options.prefix) + std::string(detail::arch_tied_to<M>(unprefixed(t->name)));
         for (std::size_t i = 0; i < table.size(); ++i) {
-            if (std::string(options.prefix) + table[i].name != to) continue;
+            if (std::string(options.prefix) + table[i].name != to || !found[i]) continue;
             const auto& same = f.expect_loadable<T>(t->name, table[i].shape);
             std::vector<T> a(table[i].size), b(table[i].size);
             same.convert_to(std::span<T>(a));
@@ -213,7 +221,7 @@ void read_parameters(const safetensors::file& f, std::span<typename M::value_typ
     const auto found = detail::match_parameters<M>(f, options);
     const auto& table = M::parameter_table();
     for (std::size_t i = 0; i < table.size(); ++i)
-        found[i]->convert_to(flat.subspan(table[i].offset, table[i].size));
+        if (found[i]) found[i]->convert_to(flat.subspan(table[i].offset, table[i].size));
 }
 
 /// M's flat parameter buffer as it lies in f's data section, for a model that computes from

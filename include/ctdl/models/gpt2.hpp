@@ -34,6 +34,7 @@
 
 #include "../core/init.hpp"
 #include "../core/random.hpp"
+#include "../graph/rewrite.hpp"
 #include "../nn/activation.hpp"
 #include "../nn/attention.hpp"
 #include "../nn/embedding.hpp"
@@ -98,6 +99,7 @@ struct gpt2_initializer {
         const auto ends_with = [&](std::string_view tail) {
             return name.size() >= tail.size() && std::string_view(name).substr(name.size() - tail.size()) == tail;
         };
+        if (name.find(".lora_") != std::string::npos) return;  // an adapter's: initialize_adapter
         T* p = params + offset;
         const bool norm = (ends_with("ln_1.weight") || ends_with("ln_2.weight") || ends_with("ln_f.weight"));
         if (norm) std::fill(p, p + n, T(1));
@@ -108,20 +110,45 @@ struct gpt2_initializer {
 
 }  // namespace detail
 
-/// The whole model: token ids [B, T] (T <= Ctx) -> logits [B, T, Vocab].
-template <std::size_t Vocab, std::size_t Ctx, std::size_t D, std::size_t Heads, std::size_t Layers>
-struct gpt2 : nn::sequential<nn::named<"transformer", gpt2_transformer<Vocab, Ctx, D, Heads, Layers>>,
-                             nn::named<"lm_head", nn::tied_head<Vocab, D, parameter_count<gpt2_transformer<Vocab, Ctx, D, Heads, Layers>>,
-                                                                trainable_parameter_count<gpt2_transformer<Vocab, Ctx, D, Heads, Layers>>>>> {
+namespace detail {
+/// Whether the first part of Transformer (wte) trains: the tied head then computes dE.
+template <class Transformer>
+inline constexpr bool first_part_trains =
+    std::tuple_element_t<0, typename graph::detail::sequential_of<Transformer>::layers>::trainable_parameter_count > 0;
+
+/// The transformer part of a rewritten gpt2_model's sequential (graph/rewrite.hpp).
+template <class Seq>
+struct transformer_of;
+template <class N, class Transformer, class Head>
+struct transformer_of<nn::sequential<nn::named_part<N, Transformer>, Head>> {
+    using type = Transformer;
+};
+}  // namespace detail
+
+/// GPT2LMHeadModel over a transformer part: models::gpt2 (below), or one rewritten from it
+/// (parts frozen, adapters: graph/rewrite.hpp). The tied head's offsets and whether it
+/// computes dE follow from Transformer, so they stay right whatever is frozen in it.
+template <class Transformer, std::size_t Vocab, std::size_t Ctx, std::size_t D, std::size_t Heads, std::size_t Layers>
+struct gpt2_model
+    : nn::sequential<nn::named<"transformer", Transformer>,
+                     nn::named<"lm_head", nn::tied_head<Vocab, D, parameter_count<Transformer>, trainable_parameter_count<Transformer>,
+                                                        detail::first_part_trains<Transformer>>>> {
     static constexpr std::size_t vocab = Vocab, context = Ctx, width = D, heads = Heads, layers = Layers;
     /// The longest sequence it takes (a decoding session's default maximum: infer/decoder.hpp).
     static constexpr std::size_t context_length = Ctx;
+    template <class Seq>
+    using rewritten = gpt2_model<typename detail::transformer_of<Seq>::type, Vocab, Ctx, D, Heads, Layers>;
 
-    /// As transformers initialises GPT-2 (above).
+    /// As transformers initialises GPT-2 (above). Parts that state their own initialisation
+    /// of what they add (LoRA adapters: initialize_adapter) do it after.
     template <class T>
     static void initialize(T* params, seed s, std::size_t offset) {
         detail::gpt2_initializer<T> init{params, s, 0.02 / std::sqrt(2.0 * static_cast<double>(Layers)), {}, {}};
-        gpt2::visit_parameters(init, offset);
+        gpt2_model::visit_parameters(init, offset);
+        auto adapters = [&]<class P>(std::size_t at) {
+            if constexpr (requires { P::initialize_adapter(params, s, at); }) P::initialize_adapter(params, s, at);
+        };
+        graph::for_each_part<gpt2_model>(adapters, offset);
     }
 
     /// Tensors of a save_pretrained file that are not parameters: the causal-mask buffers
@@ -138,5 +165,9 @@ struct gpt2 : nn::sequential<nn::named<"transformer", gpt2_transformer<Vocab, Ct
         return name == "lm_head.weight" ? std::string_view("transformer.wte.weight") : std::string_view();
     }
 };
+
+/// The whole model: token ids [B, T] (T <= Ctx) -> logits [B, T, Vocab].
+template <std::size_t Vocab, std::size_t Ctx, std::size_t D, std::size_t Heads, std::size_t Layers>
+struct gpt2 : gpt2_model<gpt2_transformer<Vocab, Ctx, D, Heads, Layers>, Vocab, Ctx, D, Heads, Layers> {};
 
 }  // namespace ctdl::models

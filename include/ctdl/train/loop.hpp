@@ -20,12 +20,22 @@
 // the step of the checkpoint next to it (a resumed run keeps the rows up to its start);
 // the plot is written at the end.
 //
+// The data is a batch source (train/batch_source.hpp): a data::text_dataset for
+// pretraining, whose batches count every target; or one with a loss mask, such as
+// data::sft_dataset for supervised fine-tuning, whose batches carry a mask [B, T] that
+// weighs each target (1 on response tokens, 0 on prompt and padding). With a mask, a
+// micro-batch's loss and gradient are cross_entropy's masked mean over its counted targets
+// (micro-batches are then averaged as above), and the validation loss is the mean over every
+// counted target of the rows it evaluates. Everything else is the same for both.
+//
 // run(net, opt, ds, rng, o, peers) trains on several processes (train/peers.hpp,
-// dist/data_parallel.hpp): each takes the root's state at the start, reads its own rows of
-// every global batch (B per process), reduces gradients while its backward pass runs, and
-// steps with the mean gradient; the loss and the validation loss are means over all
-// processes; only the root writes the progress, the log, the plot and the checkpoints,
-// while the others wait for it.
+// dist/data_parallel.hpp): each takes the root's state at the start; in each step all draw
+// the same size() batches of B rows in turn from the shared data position, and process r
+// trains on the r-th (so P processes with B rows read what one with P · B reads); each
+// reduces gradients while its backward pass runs and steps with the mean gradient (with a
+// mask, each process's masked mean is one share of it, as a micro-batch's is); the loss and
+// the validation loss are means over all processes; only the root writes the progress, the
+// log, the plot and the checkpoints, while the others wait for it.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -50,6 +60,7 @@
 #include "../nn/layer.hpp"
 #include "../optim/clip.hpp"
 #include "../optim/schedule.hpp"
+#include "batch_source.hpp"
 #include "checkpoint.hpp"
 #include "log.hpp"
 #include "peers.hpp"
@@ -84,10 +95,12 @@ struct report {
 /// windows of T tokens (data::text_dataset::windows), in order, B to a batch, up to
 /// `batches` batches: the first min(batches · B, windows) windows, each counted once. The
 /// last batch may be partly filled; its empty rows are not counted. ctdl::error if the split
-/// holds no window of T tokens or batches is 0. With peers (train/peers.hpp), process r
-/// evaluates the batches r, r + size, ... and the sums are added over the processes.
-template <std::size_t B, std::size_t T, class Model, class Peers = one_process>
-double validation_loss(Model& net, const data::text_dataset& ds, std::uint64_t batches, Peers&& peers = {}) {
+/// holds no window of T tokens or batches is 0. With peers (train/peers.hpp), each of
+/// size() processes evaluates batches of B, process r the batches r, r + size(), ... of the
+/// first batches · size(), and the sums are added over the processes.
+template <std::size_t B, std::size_t T, class Model, class Dataset, class Peers = one_process>
+    requires(token_batch_source<Dataset, B, T> && !masked_batch_source<Dataset, B, T>)
+double validation_loss(Model& net, const Dataset& ds, std::uint64_t batches, Peers&& peers = {}) {
     using Exec = typename Model::exec_type;
     if (batches == 0) throw error("validation: the number of batches (eval_batches) must be at least 1");
     const std::size_t windows = ds.windows(data::split::validation, T).size();  // ctdl::error if none
@@ -98,10 +111,8 @@ double validation_loss(Model& net, const data::text_dataset& ds, std::uint64_t b
     const loss::cross_entropy_t real_rows{.ignore_index = padding};
     double total = 0;
     std::size_t counted = 0, seen = 0;
-    // eval_batches batches of B windows on each process: one process's batches are the ones
-    // of B · size() windows it would evaluate alone.
-    const std::uint64_t local_batches = batches * static_cast<std::uint64_t>(peers.size());
-    for (std::uint64_t used = 0; used < local_batches && seen < windows; ++used, seen += B) {
+    const std::uint64_t all_batches = batches * static_cast<std::uint64_t>(peers.size());
+    for (std::uint64_t used = 0; used < all_batches && seen < windows; ++used, seen += B) {
         if (used % static_cast<std::uint64_t>(peers.size()) != static_cast<std::uint64_t>(peers.rank())) continue;
         const std::size_t rows = ds.fill_windows(data::split::validation, seen, x, y);
         std::fill(y.data() + rows * T, y.data() + B * T, padding);
@@ -122,6 +133,54 @@ double validation_loss(Model& net, const data::text_dataset& ds, std::uint64_t b
     return peers.sum(total) / peers.sum(static_cast<double>(counted));
 }
 
+/// For a masked batch source: the mean cross-entropy per counted target (Σ mask · loss /
+/// Σ mask) over the validation split's rows, in order, B to a batch, up to `batches`
+/// batches: the first min(batches · B, rows) rows, each counted once (the rows past them in
+/// the last batch have mask 0). ctdl::error if batches is 0, or if those rows hold no
+/// counted target. With peers: as for a token source, the batches shared round the processes.
+template <std::size_t B, std::size_t T, class Model, class Dataset, class Peers = one_process>
+    requires masked_batch_source<Dataset, B, T>
+double validation_loss(Model& net, const Dataset& ds, std::uint64_t batches, Peers&& peers = {}) {
+    using Exec = typename Model::exec_type;
+    if (batches == 0) throw error("validation: the number of batches (eval_batches) must be at least 1");
+    ds.require_window(data::split::validation, T);
+    const std::size_t rows = ds.rows(data::split::validation);
+    tensor<int, shape<B, T>> x, y;
+    tensor<float, shape<B, T>> mask;
+    tensor<typename Model::value_type, output_shape<typename Model::arch_type, shape<B, T>>, Exec> logits;
+    double total = 0, weight = 0;
+    std::size_t counted = 0, seen = 0;
+    const std::uint64_t all_batches = batches * static_cast<std::uint64_t>(peers.size());
+    for (std::uint64_t used = 0; used < all_batches && seen < rows; ++used, seen += B) {
+        if (used % static_cast<std::uint64_t>(peers.size()) != static_cast<std::uint64_t>(peers.rank())) continue;
+        counted += ds.fill_rows(data::split::validation, seen, x, y, mask);
+        double w = 0;  // Σ mask of this batch
+        for (std::size_t i = 0; i < B * T; ++i) w += static_cast<double>(mask.data()[i]);
+        double mean;  // over the batch's counted targets
+        if constexpr (Exec::host_accessible) {
+            net.forward(x, logits);
+            mean = static_cast<double>(loss::cross_entropy(logits, y, mask));
+        } else {
+            const auto xd = to<Exec>(x);
+            const auto yd = to<Exec>(y);
+            const auto md = to<Exec>(mask);
+            net.forward(xd, logits);
+            mean = static_cast<double>(loss::cross_entropy(logits, yd, md));
+        }
+        total += mean * w;
+        weight += w;
+    }
+    if (peers.size() > 1) {
+        total = peers.sum(total);
+        weight = peers.sum(weight);
+        counted = std::min(rows, static_cast<std::size_t>(all_batches) * B);
+    }
+    if (!(weight > 0))
+        throw error("validation: the " + std::to_string(counted) +
+                    " validation rows evaluated hold no target with a mask weight above 0");
+    return total / weight;
+}
+
 /// Named after the mistake, with the optimizer in its name (ctdl::optimizer: core/concepts.hpp).
 template <class Optimizer>
 struct run_optimizer_must_be_an_optimizer {
@@ -131,12 +190,12 @@ struct run_optimizer_must_be_an_optimizer {
                          "(ctdl::optimizer), as optim::sgd, adam and adamw do");
 };
 
-/// run, for an optimizer (checked by run below).
-template <std::size_t B, std::size_t T, class Model, class Optimizer, class Peers>
-report run_checked(Model& net, Optimizer& opt, const data::text_dataset& ds, rng& data_rng, const options& o,
-                   Peers& peers) {
+/// run, for an optimizer and a batch source (checked by run below).
+template <std::size_t B, std::size_t T, class Model, class Optimizer, class Dataset, class Peers>
+report run_checked(Model& net, Optimizer& opt, const Dataset& ds, rng& data_rng, const options& o, Peers& peers) {
     using V = typename Model::value_type;
     using Exec = typename Model::exec_type;
+    constexpr bool masked = masked_batch_source<Dataset, B, T>;
     // Everything that can be checked is checked before any output is touched: a run that
     // cannot start leaves an earlier run's checkpoint, log and plot as they were. On several
     // processes, a failed check on any of them stops all of them (peers.collectively).
@@ -179,6 +238,25 @@ report run_checked(Model& net, Optimizer& opt, const data::text_dataset& ds, rng
     auto& acts = net.template activations_for<shape<B, T>, int>();
     tensor<int, shape<B, T>> x, y;
     std::conditional_t<Exec::host_accessible, std::nullptr_t, tensor<int, shape<B, T>, Exec>> xd{}, yd{};
+    std::conditional_t<masked, tensor<float, shape<B, T>>, std::nullptr_t> mask{};
+    std::conditional_t<masked && !Exec::host_accessible, tensor<float, shape<B, T>, Exec>, std::nullptr_t> maskd{};
+    // The batches of the other processes (drawn, not used: every process draws all size()
+    // batches of a micro-batch in turn, so the data position stays the same everywhere).
+    tensor<int, shape<B, T>> other_x, other_y;
+    std::conditional_t<masked, tensor<float, shape<B, T>>, std::nullptr_t> other_mask{};
+    const auto draw = [&](auto& bx, auto& by, auto& bmask) {
+        if constexpr (masked)
+            ds.sample_batch(data::split::train, data_rng, bx, by, bmask);
+        else
+            ds.sample_batch(data::split::train, data_rng, bx, by);
+    };
+    // The micro-batch's mean loss, and its gradient into acts.dout: masked when the data is.
+    const auto loss_and_gradient = [&](const auto& logits, const auto& targets, const auto& weights) -> double {
+        if constexpr (masked)
+            return static_cast<double>(loss::cross_entropy.forward_backward(logits, targets, weights, acts.dout));
+        else
+            return static_cast<double>(loss::cross_entropy.forward_backward(logits, targets, acts.dout));
+    };
     report r;
     r.steps = start;
     const auto t0 = std::chrono::steady_clock::now();
@@ -186,17 +264,21 @@ report run_checked(Model& net, Optimizer& opt, const data::text_dataset& ds, rng
         opt.set_lr(static_cast<V>(schedule(step)));
         double loss_sum = 0;
         for (std::uint64_t micro = 0; micro < o.grad_accumulation; ++micro) {
-            peers.sample(ds, data::split::train, data_rng, B, T, x.data(), y.data());
+            for (int r = 0; r < peers.size(); ++r) {
+                if (r == peers.rank()) draw(x, y, mask);
+                else draw(other_x, other_y, other_mask);
+            }
             const bool last = micro + 1 == o.grad_accumulation;
             if constexpr (Exec::host_accessible) {
                 const auto& logits = net.forward(x, acts);
-                loss_sum += static_cast<double>(loss::cross_entropy.forward_backward(logits, y, acts.dout));
+                loss_sum += loss_and_gradient(logits, y, mask);
                 peers.backward(net, acts, x, acts.dout, micro > 0, last);
             } else {
                 xd = to<Exec>(x);
                 yd = to<Exec>(y);
+                if constexpr (masked) maskd = to<Exec>(mask);
                 const auto& logits = net.forward(xd, acts);
-                loss_sum += static_cast<double>(loss::cross_entropy.forward_backward(logits, yd, acts.dout));
+                loss_sum += loss_and_gradient(logits, yd, maskd);
                 peers.backward(net, acts, xd, acts.dout, micro > 0, last);
             }
         }
@@ -245,22 +327,36 @@ report run_checked(Model& net, Optimizer& opt, const data::text_dataset& ds, rng
     return r;
 }
 
-/// Trains from the optimizer's current step count up to o.steps; returns the curves.
-template <std::size_t B, std::size_t T, class Model, class Optimizer>
-report run(Model& net, Optimizer& opt, const data::text_dataset& ds, rng& data_rng, const options& o) {
+/// Named after the mistake, with the data's type in its name (train/batch_source.hpp).
+template <class Dataset, std::size_t B, std::size_t T>
+struct run_data_must_be_a_batch_source {
+    static constexpr bool value = token_batch_source<Dataset, B, T> || masked_batch_source<Dataset, B, T>;
+    static_assert(value, "train::run: the data must be a batch source (train/batch_source.hpp): "
+                         "require_window(split, T), and sample_batch(split, rng, x, y) with windows and "
+                         "fill_windows as data::text_dataset offers them, or sample_batch(split, rng, x, y, mask) "
+                         "with rows and fill_rows as data::sft_dataset offers them");
+};
+
+/// Trains from the optimizer's current step count up to o.steps; returns the curves. ds is
+/// a data::text_dataset, a data::sft_dataset, or any other batch source.
+template <std::size_t B, std::size_t T, class Model, class Optimizer, class Dataset>
+report run(Model& net, Optimizer& opt, const Dataset& ds, rng& data_rng, const options& o) {
     one_process alone;
     if constexpr (!run_optimizer_must_be_an_optimizer<Optimizer>::value)
         return {};  // refused at compile time above; nothing more to report
+    else if constexpr (!run_data_must_be_a_batch_source<Dataset, B, T>::value)
+        return {};
     else
         return run_checked<B, T>(net, opt, ds, data_rng, o, alone);
 }
 
 /// The same on the processes of peers (dist::data_parallel): B rows per process and step.
-template <std::size_t B, std::size_t T, class Model, class Optimizer, class Peers>
-report run(Model& net, Optimizer& opt, const data::text_dataset& ds, rng& data_rng, const options& o,
-           Peers& peers) {
+template <std::size_t B, std::size_t T, class Model, class Optimizer, class Dataset, class Peers>
+report run(Model& net, Optimizer& opt, const Dataset& ds, rng& data_rng, const options& o, Peers& peers) {
     if constexpr (!run_optimizer_must_be_an_optimizer<Optimizer>::value)
         return {};  // refused at compile time above; nothing more to report
+    else if constexpr (!run_data_must_be_a_batch_source<Dataset, B, T>::value)
+        return {};
     else
         return run_checked<B, T>(net, opt, ds, data_rng, o, peers);
 }

@@ -11,7 +11,8 @@
 // scatter to it, so dE is the sum of both uses. Forward is the linear op on E (the same GEMM
 // as linear<D, Vocab, false>, packed when frozen at a small batch); dX = dY E.
 //
-// It refuses a context in which it cannot reach E: fewer parameters before it than ParamBack,
+// Trains = false says that E is frozen: the head then computes no dE (only dX, where
+// something before it trains). It refuses a context in which it cannot reach E: fewer parameters before it than ParamBack,
 // or, when it trains, fewer gradients before it than GradBack (the embedding frozen while the
 // head is not).
 #include <cstddef>
@@ -48,7 +49,7 @@ struct tied_head_must_come_after_its_embedding {
 
 namespace ctdl::nn {
 
-template <std::size_t Vocab, std::size_t D, std::size_t ParamBack, std::size_t GradBack>
+template <std::size_t Vocab, std::size_t D, std::size_t ParamBack, std::size_t GradBack, bool Trains = true>
 struct tied_head {
     static_assert(Vocab > 0 && D > 0, "tied_head: Vocab and D must be at least 1");
     static constexpr std::size_t in_features = D, out_features = Vocab;
@@ -71,8 +72,9 @@ struct tied_head {
         using typename base::T, typename base::Exec, typename base::in_shape;
         using base::rows, base::need_dx;
         using out_shape = output_shape<in_shape>;
-        /// dE: whenever the head trains (E is then trainable too: checked below).
-        static constexpr bool need_de = !Ctx::frozen;
+        /// dE: whenever the head trains (E is then trainable too: checked below). Trains is
+        /// false where E is frozen (models::gpt2 with its wte frozen).
+        static constexpr bool need_de = Trains && !Ctx::frozen;
         static constexpr bool backward_needed = need_de || need_dx;
         static constexpr bool reaches =
             tied_head_must_come_after_its_embedding<tied_head, Ctx::param_offset, ParamBack>::value &&

@@ -6,6 +6,9 @@
 //             clipping: the 2-rank weights equal on both ranks bit for bit, and within
 //             float rounding of the 1-rank ones (the difference is printed); without
 //             overlap, in one bucket, the same bits as with overlap in many.
+//   sft       a masked batch source (data::sft_dataset, the loss on responses only): 2 ranks x
+//             batch B against 1 rank x batch B with 2 accumulated micro-batches (the same
+//             draws, each micro-batch's masked mean one share of the gradient either way).
 //   resume    a checkpoint of a 2-rank run resumed on 1 rank, and one of a 1-rank run
 //             resumed on 2 ranks, against the same runs uninterrupted; a 2-rank resume on
 //             2 ranks: bit for bit.
@@ -16,6 +19,9 @@
 //   check     (one process) DIR/ckpt.safetensors loads and its step is even and < 7.
 #include <ctdl/ctdl.hpp>
 #include <ctdl/data/corpus.hpp>
+#include <ctdl/data/prompt_response.hpp>
+#include <ctdl/data/sft.hpp>
+#include <ctdl/data/tokenizer.hpp>
 #include <ctdl/dist/data_parallel.hpp>
 #include <ctdl/dist/mpi.hpp>
 #include <ctdl/models/gpt.hpp>
@@ -79,9 +85,24 @@ struct trained {
     double train_loss = 0, validation_loss = 0;
 };
 
-template <std::size_t Rows, class Peers>
-trained train(Peers* peers, ctdl::seed s, const ctdl::train::options& o, const std::filesystem::path& resume = {}) {
-    const auto ds = make_data();
+// "a+b=" -> "a+b" pairs over the symbols 0-9 + = and '#' (the end token): 400 of them.
+ctdl::data::sft_dataset make_sft_data() {
+    static const ctdl::data::char_tokenizer tok("0123456789+= #");
+    ctdl::rng g{ctdl::seed{11}};
+    std::string lines;
+    for (int i = 0; i < 400; ++i) {
+        const auto a = g.next_below(10), b = g.next_below(10);
+        lines += "{\"prompt\": \"" + std::to_string(a) + "+" + std::to_string(b) + "=\", \"response\": \"" +
+                 std::to_string(a + b) + "\"}\n";
+    }
+    const auto pairs = ctdl::data::parse_prompt_responses(lines, "sums");
+    return ctdl::data::sft_dataset(pairs, tok,
+                                   {.context = T, .validation_fraction = 0.1, .end_token = *tok.find(U'#')});
+}
+
+template <std::size_t Rows, class Peers, class Data = ctdl::data::text_dataset>
+trained train(Peers* peers, ctdl::seed s, const ctdl::train::options& o, const std::filesystem::path& resume = {},
+              const Data& ds = make_data()) {
     model net{s};
     optimizer opt{net, {.lr = 3e-3f, .weight_decay = 1e-2f}};
     ctdl::rng data_rng(ctdl::seed{2});
@@ -173,6 +194,31 @@ int case_exact(ctdl::dist::mpi& comm) {
     return failures ? 1 : 0;
 }
 
+int case_sft(ctdl::dist::mpi& comm) {
+    ctdl::dist::data_parallel<ctdl::dist::mpi> peers{comm, {.bucket_bytes = 4096}};
+    const auto ds = make_sft_data();
+    const auto two = train<B>(&peers, ctdl::seed{1 + 100 * static_cast<unsigned>(comm.rank())}, run_options(), {}, ds);
+    expect(same_on_all_ranks(comm, two.weights), "the 2-rank weights differ between the ranks");
+    if (comm.rank() == 0) {
+        auto o = run_options();
+        o.grad_accumulation = 2;
+        o.eval_batches *= 2;  // validation: eval_batches batches of B on each of the 2 ranks
+        const auto one = train<B>(static_cast<ctdl::train::one_process*>(nullptr), ctdl::seed{1}, o, {}, ds);
+        const auto d = compare(two.weights, one.weights);
+        std::printf("sft: after 20 steps, 2 ranks x batch %zu vs 1 rank x batch %zu x 2 micro-batches (masked loss): "
+                    "max |dw| = %.3g (relative %.3g; key biases %.3g); train loss %.9g vs %.9g; validation loss "
+                    "%.9g vs %.9g\n",
+                    B, B, d.max_abs, d.max_abs / d.max_weight, d.key_bias, two.train_loss, one.train_loss,
+                    two.validation_loss, one.validation_loss);
+        expect(d.max_abs <= rounding_bound * d.max_weight, "2 ranks and 2 micro-batches differ by more than rounding");
+        expect(d.key_bias <= key_bias_bound, "key biases");
+        expect(std::abs(two.train_loss - one.train_loss) <= 1e-5 * std::abs(one.train_loss), "train loss");
+        expect(std::abs(two.validation_loss - one.validation_loss) <= 1e-5 * std::abs(one.validation_loss),
+               "validation loss");
+    }
+    return failures ? 1 : 0;
+}
+
 int case_resume(ctdl::dist::mpi& comm, const std::filesystem::path& dir) {
     ctdl::dist::data_parallel<ctdl::dist::mpi> peers{comm};
     auto* alone = static_cast<ctdl::train::one_process*>(nullptr);
@@ -219,14 +265,14 @@ int case_resume(ctdl::dist::mpi& comm, const std::filesystem::path& dir) {
     return failures ? 1 : 0;
 }
 
-// data_parallel that fails on rank 1 in the sample of step `at` (1-based): dies or hangs.
+// data_parallel that fails on rank 1 in the backward pass of step `at` (1-based): dies or hangs.
 struct faulty : ctdl::dist::data_parallel<ctdl::dist::mpi> {
     using base = ctdl::dist::data_parallel<ctdl::dist::mpi>;
     bool die;
     std::uint64_t at, calls = 0;
     faulty(ctdl::dist::mpi& c, bool d, std::uint64_t step) : base(c), die(d), at(step) {}
-    void sample(const ctdl::data::text_dataset& ds, ctdl::data::split s, ctdl::rng& g, std::size_t b, std::size_t t,
-                int* x, int* y) {
+    template <class Model, class Acts, class X, class DY>
+    void backward(Model& net, Acts& acts, const X& x, DY&& dy, bool accumulate, bool last) {
         if (rank() == 1 && ++calls == at) {
             if (die) {
                 std::fprintf(stderr, "dist_train: rank 1 dies in step %llu\n", static_cast<unsigned long long>(at));
@@ -235,7 +281,7 @@ struct faulty : ctdl::dist::data_parallel<ctdl::dist::mpi> {
             std::fprintf(stderr, "dist_train: rank 1 hangs in step %llu\n", static_cast<unsigned long long>(at));
             std::this_thread::sleep_for(std::chrono::seconds(60));  // bounded, should the launcher miss it
         }
-        base::sample(ds, s, g, b, t, x, y);
+        base::backward(net, acts, x, dy, accumulate, last);
     }
 };
 
@@ -280,7 +326,7 @@ int case_check(const std::filesystem::path& dir) {
 
 int main(int argc, char** argv) try {
     if (argc != 3) {
-        std::fprintf(stderr, "usage: dist_train exact|resume|dead|hang|bad_data|check DIR\n");
+        std::fprintf(stderr, "usage: dist_train exact|sft|resume|dead|hang|bad_data|check DIR\n");
         return 2;
     }
     const std::string_view which = argv[1];
@@ -294,6 +340,7 @@ int main(int argc, char** argv) try {
         return 2;
     }
     if (which == "exact") return case_exact(comm);
+    if (which == "sft") return case_sft(comm);
     if (which == "resume") return case_resume(comm, dir);
     if (which == "dead" || which == "hang") return case_fault(comm, dir, which == "dead");
     if (which == "bad_data") return case_bad_data(comm, dir);

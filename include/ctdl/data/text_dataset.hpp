@@ -162,26 +162,13 @@ public:
     /// Fills B rows of x and y with random windows of split s (offsets drawn from g in
     /// row order, see the header comment). x and y are B·T ints each, row-major.
     void sample_batch(split s, rng& g, std::size_t B, std::size_t T, int* x, int* y) const {
-        sample_rows(s, g, B, 0, B, T, x, y);
-    }
-
-    /// Rows [first, first + count) of a batch of `rows` random windows (sample_batch's
-    /// draws, all `rows` of them taken from g) into the count rows of x and y. Each process
-    /// of a data-parallel run takes its own rows of one global batch (dist/): together they
-    /// read what one process with the whole batch reads, whatever their number.
-    void sample_rows(split s, rng& g, std::size_t rows, std::size_t first, std::size_t count, std::size_t T, int* x,
-                     int* y) const {
         require_window(s, T);
-        if (first > rows || count > rows - first)
-            throw error("text_dataset: rows [" + std::to_string(first) + ", " + std::to_string(first) + " + " +
-                        std::to_string(count) + ") do not lie in a batch of " + std::to_string(rows));
         const std::span<const int> src = tokens(s);
         const std::size_t offsets = src.size() - T;
-        for (std::size_t b = 0; b < rows; ++b) {
+        for (std::size_t b = 0; b < B; ++b) {
             const auto o = static_cast<std::size_t>(g.next_below(offsets));
-            if (b < first || b >= first + count) continue;
-            std::copy_n(src.data() + o, T, x + (b - first) * T);
-            std::copy_n(src.data() + o + 1, T, y + (b - first) * T);
+            std::copy_n(src.data() + o, T, x + b * T);
+            std::copy_n(src.data() + o + 1, T, y + b * T);
         }
     }
 

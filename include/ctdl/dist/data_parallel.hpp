@@ -10,10 +10,10 @@
 //   learning rate and data position (share_state), so a run started with the same seed
 //   everywhere, or resumed from a checkpoint on rank 0 (written by a run on any number of
 //   ranks), continues from one state.
-// - Data: every rank draws the same global batch of B · size() windows from the shared
-//   data position and reads only its own rows, [rank · B, (rank + 1) · B): the ranks read
-//   disjoint rows, and the data a step sees depends on the global batch alone, not on how
-//   many ranks share it (text_dataset::sample_rows).
+// - Data (train/loop.hpp): in each micro-batch every rank draws size() batches of B rows in
+//   turn from the shared data position, with the batch source's own sample_batch, and trains
+//   on the rank()-th: the ranks read disjoint draws, and since a text_dataset draws its rows
+//   in order, P ranks with B rows read what one with P · B reads, whatever P is.
 // - Gradients: the model's flat gradient buffer is cut into buckets of about
 //   `bucket_bytes`, from its end. The backward pass tells (graph::gradient_hook) when the
 //   gradients from an offset to the end are final; each bucket that lies wholly there is
@@ -40,7 +40,6 @@
 
 #include "../core/error.hpp"
 #include "../core/random.hpp"
-#include "../data/text_dataset.hpp"
 #include "../graph/node_io.hpp"
 #include "communicator.hpp"
 
@@ -117,13 +116,6 @@ public:
         opt.set_step_count(got[0]);
         opt.set_lr(static_cast<T>(packed[2 * std::size(words)]));
         data_rng.set_state(rng_state{got[1], got[2], got[3]});
-    }
-
-    /// This rank's B rows of the step's global batch of B · size() rows.
-    void sample(const data::text_dataset& ds, data::split s, rng& g, std::size_t B, std::size_t T, int* x,
-                int* y) const {
-        const auto n = static_cast<std::size_t>(size()), r = static_cast<std::size_t>(rank());
-        ds.sample_rows(s, g, B * n, B * r, B, T, x, y);
     }
 
     /// The backward pass; when `last` (the last micro-batch of a step), the gradient

@@ -29,11 +29,13 @@
 // counted target of the rows it evaluates. Everything else is the same for both.
 //
 // run(net, opt, ds, rng, o, peers) trains on several processes (train/peers.hpp,
-// dist/data_parallel.hpp): each takes the root's state at the start, reads its own rows of
-// every global batch (B per process), reduces gradients while its backward pass runs, and
-// steps with the mean gradient; the loss and the validation loss are means over all
-// processes; only the root writes the progress, the log, the plot and the checkpoints,
-// while the others wait for it.
+// dist/data_parallel.hpp): each takes the root's state at the start; in each step all draw
+// the same size() batches of B rows in turn from the shared data position, and process r
+// trains on the r-th (so P processes with B rows read what one with P · B reads); each
+// reduces gradients while its backward pass runs and steps with the mean gradient (with a
+// mask, each process's masked mean is one share of it, as a micro-batch's is); the loss and
+// the validation loss are means over all processes; only the root writes the progress, the
+// log, the plot and the checkpoints, while the others wait for it.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -93,8 +95,9 @@ struct report {
 /// windows of T tokens (data::text_dataset::windows), in order, B to a batch, up to
 /// `batches` batches: the first min(batches · B, windows) windows, each counted once. The
 /// last batch may be partly filled; its empty rows are not counted. ctdl::error if the split
-/// holds no window of T tokens or batches is 0. With peers (train/peers.hpp), process r
-/// evaluates the batches r, r + size, ... and the sums are added over the processes.
+/// holds no window of T tokens or batches is 0. With peers (train/peers.hpp), each of
+/// size() processes evaluates batches of B, process r the batches r, r + size(), ... of the
+/// first batches · size(), and the sums are added over the processes.
 template <std::size_t B, std::size_t T, class Model, class Dataset, class Peers = one_process>
     requires(token_batch_source<Dataset, B, T> && !masked_batch_source<Dataset, B, T>)
 double validation_loss(Model& net, const Dataset& ds, std::uint64_t batches, Peers&& peers = {}) {
@@ -108,10 +111,8 @@ double validation_loss(Model& net, const Dataset& ds, std::uint64_t batches, Pee
     const loss::cross_entropy_t real_rows{.ignore_index = padding};
     double total = 0;
     std::size_t counted = 0, seen = 0;
-    // eval_batches batches of B windows on each process: one process's batches are the ones
-    // of B · size() windows it would evaluate alone.
-    const std::uint64_t local_batches = batches * static_cast<std::uint64_t>(peers.size());
-    for (std::uint64_t used = 0; used < local_batches && seen < windows; ++used, seen += B) {
+    const std::uint64_t all_batches = batches * static_cast<std::uint64_t>(peers.size());
+    for (std::uint64_t used = 0; used < all_batches && seen < windows; ++used, seen += B) {
         if (used % static_cast<std::uint64_t>(peers.size()) != static_cast<std::uint64_t>(peers.rank())) continue;
         const std::size_t rows = ds.fill_windows(data::split::validation, seen, x, y);
         std::fill(y.data() + rows * T, y.data() + B * T, padding);
@@ -136,12 +137,10 @@ double validation_loss(Model& net, const Dataset& ds, std::uint64_t batches, Pee
 /// Σ mask) over the validation split's rows, in order, B to a batch, up to `batches`
 /// batches: the first min(batches · B, rows) rows, each counted once (the rows past them in
 /// the last batch have mask 0). ctdl::error if batches is 0, or if those rows hold no
-/// counted target.
+/// counted target. With peers: as for a token source, the batches shared round the processes.
 template <std::size_t B, std::size_t T, class Model, class Dataset, class Peers = one_process>
     requires masked_batch_source<Dataset, B, T>
-double validation_loss(Model& net, const Dataset& ds, std::uint64_t batches, Peers&& = {}) {
-    static_assert(std::is_same_v<std::remove_cvref_t<Peers>, one_process>,
-                  "train: masked (fine-tuning) data trains on one process; several processes split a text_dataset");
+double validation_loss(Model& net, const Dataset& ds, std::uint64_t batches, Peers&& peers = {}) {
     using Exec = typename Model::exec_type;
     if (batches == 0) throw error("validation: the number of batches (eval_batches) must be at least 1");
     ds.require_window(data::split::validation, T);
@@ -150,9 +149,11 @@ double validation_loss(Model& net, const Dataset& ds, std::uint64_t batches, Pee
     tensor<float, shape<B, T>> mask;
     tensor<typename Model::value_type, output_shape<typename Model::arch_type, shape<B, T>>, Exec> logits;
     double total = 0, weight = 0;
-    std::size_t counted = 0;
-    for (std::uint64_t used = 0; used < batches && counted < rows; ++used) {
-        counted += ds.fill_rows(data::split::validation, counted, x, y, mask);
+    std::size_t counted = 0, seen = 0;
+    const std::uint64_t all_batches = batches * static_cast<std::uint64_t>(peers.size());
+    for (std::uint64_t used = 0; used < all_batches && seen < rows; ++used, seen += B) {
+        if (used % static_cast<std::uint64_t>(peers.size()) != static_cast<std::uint64_t>(peers.rank())) continue;
+        counted += ds.fill_rows(data::split::validation, seen, x, y, mask);
         double w = 0;  // Σ mask of this batch
         for (std::size_t i = 0; i < B * T; ++i) w += static_cast<double>(mask.data()[i]);
         double mean;  // over the batch's counted targets
@@ -169,6 +170,11 @@ double validation_loss(Model& net, const Dataset& ds, std::uint64_t batches, Pee
         total += mean * w;
         weight += w;
     }
+    if (peers.size() > 1) {
+        total = peers.sum(total);
+        weight = peers.sum(weight);
+        counted = std::min(rows, static_cast<std::size_t>(all_batches) * B);
+    }
     if (!(weight > 0))
         throw error("validation: the " + std::to_string(counted) +
                     " validation rows evaluated hold no target with a mask weight above 0");
@@ -184,14 +190,12 @@ struct run_optimizer_must_be_an_optimizer {
                          "(ctdl::optimizer), as optim::sgd, adam and adamw do");
 };
 
-/// run, for an optimizer and a batch source (checked by run below), on peers' processes.
+/// run, for an optimizer and a batch source (checked by run below).
 template <std::size_t B, std::size_t T, class Model, class Optimizer, class Dataset, class Peers>
 report run_checked(Model& net, Optimizer& opt, const Dataset& ds, rng& data_rng, const options& o, Peers& peers) {
     using V = typename Model::value_type;
     using Exec = typename Model::exec_type;
     constexpr bool masked = masked_batch_source<Dataset, B, T>;
-    static_assert(!masked || std::is_same_v<std::remove_cvref_t<Peers>, one_process>,
-                  "train::run: masked (fine-tuning) data trains on one process; several processes split a text_dataset");
     // Everything that can be checked is checked before any output is touched: a run that
     // cannot start leaves an earlier run's checkpoint, log and plot as they were. On several
     // processes, a failed check on any of them stops all of them (peers.collectively).
@@ -236,6 +240,16 @@ report run_checked(Model& net, Optimizer& opt, const Dataset& ds, rng& data_rng,
     std::conditional_t<Exec::host_accessible, std::nullptr_t, tensor<int, shape<B, T>, Exec>> xd{}, yd{};
     std::conditional_t<masked, tensor<float, shape<B, T>>, std::nullptr_t> mask{};
     std::conditional_t<masked && !Exec::host_accessible, tensor<float, shape<B, T>, Exec>, std::nullptr_t> maskd{};
+    // The batches of the other processes (drawn, not used: every process draws all size()
+    // batches of a micro-batch in turn, so the data position stays the same everywhere).
+    tensor<int, shape<B, T>> other_x, other_y;
+    std::conditional_t<masked, tensor<float, shape<B, T>>, std::nullptr_t> other_mask{};
+    const auto draw = [&](auto& bx, auto& by, auto& bmask) {
+        if constexpr (masked)
+            ds.sample_batch(data::split::train, data_rng, bx, by, bmask);
+        else
+            ds.sample_batch(data::split::train, data_rng, bx, by);
+    };
     // The micro-batch's mean loss, and its gradient into acts.dout: masked when the data is.
     const auto loss_and_gradient = [&](const auto& logits, const auto& targets, const auto& weights) -> double {
         if constexpr (masked)
@@ -250,10 +264,10 @@ report run_checked(Model& net, Optimizer& opt, const Dataset& ds, rng& data_rng,
         opt.set_lr(static_cast<V>(schedule(step)));
         double loss_sum = 0;
         for (std::uint64_t micro = 0; micro < o.grad_accumulation; ++micro) {
-            if constexpr (masked)
-                ds.sample_batch(data::split::train, data_rng, x, y, mask);
-            else
-                peers.sample(ds, data::split::train, data_rng, B, T, x.data(), y.data());
+            for (int r = 0; r < peers.size(); ++r) {
+                if (r == peers.rank()) draw(x, y, mask);
+                else draw(other_x, other_y, other_mask);
+            }
             const bool last = micro + 1 == o.grad_accumulation;
             if constexpr (Exec::host_accessible) {
                 const auto& logits = net.forward(x, acts);
@@ -337,11 +351,12 @@ report run(Model& net, Optimizer& opt, const Dataset& ds, rng& data_rng, const o
 }
 
 /// The same on the processes of peers (dist::data_parallel): B rows per process and step.
-template <std::size_t B, std::size_t T, class Model, class Optimizer, class Peers>
-report run(Model& net, Optimizer& opt, const data::text_dataset& ds, rng& data_rng, const options& o,
-           Peers& peers) {
+template <std::size_t B, std::size_t T, class Model, class Optimizer, class Dataset, class Peers>
+report run(Model& net, Optimizer& opt, const Dataset& ds, rng& data_rng, const options& o, Peers& peers) {
     if constexpr (!run_optimizer_must_be_an_optimizer<Optimizer>::value)
         return {};  // refused at compile time above; nothing more to report
+    else if constexpr (!run_data_must_be_a_batch_source<Dataset, B, T>::value)
+        return {};
     else
         return run_checked<B, T>(net, opt, ds, data_rng, o, peers);
 }

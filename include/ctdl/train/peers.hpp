@@ -11,7 +11,8 @@
 //                                 a ctdl::error naming the ranks and their messages
 //   share_state(net, opt, rng)    every process takes the root's parameters, optimizer state
 //                                 and data position (a start, or a resume on any count)
-//   sample(ds, s, rng, B, T, x, y) this process's B rows of the step's global batch
+// (The data: in each micro-batch every process draws size() batches in turn from the shared
+// position and trains on the rank()-th; train/loop.hpp.)
 //   backward(net, acts, x, dy, accumulate, last)  the backward pass (reducing gradients
 //                                 while it runs, on the last micro-batch of a step)
 //   reduce_gradients()            after it, the gradients are the sum over the processes
@@ -20,7 +21,6 @@
 #include <type_traits>
 
 #include "../core/random.hpp"
-#include "../data/text_dataset.hpp"
 
 namespace ctdl::train {
 
@@ -35,10 +35,6 @@ struct one_process {
     }
     template <class Model, class Optimizer>
     void share_state(Model&, Optimizer&, rng&) {}
-    void sample(const data::text_dataset& ds, data::split s, rng& g, std::size_t B, std::size_t T, int* x,
-                int* y) const {
-        ds.sample_batch(s, g, B, T, x, y);
-    }
     template <class Model, class Acts, class X, class DY>
     void backward(Model& net, Acts& acts, const X& x, DY&& dy, bool accumulate, bool /*last*/) {
         net.backward(acts, x, dy, accumulate);

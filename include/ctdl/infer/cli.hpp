@@ -17,8 +17,9 @@
 // used, 1 for anything else; each failure with one line naming what is wrong.
 //
 // The tokenizer: a Hugging Face tokenizer.json (TOKENIZER, embedded or a file: byte-level
-// BPE, data/bpe_tokenizer.hpp), else the "tokenizer" entry of the snapshot's metadata (a
-// char_tokenizer, as examples/pretrain stores it), else none (--prompt-tokens only).
+// BPE, data/bpe_tokenizer.hpp), else the snapshot's metadata: a "tokenizer.json" entry (the
+// text of such a file) or a "tokenizer" entry (a char_tokenizer), as examples/pretrain
+// stores them; else none (--prompt-tokens only).
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -198,6 +199,9 @@ int run_inference_binary(int argc, char** argv, const binary_sources& src) {
                     "the embedded tokenizer"));
             else if (*src.tokenizer_path)
                 codec = codec_of(data::bpe_tokenizer::from_hf_json(src.tokenizer_path));
+            else if (const auto json = meta.find("tokenizer.json"); json != meta.end())
+                codec = codec_of(data::bpe_tokenizer::from_hf_json_string(json->second,
+                                                                          "the weights' metadata \"tokenizer.json\""));
             else if (const auto it = meta.find("tokenizer"); it != meta.end())
                 codec = codec_of(data::char_tokenizer::from_string(it->second));
         } catch (const ctdl::error& e) {

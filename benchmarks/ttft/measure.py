@@ -19,12 +19,16 @@ binary and cache state, the median (and min-max) of:
   in-proc   the --stats line's "first token: <ms> ms after start" (from static initialisation)
   ttft      help + in-proc: exec -> first token, ms
   exit      exec -> exit of the 1-token run, ms (ttft plus writing the output and teardown)
-  prefill   the --stats line's prefill time, ms (the rest of in-proc is loading: the weights'
-            checks, the session and its packed weights)
+  cpu       user + system CPU time of the 1-token run, ms (on a shared machine the wall times
+            also hold the time other processes had the cores)
+  prefill   the --stats line's prefill time, ms: a session's first pass, so it includes packing
+            the weights for decoding; the rest of in-proc is loading (mapping and checking the
+            weights, their checksum, making the session and its KV cache)
   peak      the --stats line's peak memory, MiB
 """
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -59,10 +63,17 @@ def resident_mb(files):
         return None
 
 
+def cpu_ms():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (r.ru_utime + r.ru_stime) * 1e3
+
+
 def timed(cmd):
+    c0 = cpu_ms()
     t0 = time.perf_counter()
     p = subprocess.run(cmd, capture_output=True, text=True)
     ms = (time.perf_counter() - t0) * 1e3
+    p.cpu_ms = cpu_ms() - c0
     if p.returncode != 0:
         sys.exit(f"measure.py: {' '.join(cmd)} exited with {p.returncode}: {p.stderr.strip()}")
     return ms, p
@@ -83,8 +94,8 @@ def one_run(binary, prompt, files, cold):
     if int(m[3]) != 0 or len(p.stdout.strip().split(",")) != len(prompt.split(",")) + 1:
         sys.exit(f"measure.py: {binary}: expected the prompt and one token, got {p.stdout.strip()}")
     inproc = float(m[7])
-    return {"help": help_ms, "in-proc": inproc, "ttft": help_ms + inproc, "exit": exit_ms, "prefill": float(m[2]),
-            "peak": float(m[6]), "resident": res}
+    return {"help": help_ms, "in-proc": inproc, "ttft": help_ms + inproc, "exit": exit_ms, "cpu": p.cpu_ms,
+            "prefill": float(m[2]), "peak": float(m[6]), "resident": res}
 
 
 def summary(values):
@@ -95,7 +106,7 @@ def summary(values):
 def main():
     runs, prompt, cold = int(sys.argv[1]), sys.argv[2], sys.argv[3]
     specs = sys.argv[4:]
-    cols = ["help", "in-proc", "ttft", "exit", "prefill", "peak"]
+    cols = ["help", "in-proc", "ttft", "exit", "cpu", "prefill", "peak"]
     print(f"exec -> first token, {runs} runs each, prompt of {len(prompt.split(','))} tokens, 1 new token (greedy); "
           f"median (min-max), ms (peak memory MiB); cold cache: {cold}")
     print(f"{'binary':<14} {'cache':<5} " + " ".join(f"{c:>22}" for c in cols) + "  resident before (MB)")

@@ -4,17 +4,18 @@
 //   finetune --from DIR [--steps N] [--threads N] [--out DIR]
 //
 // DIR is a pretraining run's folder (examples/pretrain --out DIR): its gpt.safetensors, with
-// the character tokenizer in the snapshot's metadata. The task, on data generated here (no
+// the run's tokenizer (BPE or characters) in the snapshot's metadata. The task, on data generated here (no
 // download), in the stories' own alphabet: "Say fox three times." -> " fox fox fox." for the
 // nouns and names of the stories and counts one to five. The (word, count) pairs are split
 // into training and held-out sets, so the held-out prompts are combinations never trained on.
 // For each method it prints, before and after: the task accuracy on the held-out prompts
 // (greedy continuation equal to the answer up to its full stop), and the validation loss on
-// the pretraining text (the general knowledge kept). Exit status 0, or 2 with a message.
+// the pretraining text in bits per character (the general knowledge kept). Exit status 0, or 2 with a message.
 #include <ctdl/ctdl.hpp>
 #include <ctdl/data/corpus.hpp>
 #include <ctdl/data/sft.hpp>
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "../pretrain/model.hpp"
+#include "../pretrain/tokenizer.hpp"
 
 namespace {
 
@@ -68,7 +70,7 @@ task make_task() {
 
 /// Greedy continuations of the held-out prompts that equal the answer up to its full stop.
 template <class M>
-double accuracy(M& net, const ctdl::data::char_tokenizer& tok, const std::vector<ctdl::data::prompt_response>& set) {
+double accuracy(M& net, const examples::pretrain_tokenizer& tok, const std::vector<ctdl::data::prompt_response>& set) {
     ctdl::rng g(ctdl::seed{1});
     const ctdl::infer::sampling greedy{.temperature = 0, .vocab_size = tok.vocab_size()};
     std::size_t right = 0;
@@ -89,7 +91,7 @@ struct outcome {
 };
 
 template <class Arch, class Load>
-outcome fine_tune(const char* name, Load&& load, const ctdl::data::char_tokenizer& tok, const task& tk,
+outcome fine_tune(const char* name, Load&& load, const examples::pretrain_tokenizer& tok, const task& tk,
                   const ctdl::data::text_dataset& text, std::size_t steps, double lr, const std::filesystem::path& out) {
     ctdl::model<Arch> net{ctdl::seed{5}};
     load(net);
@@ -142,13 +144,13 @@ int main(int argc, char** argv) try {
     if (from.empty()) throw usage_error("--from needs the folder of a pretraining run (examples/pretrain --out DIR)");
     if (threads) ctdl::cpu::set_threads(threads);
     const auto snapshot = from / "gpt.safetensors";
-    ctdl::metadata meta;
-    [[maybe_unused]] const auto pretrained = ctdl::load<ctdl::model<ctdl::frozen<gpt>>>(snapshot, meta);  // checks the file first
-    const auto it = meta.find("tokenizer");
-    if (it == meta.end()) throw ctdl::error("'" + snapshot.string() + "' has no \"tokenizer\" metadata");
-    const auto tok = ctdl::data::char_tokenizer::from_string(it->second);
+    [[maybe_unused]] const auto pretrained = ctdl::load<ctdl::model<ctdl::frozen<gpt>>>(snapshot);  // checks the file first
+    const auto tok = examples::load_tokenizer(snapshot);  // BPE or characters, as the run learned it
     const std::string corpus = ctdl::data::default_corpus(200000);
     const ctdl::data::text_dataset text(tok.encode(corpus), 0.1);
+    const auto val_tokens = text.tokens(ctdl::data::split::validation);
+    // nats per token -> bits per character (comparable whatever the tokenizer)
+    const double per_char = 1 / (std::log(2.0) * double(tok.characters(val_tokens)) / double(val_tokens.size()));
     const task tk = make_task();
     std::filesystem::create_directories(out);
     std::printf("task: %zu training and %zu held-out prompts, e.g. \"%s\" -> \"%s\"; %zu steps of batch %zu, %zu threads\n",
@@ -165,8 +167,9 @@ int main(int argc, char** argv) try {
     for (const auto& [name, r] : {std::pair{"full", full}, std::pair{"lora", lora}})
         std::printf("%-6s %10zu %11.2f MB %9.0f%% %9.0f%% %12.3f %12.3f %8.1f\n", name, r.trained_parameters,
                     static_cast<double>(r.state_bytes) / 1e6, 100 * r.accuracy_before, 100 * r.accuracy_after,
-                    r.text_loss_before, r.text_loss_after, r.seconds);
-    std::printf("(accuracy on the held-out prompts; text: validation loss on the pretraining stories, nats/char)\n");
+                    r.text_loss_before * per_char, r.text_loss_after * per_char, r.seconds);
+    std::printf("(accuracy on the held-out prompts; text: validation loss on the pretraining stories, bits/char; "
+                "%s tokenizer)\n", tok.name());
     return 0;
 } catch (const usage_error& e) {
     std::fprintf(stderr, "finetune: %s\n%s\n", e.what(), usage);

@@ -7,7 +7,7 @@
 
 namespace examples {
 
-inline constexpr std::size_t pretrain_vocab = 96, pretrain_context = 64;
+inline constexpr std::size_t pretrain_vocab = 1024, pretrain_context = 64;
 /// vocab 96 (the story corpus's characters fit), context 64, width 128, 4 heads, 4 blocks, MLP 512.
 struct pretrain_gpt : ctdl::models::gpt<pretrain_vocab, pretrain_context, 128, 4, 4, 512> {};
 

@@ -1,12 +1,15 @@
 # The pretrain example as a user runs it (ctest; see examples/pretrain/CMakeLists.txt).
 #   cmake -DPRETRAIN=<binary> -DWORK_DIR=<scratch folder> -DCASE=<case> -P run_test.cmake
 # Cases:
-#   short_text      a ~1000-character text, --steps 2: exit 0 and every output written
+#   short_text      a ~1000-character text, --tokenizer char --steps 2: exit 0 and every output written
+#   bpe_text        a ~4000-character text, the default (BPE) tokenizer, --steps 2: exit 0, every
+#                   output and tokenizer.json written, fewer tokens than characters; then a
+#                   --tokenizer char run into the same --out removes the stale tokenizer.json
 #   default_steps3  the generated corpus, --steps 3: exit 0 (samples decode)
 #   failed_run      a good run, then one on a 200-byte text into the same --out: exit 2
-#                   and log.csv, loss.svg, checkpoint.safetensors, gpt.safetensors unchanged
-#   bad_arguments   bad --steps / --threads values and other mistakes: exit 2 with a
-#                   "pretrain: " message and the usage line, no crash, no --out folder
+#                   and log.csv, loss.svg, checkpoint.safetensors, gpt.safetensors, tokenizer.json unchanged
+#   bad_arguments   bad --steps / --threads / --tokenizer / --vocab values and other mistakes:
+#                   exit 2 with a "pretrain: " message and the usage line, no crash, no --out folder
 #   dist            mpirun -np 2 (-DMPIEXEC, -DMPI_FLAGS=a|b): rank 0's outputs; a missing
 #                   text stops both processes with one message
 cmake_minimum_required(VERSION 3.20)
@@ -51,7 +54,7 @@ endfunction()
 
 if(CASE STREQUAL "short_text")
   write_text("${WORK_DIR}/short.txt" 1000)
-  run(0 --text short.txt --steps 2 --out out --threads 1)
+  run(0 --text short.txt --tokenizer char --steps 2 --out out --threads 1)
   expect_outputs("${WORK_DIR}/out")
   file(STRINGS "${WORK_DIR}/out/log.csv" rows)
   list(LENGTH rows n)
@@ -64,6 +67,38 @@ if(CASE STREQUAL "short_text")
     message(FATAL_ERROR "expected 3 samples, got ${n}:\n${out_text}")
   endif()
 
+elseif(CASE STREQUAL "bpe_text")
+  write_text("${WORK_DIR}/text.txt" 4000)
+  run(0 --text text.txt --steps 2 --out out --threads 1)
+  expect_outputs("${WORK_DIR}/out")
+  if(NOT EXISTS "${WORK_DIR}/out/tokenizer.json")
+    message(FATAL_ERROR "a BPE run did not write out/tokenizer.json:\n${out_text}")
+  endif()
+  file(READ "${WORK_DIR}/out/tokenizer.json" json)
+  if(NOT json MATCHES "\"type\": \"BPE\"" OR NOT json MATCHES "\"merges\"")
+    message(FATAL_ERROR "out/tokenizer.json is not a BPE tokenizer.json:\n${json}")
+  endif()
+  if(NOT out_text MATCHES "corpus: [^\n]*, ([0-9]+) characters" )
+    message(FATAL_ERROR "no corpus line:\n${out_text}")
+  endif()
+  set(chars ${CMAKE_MATCH_1})
+  if(NOT out_text MATCHES "tokenizer: bpe, [0-9]+ ids; ([0-9]+) tokens")
+    message(FATAL_ERROR "no BPE tokenizer line:\n${out_text}")
+  endif()
+  if(NOT CMAKE_MATCH_1 LESS chars)
+    message(FATAL_ERROR "BPE cut ${chars} characters into ${CMAKE_MATCH_1} tokens, no fewer:\n${out_text}")
+  endif()
+  string(REGEX MATCHALL "--- sample [0-9]+ ---" samples "${out_text}")
+  list(LENGTH samples n)
+  if(NOT n EQUAL 3 OR NOT out_text MATCHES "bits/char")
+    message(FATAL_ERROR "expected 3 samples and a loss in bits/char:\n${out_text}")
+  endif()
+  run(0 --text text.txt --tokenizer char --steps 2 --out out --threads 1)
+  expect_outputs("${WORK_DIR}/out")
+  if(EXISTS "${WORK_DIR}/out/tokenizer.json")
+    message(FATAL_ERROR "a character-level run left the BPE run's out/tokenizer.json beside its snapshot")
+  endif()
+
 elseif(CASE STREQUAL "default_steps3")
   run(0 --steps 3 --out out --threads 1)
   expect_outputs("${WORK_DIR}/out")
@@ -72,8 +107,9 @@ elseif(CASE STREQUAL "default_steps3")
   endif()
 
 elseif(CASE STREQUAL "failed_run")
-  write_text("${WORK_DIR}/good.txt" 1000)
+  write_text("${WORK_DIR}/good.txt" 4000)
   run(0 --text good.txt --steps 2 --out out --threads 1)
+  list(APPEND outputs tokenizer.json)
   expect_outputs("${WORK_DIR}/out")
   foreach(f IN LISTS outputs)
     file(SHA256 "${WORK_DIR}/out/${f}" before_${f})
@@ -118,25 +154,29 @@ elseif(CASE STREQUAL "bad_arguments")
     "--steps|0" "--steps|-3" "--steps|abc" "--steps|12x" "--steps| 5" "--steps|+5" "--steps|1e3"
     "--steps|99999999999999999999999" "--steps|100000001"
     "--threads|0" "--threads|-1" "--threads|two" "--threads|100000" "--threads|18446744073709551617"
-    "--steps" "--threads" "--text" "--out" "--bogus" "--text|no_such_file.txt")
+    "--steps" "--threads" "--text" "--out" "--bogus" "--text|no_such_file.txt"
+    "--tokenizer" "--tokenizer|word" "--tokenizer|BPE" "--vocab" "--vocab|0" "--vocab|255" "--vocab|1025"
+    "--tokenizer|char|--vocab|1" "--vocab|1e3")
   set(checked 0)
   foreach(case IN LISTS cases)
     string(REPLACE "|" ";" args "${case}")
     check_failure(${args})
     math(EXPR checked "${checked} + 1")
   endforeach()
-  if(NOT checked EQUAL 20)
-    message(FATAL_ERROR "bad_arguments: checked ${checked} cases, expected 20")
+  if(NOT checked EQUAL 29)
+    message(FATAL_ERROR "bad_arguments: checked ${checked} cases, expected 29")
   endif()
   check_failure(--steps "")  # empty values
   check_failure(--threads "")
   check_failure(--out "")
+  check_failure(--tokenizer "")
+  check_failure(--vocab "")
   run(2 --steps zero)
   if(NOT err_text MATCHES "--steps expects a whole number.*usage: pretrain")
     message(FATAL_ERROR "a usage error without the usage line:\n${err_text}")
   endif()
   run(0 --help)
-  if(NOT out_text MATCHES "usage: pretrain .*--threads N")
+  if(NOT out_text MATCHES "usage: pretrain .*--threads N.*--tokenizer bpe\\|char.*--vocab N")
     message(FATAL_ERROR "--help: no usage line:\n${out_text}")
   endif()
 
@@ -147,7 +187,7 @@ elseif(CASE STREQUAL "dist")
   set(ENV{OMPI_ALLOW_RUN_AS_ROOT} 1)
   set(ENV{OMPI_ALLOW_RUN_AS_ROOT_CONFIRM} 1)
   write_text("${WORK_DIR}/good.txt" 3000)
-  execute_process(COMMAND "${MPIEXEC}" ${mpi_flags} "${PRETRAIN}" --text good.txt --steps 4 --out out --threads 1
+  execute_process(COMMAND "${MPIEXEC}" ${mpi_flags} "${PRETRAIN}" --text good.txt --tokenizer char --steps 4 --out out --threads 1
                   WORKING_DIRECTORY "${WORK_DIR}" RESULT_VARIABLE rc OUTPUT_VARIABLE o ERROR_VARIABLE e TIMEOUT 300)
   if(NOT rc EQUAL 0)
     message(FATAL_ERROR "mpirun -np 2 pretrain: exit status '${rc}'\n--- stdout:\n${o}\n--- stderr:\n${e}")

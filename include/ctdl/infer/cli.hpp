@@ -11,14 +11,18 @@
 // greedy. The continuation is printed as it is made; --print-tokens prints instead the
 // prompt's and the generated token ids, comma-separated, on one line. --stats prints one
 // line to standard error:
-//   prefill: <P> tokens in <ms> ms; decode: <N> tokens in <ms> ms (<tok/s> tokens/s); peak memory: <MiB> MiB
+//   prefill: <P> tokens in <ms> ms; decode: <N> tokens in <ms> ms (<tok/s> tokens/s); peak memory: <MiB> MiB; first token: <ms> ms after start
+// where "start" is the program's static initialisation, before main (the weights' checks,
+// the session and the prefill are in it; exec and the dynamic loader, before it, are not:
+// benchmarks/run_ttft.sh times from before exec), and "first token: none" when none was made.
 // Generation stops after --max-new-tokens, at the model's context length, or at a --stop text.
 // Exit status: 0 on success, 2 for bad usage, 3 for weights or a tokenizer that cannot be
 // used, 1 for anything else; each failure with one line naming what is wrong.
 //
 // The tokenizer: a Hugging Face tokenizer.json (TOKENIZER, embedded or a file: byte-level
-// BPE, data/bpe_tokenizer.hpp), else the "tokenizer" entry of the snapshot's metadata (a
-// char_tokenizer, as examples/pretrain stores it), else none (--prompt-tokens only).
+// BPE, data/bpe_tokenizer.hpp), else the snapshot's metadata: a "tokenizer.json" entry (the
+// text of such a file) or a "tokenizer" entry (a char_tokenizer), as examples/pretrain
+// stores them; else none (--prompt-tokens only).
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -146,6 +150,10 @@ text_codec codec_of(Tok tok) {
             n};
 }
 
+/// When this program's static initialisation ran, before main: the start that the --stats
+/// line's "first token" field counts from.
+inline const std::chrono::steady_clock::time_point program_start = std::chrono::steady_clock::now();
+
 /// Peak resident memory of this process (VmHWM), in MiB; 0 where /proc is not there.
 inline double peak_mib() {
     std::ifstream f("/proc/self/status");
@@ -198,6 +206,9 @@ int run_inference_binary(int argc, char** argv, const binary_sources& src) {
                     "the embedded tokenizer"));
             else if (*src.tokenizer_path)
                 codec = codec_of(data::bpe_tokenizer::from_hf_json(src.tokenizer_path));
+            else if (const auto json = meta.find("tokenizer.json"); json != meta.end())
+                codec = codec_of(data::bpe_tokenizer::from_hf_json_string(json->second,
+                                                                          "the weights' metadata \"tokenizer.json\""));
             else if (const auto it = meta.find("tokenizer"); it != meta.end())
                 codec = codec_of(data::char_tokenizer::from_string(it->second));
         } catch (const ctdl::error& e) {
@@ -266,11 +277,15 @@ int run_inference_binary(int argc, char** argv, const binary_sources& src) {
             const double dec_ms = std::chrono::duration<double, std::milli>(t2 - t1).count();
             // The first token comes with the prefill; the decode steps made the others.
             const std::size_t steps = made > 0 ? made - 1 : 0;
+            char first[64] = "none";
+            if (made > 0)
+                std::snprintf(first, sizeof first, "%.2f ms after start",
+                              std::chrono::duration<double, std::milli>(t1 - program_start).count());
             std::fprintf(stderr,
                          "prefill: %zu tokens in %.2f ms; decode: %zu tokens in %.2f ms (%.1f tokens/s); peak memory: "
-                         "%.1f MiB\n",
+                         "%.1f MiB; first token: %s\n",
                          prompt.size(), pre, steps, dec_ms, dec_ms > 0 ? 1e3 * double(steps) / dec_ms : 0.0,
-                         peak_mib());
+                         peak_mib(), first);
         }
         return 0;
     } catch (const exit_error& e) {

@@ -57,20 +57,24 @@ task make_task() {
     static constexpr std::string_view counts[] = {"one", "two", "three", "four", "five"};
     task t;
     std::size_t k = 0;
-    for (const auto w : words)
-        for (std::size_t c = 0; c < 5; ++c, ++k) {
+    for (const auto w : words) {
+        for (std::size_t c = 0; c < 5; ++c) {
             ctdl::data::prompt_response pr;
             pr.prompt = "Say " + std::string(w) + " " + std::string(counts[c]) + " time" + (c ? "s." : ".");
             for (std::size_t i = 0; i <= c; ++i) pr.response += " " + std::string(w);
             pr.response += ".";
-            (k % 5 == 2 ? t.held_out : t.train).push_back(pr);  // every fifth: each word, each count held out somewhere
+                    // one (word, count) in five held out: each word with one count, each count with some words
+            (((k + c) % 5 == 2) ? t.held_out : t.train).push_back(pr);
+        }
+        ++k;
         }
     return t;
 }
 
 /// Greedy continuations of the held-out prompts that equal the answer up to its full stop.
 template <class M>
-double accuracy(M& net, const examples::pretrain_tokenizer& tok, const std::vector<ctdl::data::prompt_response>& set) {
+double accuracy(M& net, const examples::pretrain_tokenizer& tok, const std::vector<ctdl::data::prompt_response>& set,
+                std::string* first = nullptr) {
     ctdl::rng g(ctdl::seed{1});
     const ctdl::infer::sampling greedy{.temperature = 0, .vocab_size = tok.vocab_size()};
     std::size_t right = 0;
@@ -80,6 +84,7 @@ double accuracy(M& net, const examples::pretrain_tokenizer& tok, const std::vect
         const auto out = ctdl::infer::generate<T>(net, prompt, n, g, greedy);
         std::string said = tok.decode(std::span<const int>(out).subspan(prompt.size()));
         if (const auto stop = said.find('.'); stop != std::string::npos) said.resize(stop + 1);
+        if (first && first->empty()) *first = pr.prompt + " ->" + said;
         right += said == pr.response;
     }
     return static_cast<double>(right) / static_cast<double>(set.size());
@@ -87,6 +92,7 @@ double accuracy(M& net, const examples::pretrain_tokenizer& tok, const std::vect
 
 struct outcome {
     double accuracy_before, accuracy_after, text_loss_before, text_loss_after, task_loss_after, seconds;
+    std::string example_after;
     std::size_t trained_parameters, state_bytes;
 };
 
@@ -117,7 +123,7 @@ outcome fine_tune(const char* name, Load&& load, const examples::pretrain_tokeni
     const auto rep = ctdl::train::run<batch, T>(net, opt, ds, data_rng, o);
     r.seconds = rep.seconds;
     r.task_loss_after = rep.validation_loss.value_or(0);
-    r.accuracy_after = accuracy(net, tok, tk.held_out);
+    r.accuracy_after = accuracy(net, tok, tk.held_out, &r.example_after);
     r.text_loss_after = ctdl::train::validation_loss<batch, T>(net, text, 8);
     return r;
 }
@@ -126,7 +132,7 @@ outcome fine_tune(const char* name, Load&& load, const examples::pretrain_tokeni
 
 int main(int argc, char** argv) try {
     std::filesystem::path from, out = "finetune_run";
-    std::size_t steps = 300, threads = 0;
+    std::size_t steps = 600, threads = 0;
     for (int i = 1; i < argc; ++i) {
         const std::string_view a = argv[i];
         if ((a == "--from" || a == "--steps" || a == "--out" || a == "--threads") && i + 1 >= argc)
@@ -158,9 +164,9 @@ int main(int argc, char** argv) try {
                 steps, batch, ctdl::cpu::threads());
 
     const auto full = fine_tune<full_t>(
-        "full", [&](auto& net) { ctdl::load_into(net, snapshot); }, tok, tk, text, steps, 3e-4, out);
+        "full", [&](auto& net) { ctdl::load_into(net, snapshot); }, tok, tk, text, steps, 1e-4, out);
     const auto lora = fine_tune<lora_t>(
-        "lora", [&](auto& net) { ctdl::lora::load_base(net, snapshot); }, tok, tk, text, steps, 2e-3, out);
+        "lora", [&](auto& net) { ctdl::lora::load_base(net, snapshot); }, tok, tk, text, steps, 1e-3, out);
 
     std::printf("\n%-6s %10s %14s %10s %10s %12s %12s %8s\n", "method", "trained", "grad+state", "acc before",
                 "acc after", "text before", "text after", "seconds");
@@ -168,6 +174,9 @@ int main(int argc, char** argv) try {
         std::printf("%-6s %10zu %11.2f MB %9.0f%% %9.0f%% %12.3f %12.3f %8.1f\n", name, r.trained_parameters,
                     static_cast<double>(r.state_bytes) / 1e6, 100 * r.accuracy_before, 100 * r.accuracy_after,
                     r.text_loss_before * per_char, r.text_loss_after * per_char, r.seconds);
+    for (const auto& [name, r] : {std::pair{"full", full}, std::pair{"lora", lora}})
+        std::printf("%s, held out, after (task validation loss %.3f nats/token): %s\n", name, r.task_loss_after,
+                    r.example_after.c_str());
     std::printf("(accuracy on the held-out prompts; text: validation loss on the pretraining stories, bits/char; "
                 "%s tokenizer)\n", tok.name());
     return 0;

@@ -41,11 +41,11 @@ ctdl, bw = {}, {}
 for b in json.load(open(f"{tmp}/ctdl.json"))["benchmarks"]:
     if b.get("error_occurred"):
         continue
-    m = re.match(r"read_bw/threads:(\d+)$", b["run_name"])
+    m = re.match(r"read_bw/threads:(\d+)(/|$)", b["run_name"])
     if m:
         bw[int(m[1])] = b["read_gb_s"]
         continue
-    m = re.match(r"decode/([a-z0-9]+?)(_bf16)?(_batch8)?/threads:(\d+)$", b["run_name"])
+    m = re.match(r"decode/([a-z0-9]+?)(_bf16)?(_batch8)?/threads:(\d+)(/|$)", b["run_name"])
     if m:
         ctdl[(m[1], "bf16" if m[2] else "f32", 8 if m[3] else 1, int(m[4]))] = b
 hf, version = {}, "?"

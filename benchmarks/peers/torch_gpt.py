@@ -39,15 +39,14 @@ import harness  # peers/harness.py (this folder is on sys.path when run as a scr
 V, CTX, D, HEADS, LAYERS, MLP, BATCH, T = 96, 64, 128, 4, 4, 512, 16, 64
 
 
-def worker(threads, interop, repeats, repeat_s):
+def gpt_factory(sdpa=False):
+    """make_net() for the GPT above, as an nn.Sequential (the module names of ctdl::models::gpt:
+    "2.<block>.0.1.qkv", "2.<block>.0.1.proj" are the attention projections). sdpa=True computes
+    attention with F.scaled_dot_product_attention(is_causal=True) (torch 2.x; peers/peft_step.py
+    tries both). Imports torch: call it in the worker, once the environment is set."""
     import torch
     import torch.nn as nn
     import torch.nn.functional as F
-
-    if interop != "default":
-        torch.set_num_interop_threads(int(interop))
-    torch.set_num_threads(threads)
-    torch.manual_seed(7)
 
     class Residual(nn.Sequential):
         def forward(self, x):
@@ -73,9 +72,12 @@ def worker(threads, interop, repeats, repeat_s):
             hd = d // HEADS
             q, k, v = self.qkv(x).split(d, dim=-1)
             q, k, v = (z.view(b, t, HEADS, hd).transpose(1, 2) for z in (q, k, v))
-            s = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hd))
-            s = s.masked_fill(self.mask[:t, :t], float("-inf"))
-            o = F.softmax(s, dim=-1) @ v
+            if sdpa:
+                o = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            else:
+                s = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hd))
+                s = s.masked_fill(self.mask[:t, :t], float("-inf"))
+                o = F.softmax(s, dim=-1) @ v
             return self.proj(o.transpose(1, 2).reshape(b, t, d))
 
     def make_net():
@@ -85,6 +87,19 @@ def worker(threads, interop, repeats, repeat_s):
                 Residual(nn.LayerNorm(D), nn.Linear(D, MLP), nn.GELU(approximate="tanh"), nn.Linear(MLP, D)))
         return nn.Sequential(nn.Embedding(V, D), Positions(), nn.Sequential(*[block() for _ in range(LAYERS)]),
                              nn.LayerNorm(D), nn.Linear(D, V, bias=False))
+
+    return make_net
+
+
+def worker(threads, interop, repeats, repeat_s):
+    import torch
+    import torch.nn.functional as F
+
+    if interop != "default":
+        torch.set_num_interop_threads(int(interop))
+    torch.set_num_threads(threads)
+    torch.manual_seed(7)
+    make_net = gpt_factory()
 
     def time_it(step):
         return harness.time_it(step, repeats, repeat_s, warmup=3, probe_s=0.2)

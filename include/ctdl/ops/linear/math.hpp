@@ -22,11 +22,23 @@ struct forward_epilogue {
     T* z;
     std::size_t ld;
     CTDL_HD void operator()(std::size_t row, std::size_t col0, T* c, std::size_t len) const {
-        for (std::size_t j = 0; j < len; ++j) {
-            T v = c[j];
-            if constexpr (Bias) v += b[col0 + j];
-            if (z) z[row * ld + col0 + j] = v;
-            c[j] = Chain::apply(v);
+        // Two loops without a branch inside, each one that g++ vectorizes (a conditional store
+        // in the loop kept it scalar: the tanh-GELU's epilogue was 40% of a GPT step). The
+        // values are the same: z is acc + b either way, and the chain is applied to it.
+        if (z) {
+            T* zr = z + row * ld + col0;
+            for (std::size_t j = 0; j < len; ++j) {
+                T v = c[j];
+                if constexpr (Bias) v += b[col0 + j];
+                zr[j] = v;
+            }
+            for (std::size_t j = 0; j < len; ++j) c[j] = Chain::apply(static_cast<const T*>(zr)[j]);
+        } else {
+            for (std::size_t j = 0; j < len; ++j) {
+                T v = c[j];
+                if constexpr (Bias) v += b[col0 + j];
+                c[j] = Chain::apply(v);
+            }
         }
     }
     /// The chain in the vocabulary of fused GEMM epilogues (exec/epilogue.hpp), or custom.

@@ -26,8 +26,15 @@ PyTorch is given every chance; each case's figure is its best over:
   * form: eager, and torch.compile(model) (inductor, its C++ CPU backend; the optimizer eager);
   * attention: the pretraining GPT's written-out attention and F.scaled_dot_product_attention;
     GPT-2 with transformers' "sdpa" (its default) and "eager" implementations;
-  * optimizer: AdamW's default (a per-tensor loop on CPU), foreach=True and fused=True.
-The flags narrow this grid (--forms, --attention, --optimizers, --threads, --models).
+  * optimizer: AdamW's default (a per-tensor loop on CPU), foreach=True and fused=True;
+  * MKL's code path: PyPI torch does its float32 GEMMs in oneMKL, which on a non-Intel CPU
+    takes a slower path than the CPU supports (here 39 against 94 GFLOP/s for a 256 x 768 x 3072
+    sgemm, one thread): "mkl intel" runs the worker with a one-line shim preloaded that answers
+    MKL's vendor check (mkl_serv_intel_cpu_true) with yes, so it uses its AVX-512 kernels, as
+    the OpenBLAS peers force OPENBLAS_CORETYPE (built with cc at run time; skipped without one).
+The flags narrow this grid (--forms, --attention, --optimizers, --mkl, --threads, --models);
+with torch.compile only --compile-attention and --compile-optimizers are tried (compiling
+takes ~30-70 s a case here, and the optimizer stays eager, so its best is the eager one's).
 
 Needs PyPI torch 2.x + peft + transformers (/work/venv/bin/python); Debian's python3-torch
 1.13 has no peft (and no scaled_dot_product_attention or a working inductor on CPU).
@@ -35,6 +42,7 @@ Prints JSON on stdout: {"torch", "peft", "transformers", "cases": [{model, mode,
 tok_s, us, grad_bytes, state_bytes, adapter_bytes, trainable, params}]}; progress on stderr.
 """
 import argparse
+import itertools
 import json
 import os
 import subprocess
@@ -49,6 +57,23 @@ SHAPES = {
 }
 ATTENTION = {"pretrain": ["written", "sdpa"], "gpt2": ["sdpa", "eager"]}
 OPTIMIZERS = {"loop": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}
+
+
+def intel_shim():
+    """A shared library whose mkl_serv_intel_cpu_true() returns 1 (MKL asks it whether the CPU
+    is Intel's before it picks its kernels), built once in the temporary folder; None without cc."""
+    import shutil
+    import tempfile
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        print("peft_step: no C compiler, the MKL-intel setting is skipped", file=sys.stderr)
+        return None
+    d = tempfile.mkdtemp(prefix="peft_step.")
+    src, lib = os.path.join(d, "mkl_intel.c"), os.path.join(d, "libmkl_intel.so")
+    with open(src, "w") as f:
+        f.write("int mkl_serv_intel_cpu_true(void) { return 1; }\n")
+    subprocess.run([cc, "-shared", "-fPIC", "-O2", "-o", lib, src], check=True)
+    return lib
 
 
 def time_steps(step, repeats, repeat_s, warmup=2):
@@ -104,11 +129,12 @@ def worker(args):
     x = torch.randint(0, v, (b, t), generator=g)
     y = torch.randint(0, v, (b, t), generator=g)
     results = []
-    for attention in args.attention.split(","):
+    compiled = form == "compile"
+    for attention in (args.compile_attention if compiled else args.attention).split(","):
         if attention not in ATTENTION[model]:
             continue
         for mode in args.modes.split(","):
-            for opt_name in args.optimizers.split(","):
+            for opt_name in (args.compile_optimizers if compiled else args.optimizers).split(","):
                 torch.manual_seed(7)
                 net = build(model, attention)
                 if mode == "lora":
@@ -136,8 +162,8 @@ def worker(args):
                 state = sum(s.numel() * s.element_size() for st in opt.state.values() for s in st.values()
                             if torch.is_tensor(s))
                 adapter = sum(p.numel() * p.element_size() for n, p in net.named_parameters() if "lora_" in n)
-                setting = f"{form}, {attention} attention, adamw {opt_name}" + (
-                    f", {os.environ['OMP_WAIT_POLICY']}" if "OMP_WAIT_POLICY" in os.environ else "")
+                setting = f"{form}, {attention} attention, adamw {opt_name}, mkl {args.mkl}" + (
+                    f", OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}" if "OMP_WAIT_POLICY" in os.environ else "")
                 r = dict(model=model, mode=mode, threads=args.threads, setting=setting, us=us, tok_s=b * t / (us * 1e-6),
                          grad_bytes=grad, state_bytes=state, adapter_bytes=adapter,
                          trainable=sum(p.numel() for p in params), params=sum(p.numel() for p in net.parameters()))
@@ -156,6 +182,9 @@ def main():
     ap.add_argument("--forms", default="eager,compile")
     ap.add_argument("--attention", default="written,sdpa,eager", help="pretrain: written,sdpa; gpt2: sdpa,eager")
     ap.add_argument("--optimizers", default="loop,foreach,fused")
+    ap.add_argument("--compile-attention", default="sdpa", help="attention forms tried with torch.compile")
+    ap.add_argument("--compile-optimizers", default="fused", help="optimizers tried with torch.compile")
+    ap.add_argument("--mkl", default="vendor,intel", help="MKL's code path: vendor (its own choice), intel (forced)")
     ap.add_argument("--passive", default="both", help="OMP_WAIT_POLICY=PASSIVE at 2+ threads: both, yes, no")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--repeat-s", type=float, default=0.3, help="seconds per repeat (at least 2 steps each)")
@@ -167,25 +196,34 @@ def main():
         return
 
     cases = []
+    shim = intel_shim() if "intel" in args.mkl.split(",") else None
     for model in args.models.split(","):
         for t in [int(s) for s in args.threads.split(",")]:
             waits = [None]
             if t > 1:
                 waits = {"both": [None, "PASSIVE"], "yes": ["PASSIVE"], "no": [None]}[args.passive]
-            for wait in waits:
-                for form in args.forms.split(","):
-                    env = dict(os.environ, OMP_NUM_THREADS=str(t), MKL_NUM_THREADS=str(t))
-                    if wait:
-                        env["OMP_WAIT_POLICY"] = wait
-                    cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--models", model, "--threads", str(t),
-                           "--forms", form, "--modes", args.modes, "--attention", args.attention,
-                           "--optimizers", args.optimizers, "--repeats", str(args.repeats), "--repeat-s", str(args.repeat_s)]
-                    out = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True)
-                    if out.returncode != 0:
-                        print(f"peft_step: {model} {t} threads {form} failed (exit {out.returncode})", file=sys.stderr)
+            for wait, mkl, form in itertools.product(waits, args.mkl.split(","), args.forms.split(",")):
+                env = dict(os.environ, OMP_NUM_THREADS=str(t), MKL_NUM_THREADS=str(t))
+                if wait:
+                    env["OMP_WAIT_POLICY"] = wait
+                if mkl == "intel":
+                    if not shim:
                         continue
-                    cases += json.loads(out.stdout)
+                    env["LD_PRELOAD"] = shim
+                cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--models", model, "--threads", str(t),
+                       "--forms", form, "--modes", args.modes, "--attention", args.attention,
+                       "--optimizers", args.optimizers, "--compile-attention", args.compile_attention,
+                       "--compile-optimizers", args.compile_optimizers, "--mkl", mkl,
+                       "--repeats", str(args.repeats), "--repeat-s", str(args.repeat_s)]
+                out = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True)
+                if out.returncode != 0:
+                    print(f"peft_step: {model} {t} threads {form} mkl {mkl} failed (exit {out.returncode})", file=sys.stderr)
+                    continue
+                cases += json.loads(out.stdout)
 
+    if shim:
+        import shutil
+        shutil.rmtree(os.path.dirname(shim), ignore_errors=True)
     import peft
     import torch
     import transformers

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Builds bench_finetune (if needed), runs it and its PyTorch + peft peer (benchmarks/peers/
+# peft_step.py), and prints one fine-tuning step (forward, cross-entropy, backward, AdamW lr
+# 1e-4) side by side, with LoRA (rank 8, alpha 16, on the attention projections) and with full
+# fine-tuning, for the pretraining example's GPT (batch 16 × 64 tokens) and GPT-2 small's shape
+# (batch 1 × 256 tokens): tokens/s at 1 and 2 threads and at each side's best thread count,
+# ratio = ctdl / PyTorch tokens/s (PyTorch's best setting per row, named in the last column),
+# and the bytes of gradients and optimizer state each keeps.
+#
+#   benchmarks/run_finetune.sh [build-dir] [extra Google Benchmark flags...]
+#
+# Env: REPS (Google Benchmark repetitions, default 3, the median is used), PEFT_PYTHON (default
+# /work/venv/bin/python: PyPI torch + peft + transformers; Debian's python3-torch 1.13 has no
+# peft), PEFT_ARGS (flags for peft_step.py, e.g. "--forms eager --mkl vendor" for a quick run;
+# default: its whole grid, ~30 min here). The machine is shared and noisy: compare the ratios
+# of one run, and read the load averages printed with the table.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(dirname "$here")"
+build="${1:-$root/build}"
+shift || true
+if [[ ! -f "$build/build.ninja" && ! -f "$build/Makefile" ]]; then
+  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+fi
+cmake --build "$build" --target bench_finetune >/dev/null
+tmp="$(mktemp -d /tmp/bench_finetune.XXXXXX)"
+trap 'rm -rf "$tmp"' EXIT
+cut -d' ' -f1-3 /proc/loadavg >"$tmp/load.txt"
+echo "== ctdl" >&2
+"$build/benchmarks/bench_finetune" --benchmark_out="$tmp/ctdl.json" --benchmark_out_format=json \
+  --benchmark_repetitions="${REPS:-3}" --benchmark_report_aggregates_only=true "$@" >&2
+cut -d' ' -f1-3 /proc/loadavg >>"$tmp/load.txt"
+echo "== PyTorch + peft" >&2
+# shellcheck disable=SC2086  # PEFT_ARGS is a list of flags
+if ! (cd "$here/peers" && "${PEFT_PYTHON:-/work/venv/bin/python}" peft_step.py ${PEFT_ARGS:-} >"$tmp/peft.json"); then
+  echo "run_finetune.sh: the PyTorch + peft peer failed (are torch, peft and transformers installed for ${PEFT_PYTHON:-/work/venv/bin/python}?)" >&2
+  rm -f "$tmp/peft.json"
+fi
+cut -d' ' -f1-3 /proc/loadavg >>"$tmp/load.txt"
+
+python3 - "$tmp" <<'PY'
+import json, re, sys
+tmp = sys.argv[1]
+ctdl = {}
+for b in json.load(open(f"{tmp}/ctdl.json"))["benchmarks"]:
+    if b.get("run_type") == "aggregate" and b.get("aggregate_name") != "median":
+        continue
+    m = re.match(r"finetune/(\w+)_(lora|full)/threads:(\d+)", b["run_name"])
+    if not m or b.get("error_occurred"):
+        continue
+    ctdl[(m[1], m[2], int(m[3]))] = b
+peer, version = {}, "PyTorch (peer failed)"
+try:
+    d = json.load(open(f"{tmp}/peft.json"))
+    version = f"PyTorch {d['torch']} + peft {d['peft']} (transformers {d['transformers']})"
+    for c in d["cases"]:
+        k = (c["model"], c["mode"], c["threads"])
+        if k not in peer or c["tok_s"] > peer[k]["tok_s"]:
+            peer[k] = c
+except (OSError, ValueError, KeyError):
+    pass
+loads = [l.split() for l in open(f"{tmp}/load.txt")]
+shapes = {"pretrain": "examples::pretrain_gpt = gpt<96, 64, 128, 4, 4, 512>, batch 16 × 64 tokens",
+          "gpt2": "gpt2<50257, 1024, 768, 12, 12> (GPT-2 small's shape), batch 1 × 256 tokens"}
+print(f"Fine-tuning step (forward, cross-entropy, backward, AdamW lr 1e-4), float32: ctdl vs {version}")
+for name, s in shapes.items():
+    print(f"  {name:8}  {s}")
+print("  lora: rank 8, alpha 16 on the attention projections (qkv, proj / attn.c_attn, attn.c_proj), "
+      "everything else frozen; full: every parameter trains")
+print("load average (1, 5, 15 min) at the start, after ctdl, after PyTorch: " + "; ".join(" ".join(l) for l in loads))
+print()
+print(f"{'model':>8} {'mode':>4} {'threads':>7} {'ctdl tok/s':>10} {'PyTorch tok/s':>13} {'ratio':>7} {'target':>6}"
+      f"       PyTorch setting")
+models = [m for m in shapes if any(k[0] == m for k in ctdl) or any(k[0] == m for k in peer)]
+for model in models:
+    for mode in ("lora", "full"):
+        rows = []
+        for t in (1, 2):
+            c, p = ctdl.get((model, mode, t)), peer.get((model, mode, t))
+            rows.append((str(t), c["tok_s"] if c else None, p["tok_s"] if p else None, p["setting"] if p else ""))
+        # each side at its best thread count
+        cs = [(c["tok_s"], t) for (m, md, t), c in ctdl.items() if (m, md) == (model, mode)]
+        ps = [(p["tok_s"], t, p["setting"]) for (m, md, t), p in peer.items() if (m, md) == (model, mode)]
+        cb, pb = max(cs) if cs else None, max(ps) if ps else None
+        rows.append((f"best", cb[0] if cb else None, pb[0] if pb else None,
+                     (f"ctdl {cb[1]}T; " if cb else "") + (f"PyTorch {pb[1]}T: {pb[2]}" if pb else "")))
+        for label, c, p, setting in rows:
+            ratio = c / p if c and p else None
+            target = "≥1.5×" if mode == "lora" else ""
+            mark = "" if ratio is None or mode != "lora" else (" ok" if ratio >= 1.5 else " MISSED")
+            print(f"{model:>8} {mode:>4} {label:>7} " + (f"{c:10.1f}" if c else f"{'-':>10}") + " " +
+                  (f"{p:13.1f}" if p else f"{'-':>13}") + " " + (f"{ratio:6.2f}×" if ratio else f"{'-':>7}") +
+                  f" {target:>6}{mark:>7}  {setting}")
+print()
+
+def mb(x):
+    return f"{x / 1e6:9.3f}"
+
+print("Bytes of gradients and optimizer state after a step (MB = 1e6 bytes). ctdl: gradient_count · 4 and "
+      "adamw's state_tensors() (exp_avg, exp_avg_sq);")
+print("PyTorch: every p.grad, and every tensor in opt.state (exp_avg, exp_avg_sq, and a 4-byte 'step' per "
+      "parameter tensor). adapters: the lora_A / lora_B parameters themselves.")
+print(f"{'model':>8} {'mode':>4} {'ctdl grad':>9} {'ctdl state':>10} {'ctdl sum':>9} {'torch grad':>10} "
+      f"{'torch state':>11} {'torch sum':>9} {'adapters':>9} {'adapters×2':>10}")
+checks = []
+for model in models:
+    for mode in ("lora", "full"):
+        c = next((ctdl[k] for k in sorted(ctdl) if k[:2] == (model, mode)), None)
+        p = next((peer[k] for k in sorted(peer) if k[:2] == (model, mode)), None)
+        if not c:
+            continue
+        g, s, a, n = c["grad_bytes"], c["state_bytes"], c["adapter_bytes"], int(c["state_count"])
+        pg = f"{mb(p['grad_bytes']):>10}" if p else f"{'-':>10}"
+        pst = f"{mb(p['state_bytes']):>11}" if p else f"{'-':>11}"
+        psum = f"{mb(p['grad_bytes'] + p['state_bytes'])}" if p else f"{'-':>9}"
+        print(f"{model:>8} {mode:>4} {mb(g)} {mb(s):>10} {mb(g + s)} {pg} {pst} {psum} " +
+              (f"{mb(a)} {mb(n * a):>10}" if mode == "lora" else f"{'-':>9} {'-':>10}"))
+        if mode == "lora":
+            checks.append((model, g, s, a, n))
+print()
+print("Memory target, \"LoRA memory for gradients and optimizer state <= the adapters' size × the optimizer's "
+      "state count (2 for AdamW)\":")
+for model, g, s, a, n in checks:
+    print(f"  {model:8}: optimizer state {s / a:.2f} × adapters <= {n} × : {'holds' if s <= n * a else 'MISSED'};"
+          f"  gradient + optimizer state {(g + s) / a:.2f} × adapters <= {n} × : "
+          f"{'holds' if g + s <= n * a else 'MISSED (the gradient is one more adapter-sized buffer)'}")
+PY

@@ -40,7 +40,8 @@ A whole sweep here (2 cores shared with other jobs, load 3-5; tokens/s, LoRA at 
             eager 282 (another minute); full fine-tuning: intel 141-163, vendor 76-93
   the optimizers (loop, foreach, fused) change the best by no more than the noise, except for
   GPT-2's full fine-tuning at 2 threads, where foreach was far behind.
-benchmarks/run_finetune.sh runs the settings that won (mkl intel, sdpa; adamw loop and fused).
+benchmarks/run_finetune.sh runs the settings that won (mkl intel; sdpa for the pretraining GPT, both
+attentions for GPT-2, whose two were within the noise; adamw loop and fused).
 The flags narrow this grid (--forms, --attention, --optimizers, --mkl, --threads, --models);
 with torch.compile only --compile-attention and --compile-optimizers are tried (compiling
 takes ~30-70 s a case here, and the optimizer stays eager, so its best is the eager one's).

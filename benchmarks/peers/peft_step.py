@@ -32,6 +32,16 @@ PyTorch is given every chance; each case's figure is its best over:
     sgemm, one thread): "mkl intel" runs the worker with a one-line shim preloaded that answers
     MKL's vendor check (mkl_serv_intel_cpu_true) with yes, so it uses its AVX-512 kernels, as
     the OpenBLAS peers force OPENBLAS_CORETYPE (built with cc at run time; skipped without one).
+A whole sweep here (2 cores shared with other jobs, load 3-5; tokens/s, LoRA at 1 thread):
+  pretrain  mkl intel: compile + sdpa 26.6k, eager + sdpa 26.0k, eager + written 23.0k;
+            mkl vendor: compile + sdpa 14.9k, eager + sdpa 14.5k; every 2-thread case <= 17.0k
+            (PASSIVE ahead); full fine-tuning likewise (intel 22.3k best, vendor 12.2k)
+  gpt2      mkl intel: sdpa 239, eager attention 230; mkl vendor 130-185; compile 283 against
+            eager 282 (another minute); full fine-tuning: intel 141-163, vendor 76-93
+  the optimizers (loop, foreach, fused) change the best by no more than the noise, except for
+  GPT-2's full fine-tuning at 2 threads, where foreach was far behind.
+benchmarks/run_finetune.sh runs the settings that won (mkl intel; sdpa for the pretraining GPT, both
+attentions for GPT-2, whose two were within the noise; adamw loop and fused).
 The flags narrow this grid (--forms, --attention, --optimizers, --mkl, --threads, --models);
 with torch.compile only --compile-attention and --compile-optimizers are tried (compiling
 takes ~30-70 s a case here, and the optimizer stays eager, so its best is the eager one's).

@@ -378,9 +378,11 @@ TEST_CASE("load_adapter refuses a config or file that does not fit the type, nam
         std::filesystem::copy_file(dir.path / "a" / "adapter_config.json", d / "adapter_config.json");
         ctdl::safetensors::writer w;
         const auto f = ctdl::safetensors::read(dir.path / "a" / "adapter_model.safetensors");
+        std::vector<std::vector<float>> kept;  // the writer reads them at write(): they must live until then
+        kept.reserve(f.tensors().size());
         for (const auto& t : f.tensors()) {
             if (t.name.find("h.1.attn.c_proj.lora_B") != std::string::npos) continue;
-            std::vector<float> v(t.element_count());
+            auto& v = kept.emplace_back(t.element_count());
             t.copy_to(std::span<float>(v));
             w.add(t.name, t.shape, std::span<const float>(v));
         }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "count_allocations.hpp"
+#include "decoder_fixtures.hpp"
 
 #ifndef CTDL_GOLDEN_DIR
 #define CTDL_GOLDEN_DIR "tests/golden"
@@ -21,21 +22,11 @@
 
 namespace {
 
-constexpr std::size_t vocab = 40, ctx = 16;
+using namespace ctdl_test::decoding;
 /// Cache against recompute, relative to the largest logit: the two sum in other orders
 /// (measured up to 1.03e-5 in the -O1 sanitizer build, ~3e-7 at -O2); a broken cache is off
 /// by a whole logit.
 constexpr double tolerance = 3e-5;
-using gpt = ctdl::models::gpt<vocab, ctx, 32, 4, 2>;
-using frozen_gpt = ctdl::model<ctdl::frozen<gpt>>;
-
-frozen_gpt make_net(std::uint64_t seed) {
-    ctdl::model<gpt> net{ctdl::seed{seed}};
-    // Larger weights than the initialisation's, so the logits differ enough that greedy
-    // choices are not near-ties.
-    for (std::size_t i = 0; i < net.parameter_count; ++i) net.parameters()[i] *= 3.0f;
-    return ctdl::freeze(std::move(net));
-}
 
 /// The logits at the last position of seq, by the whole-window forward (padded to ctx).
 std::vector<float> recomputed(frozen_gpt& net, const std::vector<int>& seq) {
@@ -55,11 +46,6 @@ double worst_difference(std::span<const float> a, const std::vector<float>& b) {
     return worst / std::max(scale, 1.0);
 }
 
-std::vector<int> some_tokens(std::size_t n, int salt) {
-    std::vector<int> t(n);
-    for (std::size_t i = 0; i < n; ++i) t[i] = static_cast<int>((i * 7 + 3 * static_cast<std::size_t>(salt) + 1) % vocab);
-    return t;
-}
 
 }  // namespace
 
@@ -218,19 +204,9 @@ TEST_CASE("generation: stop tokens, stop strings and a callback that says stop")
 TEST_CASE("generation: after start-up a generated token allocates nothing") {
     auto net = make_net(9);
     ctdl::infer::decoder<frozen_gpt, 2> dec{net};
-    ctdl::infer::sampler pick{vocab};
+    CHECK(ctdl_test::decoding::steps_allocate_nothing(dec));
     ctdl::rng g{ctdl::seed{4}};
     const ctdl::infer::sampling how{.temperature = 0.9, .top_k = 20, .top_p = 0.9};
-    int t = pick(dec.prefill(0, some_tokens(5, 1)), how, g);
-    int u = pick(dec.prefill(1, some_tokens(2, 2)), how, g);
-    const auto before = test_allocations.load();
-    for (int k = 0; k < 6; ++k) {
-        const int next[2] = {t, u};
-        dec.step(next);
-        t = pick(dec.logits(0), how, g);
-        u = pick(dec.logits(1), how, g);
-    }
-    CHECK(test_allocations.load() == before);
     // generate: what it allocates does not grow with the number of tokens.
     const auto count = [&](std::size_t n) {
         const auto b = test_allocations.load();

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "count_allocations.hpp"
+#include "decoder_fixtures.hpp"
 
 #ifndef CTDL_GOLDEN_DIR
 #define CTDL_GOLDEN_DIR "tests/golden"
@@ -49,16 +50,7 @@ std::uint16_t nearest_even(float f) {
     return static_cast<std::uint16_t>(((lo >> 16) & 1u) ? hi >> 16 : lo >> 16);
 }
 
-constexpr std::size_t vocab = 40, ctx = 16;
-using gpt = ctdl::models::gpt<vocab, ctx, 32, 4, 2>;
-using frozen_gpt = ctdl::model<ctdl::frozen<gpt>>;
-
-frozen_gpt make_net(std::uint64_t seed) {
-    ctdl::model<gpt> net{ctdl::seed{seed}};
-    // Larger weights than the initialisation's, so that greedy choices are not near-ties.
-    for (std::size_t i = 0; i < net.parameter_count; ++i) net.parameters()[i] *= 3.0f;
-    return ctdl::freeze(std::move(net));
-}
+using namespace ctdl_test::decoding;
 
 /// Whether the session packs parameter p: the weights of the linear layers (every matrix but
 /// the token and position tables, "0.weight" and "1.weight" of models::gpt).
@@ -95,11 +87,6 @@ double worst_difference(const std::vector<float>& a, const std::vector<float>& b
 /// weight is off by far more (a bf16 ulp of a weight: ~4e-3 of it).
 constexpr double tolerance = 3e-5;
 
-std::vector<int> some_tokens(std::size_t n, int salt) {
-    std::vector<int> t(n);
-    for (std::size_t i = 0; i < n; ++i) t[i] = static_cast<int>((i * 7 + 3 * static_cast<std::size_t>(salt) + 1) % vocab);
-    return t;
-}
 
 }  // namespace
 
@@ -292,17 +279,5 @@ TEST_CASE("bf16 decoder: models::gpt2 (tied head, Conv1D weights) from bf16-exac
 TEST_CASE("bf16 decoder: after start-up a step allocates nothing") {
     auto net = make_net(9);
     ctdl::infer::bf16_decoder<frozen_gpt, 2> dec{net};
-    ctdl::infer::sampler pick{vocab};
-    ctdl::rng g{ctdl::seed{4}};
-    const ctdl::infer::sampling how{.temperature = 0.9, .top_k = 20, .top_p = 0.9};
-    int t = pick(dec.prefill(0, some_tokens(5, 1)), how, g);
-    int u = pick(dec.prefill(1, some_tokens(2, 2)), how, g);
-    const auto before = test_allocations.load();
-    for (int k = 0; k < 6; ++k) {
-        const int next[2] = {t, u};
-        dec.step(next);
-        t = pick(dec.logits(0), how, g);
-        u = pick(dec.logits(1), how, g);
-    }
-    CHECK(test_allocations.load() == before);
+    CHECK(ctdl_test::decoding::steps_allocate_nothing(dec));
 }

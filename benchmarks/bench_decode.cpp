@@ -165,23 +165,29 @@ int session_memory(const char* model, const char* weights) {
 }
 
 /// Read bandwidth: the sum of a 1 GiB buffer (in 2 MiB pages where the kernel gives them),
-/// split over the threads; each task reads its block as one stream into 4 × 16 float lanes,
-/// prefetching 4 KiB ahead as the decoding GEMM does (without the prefetch this read
-/// 20-32 GB/s here, below what decoding itself reached) (GB/s).
+/// each thread reading one contiguous share of it as one stream (the decoding GEMM's static
+/// split of a weight matrix's columns) into 4 × 16 float lanes, prefetching 4 KiB ahead as
+/// that GEMM does (GB/s). Without the prefetch this read 20-32 GB/s here, below what decoding
+/// itself reached. The machine is shared: its 2-thread read rate moved between 45 and 84
+/// GB/s within minutes here, so run_decode.sh measures it before and after the decoding
+/// runs and sets decoding against the higher.
 void bm_read(benchmark::State& st) {
     threads(static_cast<std::size_t>(st.range(0)));
-    constexpr std::size_t n = std::size_t{1} << 28, block = 1 << 16;
+    constexpr std::size_t n = std::size_t{1} << 28;
     static ctdl::page_buffer<float> buf(n);
     static const bool filled = [] {
         std::fill(buf.data(), buf.data() + n, 1.0f);
         return true;
     }();
     (void)filled;
+    const std::size_t parts = ctdl::cpu_pool().size();
+    std::vector<float> sums(parts);
     for (auto _ : st) {
-        const double s = ctdl::cpu::sum(n / block, [&](std::size_t b) {
-            const float* p = buf.data() + b * block;
+        ctdl::cpu_pool().run([&](std::size_t t, std::size_t m) {
+            const std::size_t b0 = n / 64 * t / m * 64, b1 = n / 64 * (t + 1) / m * 64;
+            const float* p = buf.data();
             float acc[4][16] = {};
-            for (std::size_t i = 0; i < block; i += 64) {
+            for (std::size_t i = b0; i < b1; i += 64) {
                 __builtin_prefetch(p + i + 1024);
                 for (std::size_t q = 0; q < 4; ++q)
                     for (int j = 0; j < 16; ++j) acc[q][j] += p[i + 16 * q + j];
@@ -189,9 +195,9 @@ void bm_read(benchmark::State& st) {
             float a = 0;
             for (const auto& row : acc)
                 for (float v : row) a += v;
-            return a;
-        }, block);
-        benchmark::DoNotOptimize(s);
+            sums[t] = a;
+        });
+        benchmark::DoNotOptimize(sums.data());
     }
     st.counters["read_gb_s"] = benchmark::Counter(double(n * sizeof(float)) * double(st.iterations()) / 1e9,
                                                   benchmark::Counter::kIsRate);

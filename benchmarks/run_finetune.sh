@@ -47,6 +47,11 @@ peer() {  # peer ROUND NAME FLAGS...
 }
 load() { echo "$1 $(cut -d' ' -f1 /proc/loadavg)" >>"$tmp/load.txt"; }
 grid=(--mkl intel --optimizers loop,fused)
+# The FMA peak of one core, in the same run (bench_gemm's peak/fma: FMAs on registers only), at
+# the start and the end; the table's GFLOP/s and bound columns use the higher.
+peak() { "$build/benchmarks/bench_gemm" --benchmark_filter='^peak/fma' --benchmark_format=json 2>/dev/null >"$tmp/peak.$1.json" || true; }
+cmake --build "$build" --target bench_gemm >/dev/null
+peak start
 for ((r = 1; r <= ${ROUNDS:-2}; r++)); do
   echo "== round $r: ctdl" >&2
   load "round $r: ctdl"
@@ -58,6 +63,7 @@ for ((r = 1; r <= ${ROUNDS:-2}; r++)); do
   peer "$r" gpt2 --models gpt2 --attention sdpa,eager "${grid[@]}"
 done
 load "end"
+peak end
 
 python3 - "$tmp" <<'PY'
 import glob, json, re, sys
@@ -104,7 +110,7 @@ ctdl = {k: median_case(v) for k, v in rounds_c.items()}
 peer = {k: median_case(v) for k, v in rounds_p.items()}
 nrounds = max([len(v) for v in rounds_c.values()] + [0])
 loads = [l.rsplit(" ", 1) for l in open(f"{tmp}/load.txt").read().splitlines()]
-shapes = {"pretrain": "examples::pretrain_gpt = gpt<96, 64, 128, 4, 4, 512>, batch 16 × 64 tokens",
+shapes = {"pretrain": "examples::pretrain_gpt = gpt<1024, 64, 128, 4, 4, 512>, batch 16 × 64 tokens",
           "gpt2": "gpt2<50257, 1024, 768, 12, 12> (GPT-2 small's shape), batch 1 × 256 tokens"}
 print(f"Fine-tuning step (forward, cross-entropy, backward, AdamW lr 1e-4), float32: ctdl vs {version}")
 for name, s in shapes.items():
@@ -142,6 +148,55 @@ for model in models:
                   f" {target:>6}{mark:>7}  {setting}")
 print()
 
+# Arithmetic of one step, counted from the shapes (multiply-adds x 2): the linear layers and the
+# LM head (2·in·out per token each way), causal attention (QKᵀ and PV over the t+1 earlier
+# positions: 2·2·D·(T+1)/2 per token per layer). Forward: all of it. Backward, full: dX and
+# dW of every linear and the head, and 2x the attention forward. Backward, LoRA: only dX of the
+# frozen bases and head (no dW), 2x attention, and the adapters' own products (A: in->r,
+# B: r->out, forward once and backward twice).
+geometry = {"pretrain": dict(V=1024, T=64, D=128, L=4, F=512, rows=16, adapted=lambda D: [(D, 3 * D), (D, D)]),
+            "gpt2": dict(V=50257, T=256, D=768, L=12, F=3072, rows=1, adapted=lambda D: [(D, 3 * D), (D, D)])}
+def step_flop(model, mode, r=8):
+    g = geometry[model]
+    D, F, L, V, T = g["D"], g["F"], g["L"], g["V"], g["T"]
+    lin = L * 2 * (D * 3 * D + D * D + D * F + F * D) + 2 * D * V   # per token, forward
+    att = L * 2 * 2 * D * (T + 1) / 2
+    ada = L * sum(2 * r * (i + o) for i, o in g["adapted"](D)) if mode == "lora" else 0
+    fwd = lin + att + ada
+    bwd = (2 * lin if mode == "full" else lin) + 2 * att + 2 * ada
+    return (fwd + bwd) * T * g["rows"], T * g["rows"]
+peaks = []
+for path in glob.glob(f"{tmp}/peak.*.json"):
+    try:
+        peaks += [b["GFLOPS"] for b in json.load(open(path))["benchmarks"] if b["run_name"].startswith("peak/fma")]
+    except (OSError, ValueError, KeyError):
+        pass
+peak = max(peaks, default=0.0)
+if peak:
+    print(f"Arithmetic: FLOP per step counted from the shapes; fp32 FMA peak of one core measured in this run: "
+          f"{peak:.1f} GFLOP/s (start and end: {', '.join(f'{p:.1f}' for p in sorted(peaks))}).")
+    print("bound: the ratio ctdl would reach at the FMA peak of its threads, against PyTorch as measured "
+          "(peak x threads / PyTorch's GFLOP/s), for each side at its best thread count.")
+    print(f"{'model':>8} {'mode':>4} {'GFLOP/step':>10} {'ctdl GF/s':>10} {'%peak':>6} {'PyTorch GF/s':>12} "
+          f"{'%peak':>6} {'bound':>7}")
+    for model in models:
+        for mode in ("lora", "full"):
+            cs = [(c["tok_s"], t) for (m, md, t), c in ctdl.items() if (m, md) == (model, mode)]
+            ps = [(p["tok_s"], t) for (m, md, t), p in peer.items() if (m, md) == (model, mode)]
+            if not cs:
+                continue
+            flop, tokens = step_flop(model, mode)
+            (ct, cth), pb = max(cs), (max(ps) if ps else None)
+            cg = flop / tokens * ct / 1e9
+            line = f"{model:>8} {mode:>4} {flop / 1e9:10.2f} {cg:10.1f} {100 * cg / (peak * cth):5.0f}%"
+            if pb:
+                pg = flop / tokens * pb[0] / 1e9
+                bound = peak * cth / pg
+                line += f" {pg:12.1f} {100 * pg / (peak * pb[1]):5.0f}% {bound:6.2f}×"
+                line += f"   (ctdl {cth}T, PyTorch {pb[1]}T; at 2 threads: {2 * peak / pg:.2f}×)"
+            print(line)
+    print()
+
 def mb(x, w=13):
     return f"{int(x):>{w},}"
 
@@ -166,6 +221,9 @@ for model in models:
               (f"{mb(a, 11)} {mb(n * a, 11)}" if mode == "lora" else f"{'-':>11} {'-':>11}"))
         if mode == "lora":
             checks.append((model, g, s, a, n))
+        if mode == "full" and p and p["grad_bytes"] != g:  # every parameter trains: the same count on both sides
+            print(f"  WARNING: {model}: the two sides' models differ ({g // 4:,} parameters in ctdl, "
+                  f"{p['grad_bytes'] // 4:,} in PyTorch); the ratios above compare different work")
 print()
 print("Memory target, \"LoRA memory for gradients and optimizer state <= the adapters' size × the optimizer's "
       "state count (2 for AdamW)\":")

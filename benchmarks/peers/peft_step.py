@@ -2,7 +2,7 @@
 with LoRA (peft) and with full fine-tuning, on the same two models.
 
 Models (random init):
-  pretrain  the pretraining example's GPT (vocab 96, context 64, width 128, 4 heads, 4 blocks,
+  pretrain  the pretraining example's GPT (vocab 1024, context 64, width 128, 4 heads, 4 blocks,
             MLP 512): peers/torch_gpt.py's module, whose names are ctdl::models::gpt's, so
             target_modules=["qkv", "proj"] adapts exactly every block's attention projections;
             batch 16 x 64 tokens
@@ -62,7 +62,7 @@ import time
 import torch_gpt  # peers/torch_gpt.py: the pretraining GPT's module
 
 SHAPES = {
-    "pretrain": dict(vocab=torch_gpt.V, batch=16, tokens=64, targets=["qkv", "proj"]),
+    "pretrain": dict(vocab=1024, batch=16, tokens=64, targets=["qkv", "proj"]),
     "gpt2": dict(vocab=50257, batch=1, tokens=256, targets=["attn.c_attn", "attn.c_proj"]),
 }
 ATTENTION = {"pretrain": ["written", "sdpa"], "gpt2": ["sdpa", "eager"]}
@@ -107,7 +107,7 @@ def time_steps(step, repeats, repeat_s, warmup=2):
 def build(model, attention):
     import torch
     if model == "pretrain":
-        return torch_gpt.gpt_factory(sdpa=attention == "sdpa")()
+        return torch_gpt.gpt_factory(sdpa=attention == "sdpa", vocab=SHAPES["pretrain"]["vocab"])()
     import transformers
     from transformers import GPT2Config, GPT2LMHeadModel
     transformers.logging.set_verbosity_error()

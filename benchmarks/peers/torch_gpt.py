@@ -39,11 +39,12 @@ import harness  # peers/harness.py (this folder is on sys.path when run as a scr
 V, CTX, D, HEADS, LAYERS, MLP, BATCH, T = 96, 64, 128, 4, 4, 512, 16, 64
 
 
-def gpt_factory(sdpa=False):
+def gpt_factory(sdpa=False, vocab=V):
     """make_net() for the GPT above, as an nn.Sequential (the module names of ctdl::models::gpt:
     "2.<block>.0.1.qkv", "2.<block>.0.1.proj" are the attention projections). sdpa=True computes
     attention with F.scaled_dot_product_attention(is_causal=True) (torch 2.x; peers/peft_step.py
-    tries both). Imports torch: call it in the worker, once the environment is set."""
+    tries both). vocab: the token ids (V by default; peers/peft_step.py gives the pretraining
+    example's 1024). Imports torch: call it in the worker, once the environment is set."""
     import torch
     import torch.nn as nn
     import torch.nn.functional as F
@@ -85,8 +86,8 @@ def gpt_factory(sdpa=False):
             return nn.Sequential(
                 Residual(nn.LayerNorm(D), Attention()),
                 Residual(nn.LayerNorm(D), nn.Linear(D, MLP), nn.GELU(approximate="tanh"), nn.Linear(MLP, D)))
-        return nn.Sequential(nn.Embedding(V, D), Positions(), nn.Sequential(*[block() for _ in range(LAYERS)]),
-                             nn.LayerNorm(D), nn.Linear(D, V, bias=False))
+        return nn.Sequential(nn.Embedding(vocab, D), Positions(), nn.Sequential(*[block() for _ in range(LAYERS)]),
+                             nn.LayerNorm(D), nn.Linear(D, vocab, bias=False))
 
     return make_net
 

@@ -20,10 +20,6 @@
 #include <ctdl/ctdl.hpp>
 #include <ctdl/data/corpus.hpp>
 #include <ctdl/data/sft.hpp>
-#if CTDL_EXAMPLE_MPI
-#include <ctdl/dist/data_parallel.hpp>
-#include <ctdl/dist/mpi.hpp>
-#endif
 
 #include <cmath>
 #include <cstdio>
@@ -34,6 +30,7 @@
 #include <vector>
 
 #include "../pretrain/model.hpp"
+#include "../pretrain/processes.hpp"
 #include "../pretrain/tokenizer.hpp"
 
 namespace {
@@ -225,17 +222,7 @@ int main(int argc, char** argv) try {
     if (from.empty()) throw usage_error("--from needs the folder of a pretraining run (examples/pretrain --out DIR)");
     if (out.empty()) throw usage_error("--out needs a folder name");
     if (threads) ctdl::cpu::set_threads(threads);
-#if CTDL_EXAMPLE_MPI
-    if (dist || ctdl::dist::launched_by_mpirun()) {
-        ctdl::dist::mpi comm;
-        ctdl::dist::data_parallel<ctdl::dist::mpi> peers{comm};
-        return run(from, out, steps, peers);
-    }
-#else
-    if (dist) throw usage_error("--dist: this build has no MPI (install libopenmpi-dev and rebuild)");
-#endif
-    ctdl::train::one_process alone;
-    return run(from, out, steps, alone);
+    return examples::on_processes<usage_error>(dist, [&](auto& peers) { return run(from, out, steps, peers); });
 } catch (const usage_error& e) {
     std::fprintf(stderr, "finetune: %s\n%s\n", e.what(), usage);
     return 2;

@@ -33,12 +33,8 @@
 #include <ctdl/models/gpt.hpp>
 #include <ctdl/train/loop.hpp>
 
-#if CTDL_EXAMPLE_MPI
-#include <ctdl/dist/data_parallel.hpp>
-#include <ctdl/dist/mpi.hpp>
-#endif
-
 #include "model.hpp"
+#include "processes.hpp"
 #include "tokenizer.hpp"
 
 #include <algorithm>
@@ -223,17 +219,7 @@ int main(int argc, char** argv) try {
                           std::to_string(vocab) + ", or --tokenizer char");
     if (args.kind == examples::tokenizer_kind::chars && args.max_ids < 2)
         throw usage_error("--vocab 1: a character vocabulary needs at least 2 ids (a character and <unk>)");
-#if CTDL_EXAMPLE_MPI
-    if (dist || ctdl::dist::launched_by_mpirun()) {
-        ctdl::dist::mpi comm;
-        ctdl::dist::data_parallel<ctdl::dist::mpi> peers{comm};
-        return pretrain(args, peers);
-    }
-#else
-    if (dist) throw usage_error("--dist: this build has no MPI (install libopenmpi-dev and rebuild)");
-#endif
-    ctdl::train::one_process alone;
-    return pretrain(args, alone);
+    return examples::on_processes<usage_error>(dist, [&](auto& peers) { return pretrain(args, peers); });
 } catch (const usage_error& e) {
     std::fprintf(stderr, "pretrain: %s\n%s\n", e.what(), usage);
     return 2;

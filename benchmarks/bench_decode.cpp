@@ -168,7 +168,7 @@ int session_memory(const char* model, const char* weights) {
 /// each thread reading one contiguous share of it as one stream (the decoding GEMM's static
 /// split of a weight matrix's columns) into 4 × 16 float lanes, prefetching 4 KiB ahead as
 /// that GEMM does (GB/s). Without the prefetch this read 20-32 GB/s here, below what decoding
-/// itself reached. The machine is shared: its 2-thread read rate moved between 45 and 84
+/// itself reached. The machine is shared: its 2-thread read rate moved between 36 and 84
 /// GB/s within minutes here, so run_decode.sh measures it before and after the decoding
 /// runs and sets decoding against the higher.
 void bm_read(benchmark::State& st) {

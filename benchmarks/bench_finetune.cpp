@@ -3,8 +3,8 @@
 // and prints the table).
 //
 // Models (random weights: the step's cost does not depend on their values):
-//   pretrain  examples::pretrain_gpt = models::gpt<96, 64, 128, 4, 4, 512> (≈ 0.83 M parameters),
-//             batch 16 × 64 tokens; LoRA targets "qkv", "proj" (every block's attention projections)
+//   pretrain  examples::pretrain_gpt = models::gpt<1024, 64, 128, 4, 4, 512> (the params
+//             counter), batch 16 × 64 tokens (ids drawn from the first 96: its corpus's alphabet); LoRA targets "qkv", "proj" (every block's attention projections)
 //   gpt2      models::gpt2<50257, 1024, 768, 12, 12> (GPT-2 small's shape, 124 M parameters, tied
 //             head), batch 1 × 256 tokens; LoRA targets "attn.c_attn", "attn.c_proj"
 // LoRA: ctdl::with_lora<G, lora::config<8, 16>, targets...>: rank 8, alpha 16, no dropout; every
@@ -12,11 +12,14 @@
 // Step:  one ctdl::train_step with ctdl::optim::adamw (lr 1e-4, betas 0.9/0.999, eps 1e-8, weight
 //        decay 0.01: PyTorch's defaults but lr): forward (activations kept), fused softmax
 //        cross-entropy (mean over B·T rows), backward, AdamW update.
-// Data:  token ids and targets [B, T], uniform in [0, Vocab), fixed seed.
+// Data:  token ids and targets [B, T], uniform in [0, Ids), fixed seed.
 //
 // Names: finetune/<model>_<lora|full>/threads:<t>/real_time, time per step (wall clock). Counters:
 //   tok_s          B·T / step time
-//   grad_bytes     gradient buffer: model::gradient_count · 4
+//   grad_bytes     the model's own gradient buffer: model::gradient_bytes() (0 when every step's
+//                  gradients lived in the step's dL/dlogits buffer: model::backward_step)
+//   grad_in_dout_bytes  gradients kept in that buffer instead (gradient_count · 4, or 0)
+//   dout_bytes     the dL/dlogits buffer itself (B·T·Vocab · 4: activation storage, both sides have it)
 //   state_bytes    optimizer state: the sizes of opt.state_tensors() (exp_avg, exp_avg_sq) · 4
 //   adapter_bytes  the adapters' own parameters (lora_A, lora_B) · 4 (0 for full fine-tuning)
 //   state_count    the optimizer's state tensors per trainable parameter (2 for AdamW)
@@ -59,7 +62,7 @@ void threads(std::size_t t) {
     }
 }
 
-template <class A, std::size_t Vocab, std::size_t B, std::size_t T>
+template <class A, std::size_t Ids, std::size_t B, std::size_t T>
 void bm_step(benchmark::State& st) {
     threads(static_cast<std::size_t>(st.range(0)));
     using M = ctdl::model<A>;
@@ -68,7 +71,7 @@ void bm_step(benchmark::State& st) {
     auto x = std::make_unique<ctdl::tensor<int, ctdl::shape<B, T>>>();
     auto y = std::make_unique<ctdl::tensor<int, ctdl::shape<B, T>>>();
     std::mt19937 g(1234);
-    std::uniform_int_distribution<int> id(0, static_cast<int>(Vocab) - 1);
+    std::uniform_int_distribution<int> id(0, static_cast<int>(Ids) - 1);
     for (std::size_t i = 0; i < B * T; ++i) {
         x->data()[i] = id(g);
         y->data()[i] = id(g);
@@ -91,7 +94,10 @@ void bm_step(benchmark::State& st) {
     for (const auto& p : M::parameter_table())
         if (ctdl::lora::is_adapter_parameter(p.name)) adapter += p.size * sizeof(float);
     st.counters["tok_s"] = double(st.iterations()) * double(B * T) / seconds;
-    st.counters["grad_bytes"] = double(M::gradient_count * sizeof(float));
+    const std::size_t own = net->gradient_bytes();
+    st.counters["grad_bytes"] = double(own);
+    st.counters["grad_in_dout_bytes"] = own ? 0.0 : double(M::gradient_count * sizeof(float));
+    st.counters["dout_bytes"] = double(ctdl::output_shape<A, ctdl::shape<B, T>>::size * sizeof(float));
     st.counters["state_bytes"] = double(state);
     st.counters["adapter_bytes"] = double(adapter);
     st.counters["state_count"] = double(state_count);

@@ -200,8 +200,10 @@ if peak:
 def mb(x, w=13):
     return f"{int(x):>{w},}"
 
-print("Bytes of gradients and optimizer state after a step. ctdl: gradient_count · 4 and "
-      "adamw's state_tensors() (exp_avg, exp_avg_sq);")
+print("Bytes of gradients and optimizer state after a step. ctdl: the model's own gradient buffer "
+      "(model::gradient_bytes()) and adamw's state_tensors() (exp_avg, exp_avg_sq);")
+print("  under LoRA the output layer is frozen, so model::backward_step writes the gradients into the step's "
+      "dL/dlogits buffer, dead by then (both sides hold that buffer: activation storage).")
 print("PyTorch: every p.grad, and every tensor in opt.state (exp_avg, exp_avg_sq, and a 4-byte 'step' per "
       "parameter tensor). adapters: the lora_A / lora_B parameters themselves.")
 print(f"{'model':>8} {'mode':>4} {'ctdl grad':>13} {'ctdl state':>13} {'ctdl sum':>13} {'torch grad':>13} "
@@ -220,15 +222,18 @@ for model in models:
         print(f"{model:>8} {mode:>4} {mb(g)} {mb(s)} {mb(g + s)} {pg} {pst} {psum} " +
               (f"{mb(a, 11)} {mb(n * a, 11)}" if mode == "lora" else f"{'-':>11} {'-':>11}"))
         if mode == "lora":
-            checks.append((model, g, s, a, n))
+            checks.append((model, g, s, a, n, c.get("grad_in_dout_bytes", 0), c.get("dout_bytes", 0)))
         if mode == "full" and p and p["grad_bytes"] != g:  # every parameter trains: the same count on both sides
             print(f"  WARNING: {model}: the two sides' models differ ({g // 4:,} parameters in ctdl, "
                   f"{p['grad_bytes'] // 4:,} in PyTorch); the ratios above compare different work")
 print()
 print("Memory target, \"LoRA memory for gradients and optimizer state <= the adapters' size × the optimizer's "
       "state count (2 for AdamW)\":")
-for model, g, s, a, n in checks:
+for model, g, s, a, n, gd, d in checks:
     print(f"  {model:8}: optimizer state {s / a:.2f} × adapters <= {n} × : {'holds' if s <= n * a else 'MISSED'};"
           f"  gradient + optimizer state {(g + s) / a:.2f} × adapters <= {n} × : "
           f"{'holds' if g + s <= n * a else 'MISSED (the gradient is one more adapter-sized buffer)'}")
+    if gd:
+        print(f"            the gradients ({int(gd):,} bytes) lived in the dL/dlogits buffer ({int(d):,} bytes, "
+              f"{100 * gd / d:.1f}% of it), which the step holds anyway")
 PY

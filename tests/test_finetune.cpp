@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <span>
 #include <string>
 #include <vector>
@@ -226,6 +227,84 @@ TEST_CASE("LoRA starts equal to its base (B = 0, A as peft initialises it), and 
         const bool same = std::equal(before.begin() + p.offset, before.begin() + p.offset + p.size, after.begin() + p.offset);
         CHECK(same == !p.trainable);
     }
+}
+
+namespace {
+/// A LoRA step (frozen output layer) keeps its gradients in the step's dead dL/dlogits
+/// buffer (model::backward_step): the same gradients and updates, bitwise, as the plain
+/// backward into the model's own buffer, and no gradient buffer of its own.
+template <class A>
+void check_gradients_in_dout(const ctdl::tensor<int, shape<B, T>>& x) {
+    using M = ctdl::model<A>;
+    STATIC_REQUIRE(M::template activations<shape<B, T>, int>::gradients_in_dout);
+    const auto y = shifted(x);
+    M step{ctdl::seed{3}}, ref{ctdl::seed{3}};
+    for (std::size_t i = 0; i < M::parameter_count; ++i) {  // B != 0, so every adapter gradient is non-zero
+        step.parameters()[i] += 0.01f * std::sin(float(i));
+        ref.parameters()[i] += 0.01f * std::sin(float(i));
+    }
+    // The reference's own buffer starts as NaN: a range its backward left unwritten would
+    // differ from the step's (which holds dL/dlogits there before).
+    std::fill(ref.gradients(), ref.gradients() + M::gradient_count, std::numeric_limits<float>::quiet_NaN());
+    auto& ra = ref.template activations_for<shape<B, T>, int>();
+    hf_loss.forward_backward(ref.forward(x, ra), y, ra.dout);
+    ref.backward(ra, x, ra.dout);
+    auto& sa = step.template activations_for<shape<B, T>, int>();
+    hf_loss.forward_backward(step.forward(x, sa), y, sa.dout);
+    step.backward_step(sa, x);
+    CHECK(step.gradient_bytes() == 0);
+    CHECK(step.gradients() == sa.dout.data());
+    CHECK(ref.gradient_bytes() == M::gradient_count * sizeof(float));
+    CHECK(std::equal(ref.gradients(), ref.gradients() + M::gradient_count, step.gradients()));
+    CHECK(std::all_of(step.gradients(), step.gradients() + M::gradient_count, [](float g) { return std::isfinite(g); }));
+    // A named gradient reads where the gradients are.
+    const auto& table = M::parameter_table();
+    const auto& name = std::find_if(table.rbegin(), table.rend(), [](const auto& p) { return p.trainable; })->name;
+    CHECK(std::equal(step.gradient(name).values.begin(), step.gradient(name).values.end(),
+                     ref.gradient(name).values.begin()));
+    // A copy takes the values into a buffer of its own.
+    const M copy = step;
+    CHECK(copy.gradient_bytes() == M::gradient_count * sizeof(float));
+    CHECK(std::equal(copy.gradients(), copy.gradients() + M::gradient_count, step.gradients()));
+    // Accumulating onto gradients that the next loss overwrites is refused.
+    CHECK_THROWS_AS(step.backward(sa, x, sa.dout, true), ctdl::error);
+
+    // Training: train_step (backward_step) and the plain backward + step give the same
+    // parameters bitwise, and the step model never makes a gradient buffer.
+    M a{ctdl::seed{9}}, b{ctdl::seed{9}};
+    ctdl::optim::adamw oa{a, {.lr = 1e-2f}}, ob{b, {.lr = 1e-2f}};
+    auto& ba = b.template activations_for<shape<B, T>, int>();
+    for (int i = 0; i < 4; ++i) {
+        const float la = ctdl::train_step(a, oa, hf_loss, x, y);
+        const float lb = hf_loss.forward_backward(b.forward(x, ba), y, ba.dout);
+        b.backward(ba, x, ba.dout);
+        ob.step();
+        CHECK(la == lb);
+    }
+    CHECK(a.gradient_bytes() == 0);
+    CHECK(std::equal(a.parameters(), a.parameters() + M::parameter_count, b.parameters()));
+
+    // Activations the user owns may outlive nothing: backward_step then uses the own buffer.
+    typename M::template activations<shape<B, T>, int> mine;
+    hf_loss.forward_backward(a.forward(x, mine), y, mine.dout);
+    a.backward_step(mine, x);
+    CHECK(a.gradients() != mine.dout.data());
+    CHECK(a.gradient_bytes() == M::gradient_count * sizeof(float));
+}
+}  // namespace
+
+TEST_CASE("a LoRA step keeps its gradients in the dead dL/dlogits buffer: the same gradients and updates bitwise, and "
+          "no gradient buffer of its own (gpt2's tied frozen head, models::gpt's frozen head)") {
+    const auto x = golden_ids();
+    check_gradients_in_dout<LG>(x);
+    check_gradients_in_dout<ctdl::with_lora<ctdl::models::gpt<V, Ctx, D, H, L>, lora4, "qkv", "proj">>(x);
+    // Where the last part writes gradients, dL/dlogits is still being read when they are written.
+    STATIC_REQUIRE_FALSE(ctdl::model<G>::activations<shape<B, T>, int>::gradients_in_dout);  // the tied head trains wte
+    STATIC_REQUIRE_FALSE(ctdl::model<ctdl::models::gpt<V, Ctx, D, H, L>>::activations<shape<B, T>, int>::gradients_in_dout);
+    // A frozen head over trainable blocks: the gradients fit, and go there too.
+    using head_frozen = ctdl::with_frozen<ctdl::models::gpt<V, Ctx, D, H, L>, "4">;
+    STATIC_REQUIRE(ctdl::model<head_frozen>::activations<shape<B, T>, int>::gradients_in_dout ==
+                   (ctdl::model<head_frozen>::gradient_count <= B * T * V));
 }
 
 TEST_CASE("LoRA backward matches finite differences in double: Conv1D bases (gpt2) and linear bases (models::gpt)") {

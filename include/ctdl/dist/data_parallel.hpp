@@ -41,6 +41,7 @@
 #include "../core/error.hpp"
 #include "../core/random.hpp"
 #include "../graph/node_io.hpp"
+#include "../train/peers.hpp"
 #include "communicator.hpp"
 
 namespace ctdl::dist {
@@ -122,14 +123,17 @@ public:
     /// buckets are started as they become final (or all at the end without overlap).
     template <class Model, class Acts, class X, class DY>
     void backward(Model& net, Acts& acts, const X& x, DY&& dy, bool accumulate, bool last) {
+        const bool step = train::only_backward_of_step(acts, dy, accumulate, last);
         if (!last || one_rank_without_transport) {
-            net.backward(acts, x, dy, accumulate);
+            if (step) net.backward_step(acts, x);
+            else net.backward(acts, x, dy, accumulate);
             return;
         }
-        plan(net.gradients(), Model::gradient_count);
+        plan(net.gradient_target(acts, step), Model::gradient_count);
         const auto t0 = std::chrono::steady_clock::now();
         graph::gradient_hook hook{this, &data_parallel::on_final};
-        net.backward(acts, x, dy, accumulate, o_.overlap ? &hook : nullptr);
+        if (step) net.backward_step(acts, x, o_.overlap ? &hook : nullptr);
+        else net.backward(acts, x, dy, accumulate, o_.overlap ? &hook : nullptr);
         if (!o_.overlap) on_final(this, 0);
         stats_.backward_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     }

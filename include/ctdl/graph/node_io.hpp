@@ -27,6 +27,26 @@ struct gradient_hook {
     void operator()(std::size_t grad_offset) const { final_from(context, grad_offset); }
 };
 
+/// Whether a node's backward writes gradients outside its own range: a tied head that
+/// trains its embedding says so (writes_shared_gradients), and a graph with such a part.
+template <class Node>
+inline constexpr bool writes_shared_gradients = [] {
+    if constexpr (requires { Node::writes_shared_gradients; }) return static_cast<bool>(Node::writes_shared_gradients);
+    else return false;
+}();
+
+/// Whether a node's backward is done with dout (the gradient at its output) before any
+/// gradient is written: a graph whose last part writes none (that part's parameters are
+/// all frozen, and it is not a tied head that trains its embedding) says so
+/// (output_gradient_dies_first). The model may then keep its gradients in that dead
+/// buffer (model::backward_step).
+template <class Node>
+inline constexpr bool output_gradient_dies_first = [] {
+    if constexpr (requires { Node::output_gradient_dies_first; })
+        return static_cast<bool>(Node::output_gradient_dies_first);
+    else return false;
+}();
+
 template <class T, class Epilogue = epilogue::none, class In = T>
 struct backward_io {
     const T* params;   ///< the model's flat parameters (the node's start at Ctx::param_offset)

@@ -160,7 +160,7 @@ public:
     static constexpr auto gradient_segments = detail::make_segments<Arch>();
 
     /// Parameters initialised as PyTorch initialises the same modules, from seed s.
-    explicit model(seed s = seed{0}) : seed_(s), params_(parameter_count), grads_(gradient_count) {
+    explicit model(seed s = seed{0}) : seed_(s), params_(parameter_count) {
         if constexpr (Exec::host_accessible) {
             Arch::initialize(params_.data(), s, 0);
         } else {  // initialised on the host (the same numbers as on the cpu), then copied once
@@ -174,11 +174,12 @@ public:
     model& operator=(model&&) noexcept = default;
     /// A copy has the same parameters (and gradients); activations are not copied. A copy
     /// of a model over borrowed parameters borrows them too.
-    model(const model& o) : seed_(o.seed_), params_(o.params_), grads_(o.grads_), borrowed_(o.borrowed_) {}
+    model(const model& o) : seed_(o.seed_), params_(o.params_), borrowed_(o.borrowed_) { copy_gradients(o); }
     model& operator=(const model& o) {
+        if (this == &o) return *this;
         seed_ = o.seed_;
         params_ = o.params_;
-        grads_ = o.grads_;
+        copy_gradients(o);
         borrowed_ = o.borrowed_;
         ++version_;
         return *this;
@@ -217,8 +218,15 @@ public:
     const T* parameters() const noexcept { return weights(); }
     /// Changes with every non-const parameters() (what keeps packed weights knows when to repack).
     std::uint64_t parameter_version() const noexcept { return version_; }
-    T* gradients() noexcept requires(gradient_count > 0) { return grads_.data(); }
-    const T* gradients() const noexcept requires(gradient_count > 0) { return grads_.data(); }
+    /// The flat gradients of the last backward (trainable parameters only, in order). After
+    /// a backward_step that kept them in its activation storage's dout, they are there,
+    /// until the next write of that dout (the next loss) or the next backward.
+    T* gradients() requires(gradient_count > 0) { return grads_in_ ? grads_in_ : own_gradients(); }
+    const T* gradients() const requires(gradient_count > 0) { return grads_in_ ? grads_in_ : own_gradients(); }
+    /// The bytes of gradient storage the model holds itself: gradient_count values once a
+    /// gradient lives in it, 0 while every backward has been a backward_step that kept its
+    /// gradients in the activations' dout.
+    std::size_t gradient_bytes() const noexcept { return grads_.size() * sizeof(T); }
 
     /// The parameters by state_dict name, in order ("0.weight", "0.bias", "2.weight", ...).
     static const std::vector<parameter_info>& parameter_table() {
@@ -249,13 +257,13 @@ public:
         requires(Exec::host_accessible && gradient_count > 0)
     {
         const auto& p = detail::find_parameter(parameter_table(), name);
-        return {p.name, {grads_.data() + gradient_offset(p), p.size}, p.shape, true};
+        return {p.name, {gradients() + gradient_offset(p), p.size}, p.shape, true};
     }
     parameter_view<const T> gradient(std::string_view name) const
         requires(Exec::host_accessible && gradient_count > 0)
     {
         const auto& p = detail::find_parameter(parameter_table(), name);
-        return {p.name, {grads_.data() + gradient_offset(p), p.size}, p.shape, true};
+        return {p.name, {gradients() + gradient_offset(p), p.size}, p.shape, true};
     }
 
     /// The activation storage of this model for input shape In: the node tree, the output,
@@ -277,6 +285,11 @@ public:
         [[no_unique_address]] std::conditional_t<(gradient_count == 0), page_buffer<T>, std::nullptr_t> packs{};
         /// Scratch for dL/dy in train_step (trainable models only).
         [[no_unique_address]] std::conditional_t<(gradient_count > 0), tensor<T, out_shape, Exec>, std::nullptr_t> dout{};
+        /// Whether backward_step keeps the gradients in dout: they fit in it, and the graph
+        /// is done with dout before it writes any gradient (its last part writes none: a
+        /// frozen output layer, as under LoRA; graph/node_io.hpp).
+        static constexpr bool gradients_in_dout = gradient_count > 0 && gradient_count <= out_shape::size &&
+                                                  graph::output_gradient_dies_first<root_type>;
     };
 
     /// The model's own activation storage for input shape In (made on first use).
@@ -330,17 +343,75 @@ public:
                   const graph::gradient_hook* ready = nullptr) {
         static_assert(model_is_frozen_and_cannot_be_trained<model>::value);
         static_assert(copy_needs_equal_shapes<output_shape<Arch, shape_of<X>>, shape_of<DY>>::value);
-        using out_shape = output_shape<Arch, shape_of<X>>;
-        auto transform = acts.root.dout_transform(x.data(), acts.out.data());
-        if constexpr (!std::same_as<decltype(transform), epilogue::none>)
-            Exec::map_rows(leading_size<out_shape>, last_extent<out_shape>, dy.data(), identity{}, transform,
-                           static_cast<const T*>(dy.data()));
-        acts.root.backward(graph::backward_io<T, epilogue::none, element_of<X>>{
-            params_.data(), grads_.data(), x.data(), acts.out.data(), dy.data(), nullptr, {}, accumulate, ready});
-        if (ready) (*ready)(0);
+        if (accumulate && grads_in_)
+            throw error("model::backward: accumulate after a backward_step, whose gradients live in the activations' "
+                        "dout (overwritten by the next loss): accumulate over backward(..., accumulate) passes only");
+        grads_in_ = nullptr;
+        run_backward(acts, x, dy.data(), own_gradients(), accumulate, ready);
+    }
+
+    /// The backward pass of an optimizer step from one batch (train_step, and train::run
+    /// without gradient accumulation): dy = dL/dy is acts.dout, where the loss wrote it, and
+    /// the gradients replace the last ones. When acts is the model's own storage
+    /// (activations_for) and its type allows (activations::gradients_in_dout: under LoRA,
+    /// or whenever the output layer is frozen), the gradients are written into acts.dout
+    /// itself, dead by then, and the model needs no gradient buffer of its own:
+    /// gradients() points there until the next loss writes acts.dout.
+    template <tensor_like X>
+    void backward_step(activations<shape_of<X>, element_of<X>>& acts, const X& x,
+                       const graph::gradient_hook* ready = nullptr) {
+        static_assert(model_is_frozen_and_cannot_be_trained<model>::value);
+        if constexpr (gradient_count > 0) {
+            T* g = gradient_target(acts, true);
+            grads_in_ = g == acts.dout.data() ? g : nullptr;
+            run_backward(acts, x, acts.dout.data(), g, false, ready);
+        }
+    }
+
+    /// Where the next backward writes the gradients (what gradients() gives after it): for
+    /// a backward_step(acts, ...) (step), or a backward.
+    template <class A>
+    T* gradient_target(A& acts, bool step) requires(gradient_count > 0) {
+        if constexpr (A::gradients_in_dout)
+            if (step && owns(acts)) return acts.dout.data();
+        return own_gradients();
     }
 
 private:
+    template <class X, class A>
+    void run_backward(A& acts, const X& x, T* dy, T* grads, bool accumulate, const graph::gradient_hook* ready) {
+        using out_shape = output_shape<Arch, shape_of<X>>;
+        auto transform = acts.root.dout_transform(x.data(), acts.out.data());
+        if constexpr (!std::same_as<decltype(transform), epilogue::none>)
+            Exec::map_rows(leading_size<out_shape>, last_extent<out_shape>, dy, identity{}, transform,
+                           static_cast<const T*>(dy));
+        acts.root.backward(graph::backward_io<T, epilogue::none, element_of<X>>{
+            params_.data(), grads, x.data(), acts.out.data(), dy, nullptr, {}, accumulate, ready});
+        if (ready) (*ready)(0);
+    }
+
+    /// The model's own gradient buffer, made (zeros) on first use.
+    T* own_gradients() const {
+        if (grads_.size() != gradient_count) grads_ = typename Exec::template buffer<T>(gradient_count);
+        return grads_.data();
+    }
+    /// Whether acts is one of the model's own activation storages (activations_for).
+    template <class A>
+    bool owns(const A& acts) const noexcept {
+        for (const auto& w : workspaces_)
+            if (w.ptr.get() == static_cast<const void*>(&acts)) return true;
+        return false;
+    }
+    /// A copy's gradients: the same values, in its own buffer (it has no activations yet).
+    void copy_gradients(const model& o) {
+        grads_in_ = nullptr;
+        if constexpr (gradient_count > 0) {
+            if (o.grads_in_) Exec::copy(o.grads_in_, own_gradients(), gradient_count);
+            else if (o.grads_.size()) grads_ = o.grads_;
+            else grads_ = {};
+        }
+    }
+
     /// Where a trainable parameter's gradient starts in the gradient buffer.
     static std::size_t gradient_offset(const parameter_info& p) {
         if (p.trainable)
@@ -378,7 +449,7 @@ private:
 
     struct adopt_tag {};
     model(adopt_tag, seed s, typename Exec::template buffer<T>&& params)
-        : seed_(s), params_(std::move(params)), grads_(gradient_count) {}
+        : seed_(s), params_(std::move(params)) {}
 
     struct workspace {
         const std::type_info* id;
@@ -387,7 +458,8 @@ private:
 
     seed seed_{0};
     typename Exec::template buffer<T> params_;
-    typename Exec::template buffer<T> grads_;
+    mutable typename Exec::template buffer<T> grads_;  // made on first use (own_gradients)
+    T* grads_in_ = nullptr;  // set when the last backward_step kept the gradients in an activations' dout
     detail::borrowed_parameters<T> borrowed_;  // set by over(): then params_ is empty
     std::vector<workspace> workspaces_;
     std::uint64_t version_ = 1;  // bumped by non-const parameters()

@@ -212,6 +212,17 @@ struct sequential<L...>::node {
         }(std::make_index_sequence<n>{});
     }();
 
+    /// A part writes gradients outside its own range (a tied head: graph/node_io.hpp).
+    static constexpr bool writes_shared_gradients = [] {
+        return []<std::size_t... K>(std::index_sequence<K...>) {
+            return (graph::writes_shared_gradients<node_at<K>> || ...);
+        }(std::make_index_sequence<n>{});
+    }();
+    /// The last step writes no gradient, so dout is dead once it has run (graph/node_io.hpp):
+    /// backward_from reads io.dout in that step only.
+    static constexpr bool output_gradient_dies_first =
+        backward_needed && nodes_info::trainable[n - 1] == 0 && !graph::writes_shared_gradients<node_at<n - 1>>;
+
     /// Sizes of the n - 1 activations between the steps.
     static constexpr std::array<std::size_t, (n > 1 ? n - 1 : 1)> boundary_sizes = [] {
         std::array<std::size_t, (n > 1 ? n - 1 : 1)> s{};

@@ -14,7 +14,10 @@
 // (The data: in each micro-batch every process draws size() batches in turn from the shared
 // position and trains on the rank()-th; train/loop.hpp.)
 //   backward(net, acts, x, dy, accumulate, last)  the backward pass (reducing gradients
-//                                 while it runs, on the last micro-batch of a step)
+//                                 while it runs, on the last micro-batch of a step); dy is
+//                                 acts.dout, and a step's only micro-batch (!accumulate &&
+//                                 last) is a model::backward_step (gradients in acts.dout
+//                                 where the model allows)
 //   reduce_gradients()            after it, the gradients are the sum over the processes
 //   sum(v)                        v summed over the processes (losses, counts)
 #include <cstddef>
@@ -23,6 +26,13 @@
 #include "../core/random.hpp"
 
 namespace ctdl::train {
+
+/// Whether a backward pass is the only one of its step, from the loss in acts.dout: then
+/// it is a model::backward_step.
+template <class Acts, class DY>
+bool only_backward_of_step(const Acts& acts, const DY& dy, bool accumulate, bool last) {
+    return !accumulate && last && static_cast<const void*>(dy.data()) == static_cast<const void*>(acts.dout.data());
+}
 
 /// One process: every member is the plain single-process operation.
 struct one_process {
@@ -36,8 +46,9 @@ struct one_process {
     template <class Model, class Optimizer>
     void share_state(Model&, Optimizer&, rng&) {}
     template <class Model, class Acts, class X, class DY>
-    void backward(Model& net, Acts& acts, const X& x, DY&& dy, bool accumulate, bool /*last*/) {
-        net.backward(acts, x, dy, accumulate);
+    void backward(Model& net, Acts& acts, const X& x, DY&& dy, bool accumulate, bool last) {
+        if (only_backward_of_step(acts, dy, accumulate, last)) net.backward_step(acts, x);
+        else net.backward(acts, x, dy, accumulate);
     }
     void reduce_gradients() {}
     double sum(double v) { return v; }

@@ -2,7 +2,8 @@
 // train_step: one step of gradient descent.
 //
 //   forward (keeping activations) -> loss and dL/dy in one fused pass -> generated backward
-//   -> one fused optimizer pass over the trainable segments of the flat buffers (the
+//   (model::backward_step: the gradients go into dL/dy's buffer when the model's output
+//   layer is frozen, as under LoRA) -> one fused optimizer pass over the trainable segments of the flat buffers (the
 //   optimizer's update functor under Exec::for_each_index, optim/sweep.hpp).
 //
 // Uses the model's own activation storage for the input shape, made on first use: after
@@ -85,7 +86,7 @@ typename Model::value_type train_step(Model& net, Optimizer& opt, const Loss& lo
                       "train_step: the loss must offer forward_backward(output, target, d_output) for this model's "
                       "output and these targets");
         const auto value = loss.forward_backward(y, target, acts.dout);
-        net.backward(acts, x, acts.dout);
+        net.backward_step(acts, x);  // the gradients may live in acts.dout (model::backward_step)
         opt.step();
         return value;
     }

@@ -75,6 +75,8 @@ struct tied_head {
         /// dE: whenever the head trains (E is then trainable too: checked below). Trains is
         /// false where E is frozen (models::gpt2 with its wte frozen).
         static constexpr bool need_de = Trains && !Ctx::frozen;
+        /// dE lies in the embedding's range, not the head's (graph/node_io.hpp).
+        static constexpr bool writes_shared_gradients = need_de;
         static constexpr bool backward_needed = need_de || need_dx;
         static constexpr bool reaches =
             tied_head_must_come_after_its_embedding<tied_head, Ctx::param_offset, ParamBack>::value &&

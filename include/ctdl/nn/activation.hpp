@@ -62,9 +62,9 @@ struct basic_gelu : parameter_free {
     CTDL_HD static T f(T x) {
         if constexpr (A == gelu_approximation::none) {
             return T(0.5) * x * (T(1) + std::erf(x * T(std::numbers::sqrt2 / 2)));
-        } else {
-            const T u = T(std::numbers::sqrt2 * std::numbers::inv_sqrtpi) * (x + T(0.044715) * x * x * x);
-            return T(0.5) * x * (T(1) + math::tanh(u));
+        } else {  // 0.5 (1 + tanh u) = sigmoid(2u): one exp and one division
+            const T u2 = T(2 * std::numbers::sqrt2 * std::numbers::inv_sqrtpi) * (x + T(0.044715) * x * x * x);
+            return x / (T(1) + math::exp(-u2));
         }
     }
     template <class T>
@@ -75,10 +75,10 @@ struct basic_gelu : parameter_free {
             const T pdf = std::exp(T(-0.5) * x * x) * T(std::numbers::inv_sqrtpi / std::numbers::sqrt2);
             return cdf + x * pdf;
         } else {
-            const T k = T(std::numbers::sqrt2 * std::numbers::inv_sqrtpi);
-            const T u = k * (x + T(0.044715) * x * x * x);
-            const T th = math::tanh(u);
-            return T(0.5) * (T(1) + th) + T(0.5) * x * (T(1) - th * th) * k * (T(1) + T(3 * 0.044715) * x * x);
+            // With s = sigmoid(2u) = 0.5 (1 + tanh u): s + x · 2 s (1 - s) · u'(x).
+            const T k2 = T(2 * std::numbers::sqrt2 * std::numbers::inv_sqrtpi);
+            const T s = T(1) / (T(1) + math::exp(-k2 * (x + T(0.044715) * x * x * x)));
+            return s + x * s * (T(1) - s) * k2 * (T(1) + T(3 * 0.044715) * x * x);
         }
     }
 };

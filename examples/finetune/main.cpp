@@ -128,7 +128,6 @@ outcome fine_tune(const char* name, Load&& load, const examples::pretrain_tokeni
     r.text_loss_before = text_loss(net, text, peers);
     ctdl::optim::adamw opt{net, {.lr = static_cast<float>(lr), .weight_decay = 0.0f}};
     for (const auto& s : opt.state_tensors()) r.state_bytes += s.values.size() * sizeof(float);
-    r.state_bytes += ctdl::model<Arch>::gradient_count * sizeof(float);
     r.trained_parameters = ctdl::model<Arch>::gradient_count;
     ctdl::rng data_rng(ctdl::seed{6});
     ctdl::train::options o;
@@ -141,6 +140,9 @@ outcome fine_tune(const char* name, Load&& load, const examples::pretrain_tokeni
     o.progress = false;
     o.csv = out / (std::string(name) + ".csv");
     const auto rep = ctdl::train::run<batch, T>(net, opt, ds, data_rng, o, peers);
+    // The model's own gradient buffer: none under LoRA, whose steps keep the gradients in
+    // the dead dL/dlogits buffer (model::backward_step).
+    r.state_bytes += net.gradient_bytes();
     r.seconds = rep.seconds;
     r.task_loss_after = rep.validation_loss.value_or(0);
     r.accuracy_after = accuracy(net, tok, tk.held_out, peers, &r.example_after);

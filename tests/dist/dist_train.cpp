@@ -109,15 +109,15 @@ ctdl::data::sft_dataset make_sft_data() {
 template <std::size_t Rows, class Peers, class Data = ctdl::data::text_dataset, class Net = net_type>
 trained train(Peers* peers, ctdl::seed s, const ctdl::train::options& o, const std::filesystem::path& resume = {},
               const Data& ds = make_data()) {
-    using model = ctdl::model<Net>;
-    model net{s};
-    ctdl::optim::adamw<model> opt{net, {.lr = 3e-3f, .weight_decay = 1e-2f}};
+    using net_model = ctdl::model<Net>;
+    net_model net{s};
+    ctdl::optim::adamw<net_model> opt{net, {.lr = 3e-3f, .weight_decay = 1e-2f}};
     ctdl::rng data_rng(ctdl::seed{2});
     if (!resume.empty() && (!peers || peers->root())) ctdl::train::load_checkpoint(resume, net, opt, data_rng);
     const auto r = peers ? ctdl::train::run<Rows, T>(net, opt, ds, data_rng, o, *peers)
                          : ctdl::train::run<Rows, T>(net, opt, ds, data_rng, o);
     trained t;
-    t.weights.assign(net.parameters(), net.parameters() + model::parameter_count);
+    t.weights.assign(net.parameters(), net.parameters() + net_model::parameter_count);
     t.gradient_bytes = net.gradient_bytes();
     t.train_loss = r.train_loss;
     t.validation_loss = r.validation_loss.value_or(0);

@@ -125,15 +125,13 @@ public:
     void backward(Model& net, Acts& acts, const X& x, DY&& dy, bool accumulate, bool last) {
         const bool step = train::only_backward_of_step(acts, dy, accumulate, last);
         if (!last || one_rank_without_transport) {
-            if (step) net.backward_step(acts, x);
-            else net.backward(acts, x, dy, accumulate);
+            train::micro_batch_backward(net, acts, x, dy, step, accumulate);
             return;
         }
         plan(net.gradient_target(acts, step), Model::gradient_count);
         const auto t0 = std::chrono::steady_clock::now();
         graph::gradient_hook hook{this, &data_parallel::on_final};
-        if (step) net.backward_step(acts, x, o_.overlap ? &hook : nullptr);
-        else net.backward(acts, x, dy, accumulate, o_.overlap ? &hook : nullptr);
+        train::micro_batch_backward(net, acts, x, dy, step, accumulate, o_.overlap ? &hook : nullptr);
         if (!o_.overlap) on_final(this, 0);
         stats_.backward_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     }

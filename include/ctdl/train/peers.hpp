@@ -24,6 +24,7 @@
 #include <type_traits>
 
 #include "../core/random.hpp"
+#include "../graph/node_io.hpp"
 
 namespace ctdl::train {
 
@@ -32,6 +33,15 @@ namespace ctdl::train {
 template <class Acts, class DY>
 bool only_backward_of_step(const Acts& acts, const DY& dy, bool accumulate, bool last) {
     return !accumulate && last && static_cast<const void*>(dy.data()) == static_cast<const void*>(acts.dout.data());
+}
+
+/// A micro-batch's backward pass: model::backward_step when it is the only one of its step
+/// (only_backward_of_step), else model::backward.
+template <class Model, class Acts, class X, class DY>
+void micro_batch_backward(Model& net, Acts& acts, const X& x, DY&& dy, bool step, bool accumulate,
+                          const graph::gradient_hook* ready = nullptr) {
+    if (step) net.backward_step(acts, x, ready);
+    else net.backward(acts, x, dy, accumulate, ready);
 }
 
 /// One process: every member is the plain single-process operation.
@@ -47,8 +57,7 @@ struct one_process {
     void share_state(Model&, Optimizer&, rng&) {}
     template <class Model, class Acts, class X, class DY>
     void backward(Model& net, Acts& acts, const X& x, DY&& dy, bool accumulate, bool last) {
-        if (only_backward_of_step(acts, dy, accumulate, last)) net.backward_step(acts, x);
-        else net.backward(acts, x, dy, accumulate);
+        micro_batch_backward(net, acts, x, dy, only_backward_of_step(acts, dy, accumulate, last), accumulate);
     }
     void reduce_gradients() {}
     double sum(double v) { return v; }

@@ -3,8 +3,9 @@
 //
 //   forward (keeping activations) -> loss and dL/dy in one fused pass -> generated backward
 //   (model::backward_step: the gradients go into dL/dy's buffer when the model's output
-//   layer is frozen, as under LoRA) -> one fused optimizer pass over the trainable segments of the flat buffers (the
-//   optimizer's update functor under Exec::for_each_index, optim/sweep.hpp).
+//   layer is frozen, as under LoRA) -> one fused optimizer pass over the trainable segments
+//   of the flat buffers (the optimizer's update functor under Exec::for_each_index,
+//   optim/sweep.hpp).
 //
 // Uses the model's own activation storage for the input shape, made on first use: after
 // that first step, a step allocates nothing (on any policy). The same code trains a model

@@ -96,6 +96,23 @@ constexpr bool a_reads_in_place(trans ta, std::size_t rows) {
     return ta == trans::n && rows <= 128;
 }
 
+/// Rows of each of the equal row blocks (MC at most, whole micro-panels) gemm_block cuts
+/// `rows` rows into.
+template <class T, std::size_t MR, std::size_t NV>
+constexpr std::size_t row_block(std::size_t rows) {
+    using bl = blocking<T, MR, NV>;
+    const std::size_t mblocks = (rows + bl::MC - 1) / bl::MC;
+    return ((rows + mblocks - 1) / mblocks + MR - 1) / MR * MR;
+}
+
+/// Whether gemm_block reads op(A) in place for a share of `rows` rows: a row-major A in
+/// short blocks; with B prepacked (nothing else is copied) also a share that is cut into
+/// row blocks of at most 128 (256 rows: two of 128).
+template <class T, std::size_t MR, std::size_t NV>
+constexpr bool reads_a_in_place(trans ta, std::size_t rows, bool prepacked) {
+    return a_reads_in_place(ta, rows) || (prepacked && a_reads_in_place(ta, row_block<T, MR, NV>(rows)));
+}
+
 /// One thread's share: C[m0:m1, n0:n1] over all of K, with an MR × (NV·width) register tile.
 /// transc: the problem is the transposed one, Cᵀ = op(B)ᵀ·op(A)ᵀ, and C is written (and
 /// the epilogue called) in C's own row-major layout.
@@ -108,7 +125,7 @@ constexpr bool a_reads_in_place(trans ta, std::size_t rows) {
 template <class T, std::size_t MR, std::size_t NV>
 void gemm_block(trans ta, trans tb, bool transc, std::size_t m0, std::size_t m1, std::size_t n0, std::size_t n1,
                 std::size_t K, const T* A, std::size_t lda, const T* B, std::size_t ldb, T* C, std::size_t ldc,
-                bool accumulate, tile_epilogue<T> ep, T* ap, T* bp) {
+                bool accumulate, tile_epilogue<T> ep, T* ap, T* bp, const T* pre = nullptr, std::size_t npad = 0) {
     using bl = blocking<T, MR, NV>;
     constexpr std::size_t NR = bl::NR;
     using kernel = micro_kernel<T, MR, NV>;
@@ -131,11 +148,15 @@ void gemm_block(trans ta, trans tb, bool transc, std::size_t m0, std::size_t m1,
     // place (NR-wide vectors at row stride ldb) and only a partial last panel is packed
     // (zero padding). Measured on Zen 5: +10% at 64×784×256, equal or better up to 512².
     // Either way every element sees the same arithmetic.
-    const bool b_in_place = tb == trans::n && m1 - m0 <= 128;
+    // pre: op(B) already packed whole (pack_b: npad columns, NR-wide panels, K block by K
+    // block), so B is neither packed nor read in place here.
+    const bool b_in_place = !pre && tb == trans::n && m1 - m0 <= 128;
     // Likewise a row-major op(A) with few rows is read in place (its rows are contiguous along
     // k; MR row streams): nothing to transpose, and a thread's share can be cut into small
     // pieces without packing A again for each. Only a partial last row panel is packed.
-    const bool a_in_place = a_reads_in_place(ta, m1 - m0);
+    // With B prepacked, A is also read in place when its row blocks are short enough (a
+    // 256-row share in two blocks of 128): nothing at all is copied.
+    const bool a_in_place = reads_a_in_place<T, MR, NV>(ta, m1 - m0, pre != nullptr);
 
     // op(A)[i, k] = A[i·a_rs + k·a_cs]; op(B)[k, j] = B[j·b_rs + k·b_cs].
     const std::size_t a_rs = ta == trans::n ? lda : 1, a_cs = ta == trans::n ? 1 : lda;
@@ -147,8 +168,9 @@ void gemm_block(trans ta, trans tb, bool transc, std::size_t m0, std::size_t m1,
             const std::size_t pc = split_even(K, kblocks, kb);
             const std::size_t kc = split_even(K, kblocks, kb + 1) - pc;
             const bool add = accumulate || kb > 0, last = kb + 1 == kblocks;
-            const T* bsrc = B + jc * b_rs + pc * b_cs;
-            if (b_in_place) {
+            const T* bsrc = pre ? nullptr : B + jc * b_rs + pc * b_cs;
+            if (pre) {
+            } else if (b_in_place) {
                 if (nc % NR) pack_panels<NR>(bsrc + (nc - nc % NR) * b_rs, b_rs, b_cs, nc % NR, kc, bp);
             } else {
                 pack_panels<NR>(bsrc, b_rs, b_cs, nc, kc, bp);
@@ -166,7 +188,9 @@ void gemm_block(trans ta, trans tb, bool transc, std::size_t m0, std::size_t m1,
                 }
                 for (std::size_t jr = 0; jr < nc; jr += NR) {
                     const std::size_t nr = std::min(NR, nc - jr);
-                    const T* b = b_in_place ? (nr == NR ? bsrc + jr : bp) : bp + jr * kc;
+                    const T* b = pre          ? pre + pc * npad + (jc + jr) * kc
+                                 : b_in_place ? (nr == NR ? bsrc + jr : bp)
+                                              : bp + jr * kc;
                     const std::size_t bstride = b_in_place && nr == NR ? ldb : NR;
                     for (std::size_t ir = 0; ir < mc; ir += MR) {
                         const std::size_t mr = std::min(MR, mc - ir);
@@ -207,7 +231,7 @@ constexpr std::pair<std::size_t, std::size_t> block_scratch(std::size_t M, std::
 template <class T, std::size_t MR, std::size_t NV>
 void gemm_threads(trans ta, trans tb, bool transc, std::size_t M, std::size_t N, std::size_t K, const T* A,
                   std::size_t lda, const T* B, std::size_t ldb, T* C, std::size_t ldc, bool accumulate,
-                  tile_epilogue<T> ep, thread_pool& pool) {
+                  tile_epilogue<T> ep, thread_pool& pool, const T* pre = nullptr, std::size_t npad = 0) {
     constexpr std::size_t NR = blocking<T, MR, NV>::NR;
     const std::size_t mpanels = (M + MR - 1) / MR, npanels = (N + NR - 1) / NR;
     const bool serial = pool.size() == 1 || M * N * K <= serial_work || mpanels * npanels == 1;
@@ -219,7 +243,7 @@ void gemm_threads(trans ta, trans tb, bool transc, std::size_t M, std::size_t N,
     auto block = [&](std::size_t t, std::size_t m0, std::size_t m1, std::size_t n0, std::size_t n1) {
         T* ap = space + t * (a_elems + b_elems);
         gemm_block<T, MR, NV>(ta, tb, transc, m0, m1, n0, n1, K, A, lda, B, ldb, C, ldc, accumulate, ep, ap,
-                              ap + a_elems);
+                              ap + a_elems, pre, npad);
     };
     if (serial) {
         block(0, 0, M, 0, N);
@@ -232,7 +256,10 @@ void gemm_threads(trans ta, trans tb, bool transc, std::size_t M, std::size_t N,
         if (n % d) continue;
         const std::size_t dm = d, dn = n / d;
         if (dm > mpanels || dn > npanels) continue;
-        const std::size_t cost = dn * M * K + dm * K * N;
+        // A prepacked B costs no packing, but each row block streams all of it: weighed at
+        // a quarter. A read in place (rows in blocks of at most 128) costs nothing.
+        const std::size_t a_cost = pre && reads_a_in_place<T, MR, NV>(ta, (mpanels + dm - 1) / dm * MR, true) ? 0 : M * K;
+        const std::size_t cost = dn * a_cost + dm * K * N / (pre ? 4 : 1);
         if (cost < best) best = cost, tm = dm, tn = dn;
     }
     if (best == ~std::size_t{0}) {  // fewer panels than threads: split the longer side only
@@ -241,7 +268,8 @@ void gemm_threads(trans ta, trans tb, bool transc, std::size_t M, std::size_t N,
     }
     // Columns cost no extra packing when A is read in place: then 4 blocks a thread, so
     // the threads even out when one of them is slowed down.
-    if (tm == 1 && a_reads_in_place(ta, M)) tn = std::min(npanels, 4 * n);
+    if (tm == 1 && reads_a_in_place<T, MR, NV>(ta, M, pre != nullptr))
+        tn = std::min(npanels, 4 * n);
     const std::size_t blocks = tm * tn;
     std::atomic<std::size_t> next{0};
     pool.run([&](std::size_t t, std::size_t) {
@@ -265,6 +293,22 @@ inline constexpr std::size_t transposed_below = 14;
 inline constexpr std::size_t transposed_below = tile<T>::rows;
 #endif
 
+#if defined(__AVX512F__)
+/// The rows of the register tile for more than 12 rows: the tile that wastes least on
+/// padded edge rows and columns, weighted by how fast its inner loop runs (see below). 6
+/// stands for 6 × 4 vectors (only when wide_ok), the others for rows × 2 vectors.
+template <class T>
+std::size_t tall_tile_rows(std::size_t M, std::size_t N, bool wide_ok) {
+    constexpr std::size_t w = simd<T>::width;
+    auto used = [](std::size_t n, std::size_t r) { return double(n) / double((n + r - 1) / r * r); };
+    const double n2 = used(N, 2 * w);
+    const double s8 = used(M, 8) * n2, s6 = wide_ok ? 0.97 * used(M, 6) * used(N, 4 * w) : 0.0;
+    const double s10 = 0.97 * used(M, 10) * n2, s12 = 0.96 * used(M, 12) * n2, s14 = 0.93 * used(M, 14) * n2;
+    const double best = std::max({s8, s6, s10, s12, s14});
+    return s8 == best ? 8 : s6 == best ? 6 : s10 == best ? 10 : s12 == best ? 12 : 14;
+}
+#endif
+
 /// Picks the register tile. Few rows (batch-1 inference, narrow outputs): a tile exactly
 /// as tall as needed, so no FMA works on padding. Otherwise the tile that wastes least on
 /// padded edge rows and columns, weighted by how fast its inner loop runs (measured on
@@ -284,20 +328,13 @@ void gemm_tile_driver(trans ta, trans tb, bool transc, std::size_t M, std::size_
     if (M <= 8) return CTDL_GEMM_TILE(8, 2);
     if (M <= 10) return CTDL_GEMM_TILE(10, 2);
     if (M <= 12) return CTDL_GEMM_TILE(12, 2);
-    if (transc) {
-        return CTDL_GEMM_TILE(14, 2);  // M < transposed_below here
-    } else {
-        constexpr std::size_t w = simd<T>::width;
-        auto used = [](std::size_t n, std::size_t r) { return double(n) / double((n + r - 1) / r * r); };
-        const double n2 = used(N, 2 * w);
-        const double s8 = used(M, 8) * n2, s6 = 0.97 * used(M, 6) * used(N, 4 * w), s10 = 0.97 * used(M, 10) * n2;
-        const double s12 = 0.96 * used(M, 12) * n2, s14 = 0.93 * used(M, 14) * n2;
-        const double best = std::max({s8, s6, s10, s12, s14});
-        if (s8 == best) return CTDL_GEMM_TILE(8, 2);
-        if (s6 == best) return CTDL_GEMM_TILE(6, 4);
-        if (s10 == best) return CTDL_GEMM_TILE(10, 2);
-        if (s12 == best) return CTDL_GEMM_TILE(12, 2);
-        return CTDL_GEMM_TILE(14, 2);
+    if (transc) return CTDL_GEMM_TILE(14, 2);  // M < transposed_below here
+    switch (tall_tile_rows<T>(M, N, true)) {
+    case 8: return CTDL_GEMM_TILE(8, 2);
+    case 6: return CTDL_GEMM_TILE(6, 4);
+    case 10: return CTDL_GEMM_TILE(10, 2);
+    case 12: return CTDL_GEMM_TILE(12, 2);
+    default: return CTDL_GEMM_TILE(14, 2);
     }
 #else
     return CTDL_GEMM_TILE(tile<T>::rows, tile<T>::vecs);
@@ -312,7 +349,87 @@ void gemm_tiles(std::size_t M, std::size_t N, std::size_t K, const T* A, std::si
     gemm_tile_driver<T>(TA, TB, TransC, M, N, K, A, lda, B, ldb, C, ldc, accumulate, ep, pool);
 }
 
+/// The vectors across a tile of the prepacked-B path (pack_b's panels are NV × width wide).
+template <class T>
+inline constexpr std::size_t prepacked_nv = tile<T>::vecs;
+
+/// gemm_tile_driver for a prepacked op(B): only the tiles as wide as the pack's panels.
+template <class T>
+void gemm_prepacked_driver(trans ta, std::size_t M, std::size_t N, std::size_t K, const T* A, std::size_t lda,
+                           const T* pre, T* C, std::size_t ldc, bool accumulate, tile_epilogue<T> ep,
+                           thread_pool& pool) {
+    constexpr std::size_t NV = prepacked_nv<T>;
+    const std::size_t npad = (N + blocking<T, tile<T>::rows, NV>::NR - 1) / blocking<T, tile<T>::rows, NV>::NR *
+                             blocking<T, tile<T>::rows, NV>::NR;
+#define CTDL_GEMM_TILE(mr) \
+    gemm_threads<T, mr, NV>(ta, trans::n, false, M, N, K, A, lda, nullptr, 0, C, ldc, accumulate, ep, pool, pre, npad)
+#if defined(__AVX512F__)
+    static_assert(NV == 2);
+    switch (tall_tile_rows<T>(M, N, false)) {
+    case 8: return CTDL_GEMM_TILE(8);
+    case 10: return CTDL_GEMM_TILE(10);
+    case 12: return CTDL_GEMM_TILE(12);
+    default: return CTDL_GEMM_TILE(14);
+    }
+#else
+    return CTDL_GEMM_TILE(tile<T>::rows);
+#endif
+#undef CTDL_GEMM_TILE
+}
+
 }  // namespace detail
+
+/// Elements of pack_b's pack of a K × N op(B).
+template <class T>
+constexpr std::size_t packed_b_size(std::size_t K, std::size_t N) {
+    constexpr std::size_t NR = detail::blocking<T, detail::tile<T>::rows, detail::prepacked_nv<T>>::NR;
+    return K * ((N + NR - 1) / NR * NR);
+}
+
+/// Packs op(B) (K × N; B row-major with row stride ldb, transposed when tb = t) once, as
+/// gemm would pack it for every product: K cut into gemm's blocks, and in each block (from
+/// element pc · npad, npad = N rounded up to whole panels) the NR-wide panels one after
+/// another, each kc × NR and depth-major, the last one zero-padded. gemm_packed_b reads it.
+template <class T>
+void pack_b(trans tb, std::size_t K, std::size_t N, const T* B, std::size_t ldb, T* dst) {
+    using bl = detail::blocking<T, detail::tile<T>::rows, detail::prepacked_nv<T>>;
+    const std::size_t npad = (N + bl::NR - 1) / bl::NR * bl::NR;
+    const std::size_t b_rs = tb == trans::n ? 1 : ldb, b_cs = tb == trans::n ? ldb : 1;
+    const std::size_t kblocks = (K + bl::KC - 1) / bl::KC;
+    for (std::size_t kb = 0; kb < kblocks; ++kb) {
+        const std::size_t pc = detail::split_even(K, kblocks, kb), kc = detail::split_even(K, kblocks, kb + 1) - pc;
+        detail::pack_panels<bl::NR>(B + pc * b_cs, b_rs, b_cs, N, kc, dst + pc * npad);
+    }
+}
+
+/// Whether gemm<TA, TB, T> packs op(B) itself for an M × N × K product (so that a pack made
+/// once by pack_b saves work, and gemm_packed_b on it gives gemm's result bit for bit): not
+/// on its dot-product, small-K and transposed paths, nor where it reads B in place.
+template <trans TA, trans TB, class T>
+constexpr bool packs_b(std::size_t M, std::size_t N, std::size_t K) {
+    if (M == 0 || N == 0 || K == 0) return false;
+#if defined(__AVX512F__)
+    if (M <= 12) return false;  // the short tiles, some wider than the pack's panels
+    if constexpr (TA == trans::n && TB == trans::t && (std::is_same_v<T, float> || std::is_same_v<T, double>))
+        if (N <= detail::narrow_n) return false;
+#endif
+    if (N < detail::transposed_below<T> && N < M) return false;
+    if constexpr (TA == trans::n && TB == trans::n)
+        if (K <= detail::small_k) return false;
+    return TB == trans::t || M > 128;
+}
+
+/// gemm<TA, TB, T>(M, N, K, A, lda, B, ...) from packed = pack_b(TB, K, N, B, ldb, ·): the
+/// same result bit for bit where packs_b<TA, TB, T>(M, N, K).
+template <trans TA, class T, class Epilogue = epilogue::none>
+void gemm_packed_b(std::size_t M, std::size_t N, std::size_t K, const T* A, std::size_t lda, const T* packed, T* C,
+                   std::size_t ldc, bool accumulate = false, const Epilogue& ep = {}, thread_pool& pool = cpu_pool()) {
+    record_pass(pass::gemm);
+    if (M == 0 || N == 0) return;
+    const detail::tile_epilogue<T> e = detail::erase_epilogue<T>(ep);
+    if (K == 0) return detail::gemm_empty(M, N, C, ldc, accumulate, e);
+    detail::gemm_prepacked_driver<T>(TA, M, N, K, A, lda, packed, C, ldc, accumulate, e, pool);
+}
 
 template <trans TA, trans TB, class T, class Epilogue = epilogue::none>
 void gemm(std::size_t M, std::size_t N, std::size_t K, const T* A, std::size_t lda, const T* B, std::size_t ldb,

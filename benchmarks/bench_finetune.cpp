@@ -102,6 +102,8 @@ void bm_step(benchmark::State& st) {
     st.counters["adapter_bytes"] = double(adapter);
     st.counters["state_count"] = double(state_count);
     st.counters["params"] = double(M::parameter_count);
+    // The copies of frozen weights the step's GEMMs read (ops/linear/frozen_packs.hpp).
+    st.counters["pack_bytes"] = double(net->template activations_for<ctdl::shape<B, T>, int>().packs.size() * sizeof(float));
     st.counters["loss"] = loss;
 }
 

@@ -226,6 +226,14 @@ for model in models:
         if mode == "full" and p and p["grad_bytes"] != g:  # every parameter trains: the same count on both sides
             print(f"  WARNING: {model}: the two sides' models differ ({g // 4:,} parameters in ctdl, "
                   f"{p['grad_bytes'] // 4:,} in PyTorch); the ratios above compare different work")
+print("ctdl also keeps copies of the frozen weights on a gradient path in the GEMMs' panel layout, made once per "
+      "change of the frozen parameters (ops/linear/frozen_packs.hpp): pack bytes, not gradient or optimizer state:")
+for model in models:
+    for mode in ("lora", "full"):
+        c = next((ctdl[k] for k in sorted(ctdl) if k[:2] == (model, mode)), None)
+        if c and "pack_bytes" in c:
+            print(f"  {model:8} {mode:4}: {c['pack_bytes'] / 1e6:9.1f} MB  ({c['pack_bytes'] / (4 * c['params']):.2f} × "
+                  f"the parameters' {4 * c['params'] / 1e6:.1f} MB)")
 print()
 print("Memory target, \"LoRA memory for gradients and optimizer state <= the adapters' size × the optimizer's "
       "state count (2 for AdamW)\":")

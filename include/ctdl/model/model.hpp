@@ -182,6 +182,7 @@ public:
         copy_gradients(o);
         borrowed_ = o.borrowed_;
         ++version_;
+        ++frozen_version_;
         return *this;
     }
 
@@ -211,6 +212,19 @@ public:
     /// inference-only model repacks what it keeps packed (see pack_for) before its next forward.
     /// A ctdl::error for a model over borrowed parameters (they are read-only).
     T* parameters() {
+        if (borrowed_.data) detail::parameters_are_borrowed();
+        ++version_;
+        ++frozen_version_;
+        return params_.data();
+    }
+    /// The same buffer, for writing only its trainable parameters (what an optimizer step
+    /// does): the frozen ones stay as they are, so what the model keeps packed of them
+    /// (a frozen layer's weight on a gradient path: ops/linear/frozen_packs.hpp) stays valid.
+    /// Writing a frozen parameter through it is a mistake the model does not see: use
+    /// parameters() (or parameter(name), load_into) for that.
+    T* trainable_parameters()
+        requires(gradient_count > 0)
+    {
         if (borrowed_.data) detail::parameters_are_borrowed();
         ++version_;
         return params_.data();
@@ -279,10 +293,11 @@ public:
 
         root_type root;
         tensor<T, out_shape, Exec> out;
-        /// The model's parameter version its nodes' packed weights were made from (0: none),
-        /// and where they are (inference-only models: one buffer, in huge pages).
+        /// The version of the model's frozen parameters its nodes' packed weights were made
+        /// from (0: none), and where they are (one buffer, in huge pages; empty where no node
+        /// packs).
         std::uint64_t packed_version = 0;
-        [[no_unique_address]] std::conditional_t<(gradient_count == 0), page_buffer<T>, std::nullptr_t> packs{};
+        page_buffer<T> packs{};
         /// Scratch for dL/dy in train_step (trainable models only).
         [[no_unique_address]] std::conditional_t<(gradient_count > 0), tensor<T, out_shape, Exec>, std::nullptr_t> dout{};
         /// Whether backward_step keeps the gradients in dout: they fit in it, and the graph
@@ -421,16 +436,16 @@ private:
         throw error("model: parameter '" + p.name + "' is frozen and has no gradient");
     }
 
-    /// An inference-only model (no gradients) keeps some weights packed in its nodes for
-    /// the kernels that read them (the cpu policy's small-batch linear layers): packed when
-    /// an activation storage is first used, and again after the parameters changed.
+    /// Nodes keep some frozen weights packed for the kernels that read them (on the cpu
+    /// policy: an inference-only model's small-batch linear layers; a trainable model's
+    /// frozen layers on a gradient path): packed when an activation storage is first used,
+    /// and again after a frozen parameter may have changed (parameters(), not
+    /// trainable_parameters()).
     template <class Acts>
     Acts& pack_for(Acts& a) {
-        if constexpr (gradient_count == 0) {
-            if (a.packed_version != version_) {
-                graph::pack_nodes(a.root, weights(), a.packs);
-                a.packed_version = version_;
-            }
+        if (a.packed_version != frozen_version_) {
+            graph::pack_nodes(a.root, weights(), a.packs);
+            a.packed_version = frozen_version_;
         }
         return a;
     }
@@ -462,7 +477,8 @@ private:
     T* grads_in_ = nullptr;  // set when the last backward_step kept the gradients in an activations' dout
     detail::borrowed_parameters<T> borrowed_;  // set by over(): then params_ is empty
     std::vector<workspace> workspaces_;
-    std::uint64_t version_ = 1;  // bumped by non-const parameters()
+    std::uint64_t version_ = 1;         // bumped by non-const parameters() and trainable_parameters()
+    std::uint64_t frozen_version_ = 1;  // bumped by non-const parameters() only
 };
 
 /// The inference form of a trained model, taking over its parameters without a copy.

@@ -56,7 +56,12 @@ using state_buffer = typename state_storage<Model>::type;
 template <optimizable Model, class Launch>
 void sweep(Model& model, Launch&& launch) {
     static_assert(gradient_segments_must_lie_within_gradient_count<Model>::value);
-    auto* const params = model.parameters();
+    // Only trainable parameters are written: a model that tells them apart keeps what it
+    // packed of its frozen ones (model::trainable_parameters).
+    auto* const params = [&] {
+        if constexpr (requires { model.trainable_parameters(); }) return model.trainable_parameters();
+        else return model.parameters();
+    }();
     auto* const grads = model.gradients();
     for (const segment& s : Model::gradient_segments)
         if (s.size) launch(params + s.param_offset, grads + s.grad_offset, s.grad_offset, s.size);

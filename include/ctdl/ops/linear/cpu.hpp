@@ -70,6 +70,30 @@ struct kernel<ops::linear_forward, cpu> {
                            float* y, const Ep& ep) {
         cpu_kernels::gemm_packed_bf16(rows, out, in, x, in, packed, y, out, false, ep, cpu::pool());
     }
+
+    /// A frozen weight on a gradient path (frozen_weight_packs.hpp): the GEMM's own pack of
+    /// its B operand, made once (cpu_kernels::pack_b), for y = x·op(W) with op(W) k × n
+    /// (op = ᵀ for tb = t), wherever the GEMM packs B itself at these rows; the product from
+    /// it (cpu_kernels::gemm_packed_b) equals the GEMM on W bit for bit.
+    template <class T, trans TB>
+    static constexpr bool packs_b(std::size_t rows, std::size_t n, std::size_t k) {
+        return cpu_kernels::packs_b<trans::n, TB, T>(rows, n, k);
+    }
+    template <class T>
+    static constexpr std::size_t packed_b_size(std::size_t k, std::size_t n) {
+        return cpu_kernels::packed_b_size<T>(k, n);
+    }
+    template <class T>
+    static void pack_b(trans tb, std::size_t k, std::size_t n, const T* w, std::size_t ldw, T* dst) {
+        cpu_kernels::pack_b<T>(tb, k, n, w, ldw, dst);
+    }
+    /// y [rows, n] = ep(x [rows, k] · op(W)) from pack_b's pack of op(W); x and y dense.
+    template <class T, class Ep>
+    static void run_packed_b(std::size_t rows, std::size_t n, std::size_t k, const T* x, const T* packed, T* y,
+                             const Ep& ep) {
+        cpu_kernels::gemm_packed_b<trans::n, T>(rows, n, k, x, k, packed, y, n, false, ep, cpu::pool());
+    }
+
 #if defined(__AVX512F__)
     template <class T>
     static void pack(std::size_t out, std::size_t in, const T* w, T* dst) {

@@ -30,6 +30,7 @@
 #include "../../nn/layer.hpp"
 #include "../../nn/pointwise.hpp"
 #include "cpu.hpp"  // kernel<ops::linear_forward, cpu>: visible wherever launch instantiates it
+#include "frozen_packs.hpp"
 #include "kernels.hpp"
 #include "layout.hpp"
 #include "math.hpp"
@@ -127,6 +128,11 @@ struct linear<In, Out, Bias, Layout>::node : graph::node_base<Ctx, parameter_cou
     /// decoding pass runs from it, whatever its rows.
     using P = typename Ctx::packed_type;
     static constexpr bool packs = !backward_needed && ops::linear_packs<Exec, T, Layout, P>(Ctx::decode ? 1 : rows);
+    /// Frozen on a gradient path (a LoRA base layer, a frozen layer with training before it):
+    /// the forward and dX GEMMs run from packs of W made once per parameter change, equal bit
+    /// for bit to the GEMMs on W (frozen_packs.hpp).
+    using frozen_packs = ops::frozen_weight_packs<Exec, T, Layout, rows, Out, In, need_dx && !need_dw && !Ctx::decode,
+                                                  true>;
 
     /// y = chain(z), z = acc + b; z kept when the backward pass needs it.
     using forward_epilogue = ops::linear_math::forward_epilogue<T, Bias, Chain>;
@@ -140,7 +146,9 @@ struct linear<In, Out, Bias, Layout>::node : graph::node_base<Ctx, parameter_cou
                 return;
             }
         }
-        ops::run_linear_forward<Layout, Exec>(rows, Out, In, in, w, out, forward_epilogue{w + Out * In, z, Out});
+        const forward_epilogue ep{w + Out * In, z, Out};
+        if (frozen_.forward(in, out, ep)) return;
+        ops::run_linear_forward<Layout, Exec>(rows, Out, In, in, w, out, ep);
     }
 
     /// The same over the run-time rows of a decoding step.
@@ -162,6 +170,16 @@ struct linear<In, Out, Bias, Layout>::node : graph::node_base<Ctx, parameter_cou
         requires packs
     {
         return op::template packed_size<T, P>(Out, In);
+    }
+    static constexpr std::size_t packed_elements()
+        requires frozen_packs::any
+    {
+        return frozen_packs::elements();
+    }
+    void pack_weights(const T* params, T* dst)
+        requires frozen_packs::any
+    {
+        frozen_.pack(params + Ctx::param_offset, dst);
     }
     /// (Re)packs this layer's weight from params into dst (packed_elements() elements, owned
     /// by the model, 64-byte aligned) and runs forward from there.
@@ -195,6 +213,8 @@ struct linear<In, Out, Bias, Layout>::node : graph::node_base<Ctx, parameter_cou
                 Exec::template gemm<trans::t, trans::n>(Out, In, rows, dz, Out, io.in, In, gw, In, io.accumulate);
             if constexpr (Bias) Exec::sum_cols(rows, Out, dz, gw + Out * In, io.accumulate);
         }
+        if constexpr (need_dx)
+            if (frozen_.backward(dz, io.din, io.din_ep)) return;
         if constexpr (need_dx && in_out)  // dX = dZ Wᵀ, W [In, Out]
             Exec::template gemm<trans::n, trans::t>(rows, In, Out, dz, Out, io.params + Ctx::param_offset, Out, io.din,
                                                     In, false, io.din_ep);
@@ -206,6 +226,7 @@ struct linear<In, Out, Bias, Layout>::node : graph::node_base<Ctx, parameter_cou
 private:
     [[no_unique_address]] graph::cache_if<keep_z, T, Exec> z_{rows * Out};
     [[no_unique_address]] std::conditional_t<packs, const P*, std::nullptr_t> packed_{};
+    [[no_unique_address]] frozen_packs frozen_{};
 };
 
 }  // namespace ctdl::nn

@@ -24,6 +24,7 @@
 #include "../../nn/layer.hpp"
 #include "../../nn/pointwise.hpp"
 #include "cpu.hpp"
+#include "frozen_packs.hpp"
 #include "kernels.hpp"
 #include "math.hpp"
 
@@ -89,6 +90,10 @@ struct tied_head {
         using P = typename Ctx::packed_type;  // (T, or bf16 in a bf16 decoding session: as linear)
         static constexpr bool packs =
             !backward_needed && ops::linear_packs<Exec, T, nn::weight_layout::out_in, P>(Ctx::decode ? 1 : rows);
+        /// E frozen with training before the head (LoRA): its GEMMs run from packs of E made
+        /// once per parameter change (frozen_packs.hpp, as linear's).
+        using frozen_packs = ops::frozen_weight_packs<Exec, T, nn::weight_layout::out_in, rows, Vocab, D,
+                                                      need_dx && !need_de && !Ctx::decode, true>;
 
         void forward(const T* params, const T* in, T* out, bool) {
             const T* e = params + e_offset;
@@ -98,7 +103,9 @@ struct tied_head {
                     return;
                 }
             }
-            op::run(rows, Vocab, D, in, e, out, forward_epilogue{nullptr, nullptr, Vocab});
+            const forward_epilogue ep{nullptr, nullptr, Vocab};
+            if (frozen_.forward(in, out, ep)) return;
+            op::run(rows, Vocab, D, in, e, out, ep);
         }
         /// The same over the run-time rows of a decoding step.
         void decode(const T* params, const T* in, T* out, const graph::decode_rows& d) {
@@ -122,6 +129,16 @@ struct tied_head {
             op::template pack<T>(Vocab, D, params + e_offset, dst);
             packed_ = dst;
         }
+        static constexpr std::size_t packed_elements()
+            requires frozen_packs::any
+        {
+            return frozen_packs::elements();
+        }
+        void pack_weights(const T* params, T* dst)
+            requires frozen_packs::any
+        {
+            frozen_.pack(params + e_offset, dst);
+        }
 
         epilogue::none dout_transform(const T*, const T*) const { return {}; }
 
@@ -130,6 +147,8 @@ struct tied_head {
             if constexpr (need_de)  // dE [Vocab, D] = dYᵀ X: written first, the embedding adds its part
                 Exec::template gemm<trans::t, trans::n>(Vocab, D, rows, io.dout, Vocab, io.in, D,
                                                         io.grads + de_offset, D, io.accumulate);
+            if constexpr (need_dx)
+                if (frozen_.backward(io.dout, io.din, io.din_ep)) return;
             if constexpr (need_dx)  // dX = dY E
                 Exec::template gemm<trans::n, trans::n>(rows, D, Vocab, io.dout, Vocab, io.params + e_offset, D,
                                                         io.din, D, false, io.din_ep);
@@ -137,6 +156,7 @@ struct tied_head {
 
     private:
         [[no_unique_address]] std::conditional_t<packs, const P*, std::nullptr_t> packed_{};
+        [[no_unique_address]] frozen_packs frozen_{};
     };
 };
 

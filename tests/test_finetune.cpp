@@ -476,3 +476,74 @@ TEST_CASE("load_adapter refuses a config or file that does not fit the type, nam
 TEST_CASE("write the ctdl adapter for the golden script", "[.write_ctdl_adapter]") {
     ctdl::lora::save_adapter(ctdl_adapter_model(), golden("lora_ctdl"), {.base_model = "gpt2_tiny"});
 }
+
+// ----------------------------------------------- packed frozen weights (frozen_packs.hpp)
+
+namespace {
+/// Training A with packed frozen weights (the default) and B without (keep_packed_weights
+/// false) gives the same losses, parameters and kernel passes bit for bit; A keeps packs, B
+/// none; an optimizer step does not repack (only trainable parameters change), a write of a
+/// frozen weight through parameter(name) does, and both models then agree again.
+template <class A, std::size_t Bt, std::size_t Tt>
+void check_frozen_packs(const char* frozen_weight) {
+    using M = ctdl::model<A>;
+    using S = shape<Bt, Tt>;
+    ctdl::tensor<int, S> x, y;
+    for (std::size_t i = 0; i < S::size; ++i) x.data()[i] = int((i * 37 + 11) % V), y.data()[i] = int((i * 53 + 5) % V);
+    M a{ctdl::seed{4}}, b{ctdl::seed{4}};
+    b.keep_packed_weights(false);
+    CHECK(a.keeps_packed_weights());
+    CHECK_FALSE(b.keeps_packed_weights());
+    ctdl::optim::adamw oa{a, {.lr = 1e-2f}}, ob{b, {.lr = 1e-2f}};
+    auto& aa = a.template activations_for<S, int>();
+    auto& ba = b.template activations_for<S, int>();
+    std::uint64_t packed_at = 0;
+    for (int i = 0; i < 3; ++i) {
+        ctdl::count_passes ca;
+        const float la = ctdl::train_step(a, oa, ctdl::loss::cross_entropy, x, y);
+        const auto pa = ca.counts();
+        ctdl::count_passes cb;
+        const float lb = ctdl::train_step(b, ob, ctdl::loss::cross_entropy, x, y);
+        const auto pb = cb.counts();
+        CHECK(la == lb);
+        CHECK(pa.n == pb.n);
+        if (i == 0) packed_at = aa.packed_version;
+        CHECK(aa.packed_version == packed_at);  // the optimizer's writes did not repack
+    }
+    CHECK(std::equal(a.parameters(), a.parameters() + M::parameter_count, b.parameters()));
+    CHECK(aa.packs.size() > 0);
+    CHECK(ba.packs.size() == 0);
+    // A frozen weight changed by name: A repacks before its next forward, and agrees with B.
+    for (auto* m : {&a, &b}) {
+        auto w = m->parameter(frozen_weight);
+        REQUIRE_FALSE(w.trainable);
+        for (std::size_t i = 0; i < w.values.size(); ++i) w.values[i] += 0.05f * std::cos(float(i));
+    }
+    const float la = ctdl::train_step(a, oa, ctdl::loss::cross_entropy, x, y);
+    const float lb = ctdl::train_step(b, ob, ctdl::loss::cross_entropy, x, y);
+    CHECK(aa.packed_version != packed_at);
+    CHECK(la == lb);
+    CHECK(ctdl::equal(a.forward(x), b.forward(x)));
+    CHECK(std::equal(a.parameters(), a.parameters() + M::parameter_count, b.parameters()));
+    // Turned off on A: its packs are freed at the next forward, and nothing changes.
+    a.keep_packed_weights(false);
+    CHECK(ctdl::train_step(a, oa, ctdl::loss::cross_entropy, x, y) == ctdl::train_step(b, ob, ctdl::loss::cross_entropy, x, y));
+    CHECK(aa.packs.size() == 0);
+    CHECK(std::equal(a.parameters(), a.parameters() + M::parameter_count, b.parameters()));
+}
+}  // namespace
+
+TEST_CASE("LoRA's frozen base weights are packed once per change: the same training bit for bit as without packs, "
+          "repacked after a frozen weight is written") {
+    // 160 rows: the forward (x Wᵀ) and the backward (dZ W) GEMMs both pack their weight.
+    using LGpt = ctdl::with_lora<ctdl::models::gpt<V, 80, D, H, L>, lora4, "qkv", "proj">;
+    check_frozen_packs<LGpt, 2, 80>("2.0.1.1.weight");  // block 0's first MLP layer
+    // gpt2's Conv1D bases and its frozen tied head.
+    using LG2 = ctdl::with_lora<ctdl::models::gpt2<V, 80, D, H, L>, lora4, "attn.c_attn", "attn.c_proj">;
+    check_frozen_packs<LG2, 2, 80>("transformer.h.1.mlp.c_fc.weight");
+    check_frozen_packs<LG2, 2, 80>("transformer.wte.weight");
+    // Where a layer packs depends on the policy: the cpu's does wherever its GEMM packs B.
+    using base_qkv = ctdl::nn::linear<D, 3 * D>;
+    STATIC_REQUIRE(ctdl::ops::frozen_weight_packs<ctdl::cpu, float, base_qkv::layout, 160, 3 * D, D, true, true>::any ==
+                   ctdl::cpu_kernels::packs_b<ctdl::trans::n, ctdl::trans::t, float>(160, 3 * D, D));
+}

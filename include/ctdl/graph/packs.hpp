@@ -4,7 +4,8 @@
 // state packed_elements() and pack_weights(params, dst). pack_nodes lays every pack out in
 // one buffer, each on a 64-byte line, and has each node pack into its part. The packs hold
 // elements P: the parameters' T, or the narrower type the nodes' context asks for
-// (graph::context::packed_type, e.g. ctdl::bf16 in a bf16 decoding session).
+// (graph::context::packed_type, e.g. ctdl::bf16 in a bf16 decoding session). Such a node
+// also states unpack_weights(), after which it reads the parameters again.
 #include <cstddef>
 
 #include "../exec/page_buffer.hpp"
@@ -31,6 +32,17 @@ void pack_nodes(Root& root, const T* params, page_buffer<P>& packs) {
         }
     };
     nn::for_each_node(root, pack);
+}
+
+/// Has every node of root's tree drop its packs (its kernels then read the parameters, with
+/// the same results), and frees them.
+template <class Root, class P>
+void unpack_nodes(Root& root, page_buffer<P>& packs) {
+    auto unpack = [](auto& nd) {
+        if constexpr (requires { nd.unpack_weights(); }) nd.unpack_weights();
+    };
+    nn::for_each_node(root, unpack);
+    packs = page_buffer<P>();
 }
 
 }  // namespace ctdl::graph

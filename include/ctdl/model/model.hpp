@@ -230,6 +230,14 @@ public:
         return params_.data();
     }
     const T* parameters() const noexcept { return weights(); }
+    /// Whether the nodes keep packed copies of frozen weights for the kernels that read them
+    /// (on the cpu policy: an inference-only model's small-batch linear layers, and a
+    /// trainable model's frozen layers on a gradient path such as LoRA's base projections,
+    /// which keep two copies of each such weight: ops/linear/frozen_packs.hpp). On by
+    /// default; off, every kernel reads the parameters, with the same results bit for bit,
+    /// and the packs are freed at each activation storage's next forward.
+    void keep_packed_weights(bool on) noexcept { keep_packed_ = on; }
+    bool keeps_packed_weights() const noexcept { return keep_packed_; }
     /// Changes with every non-const parameters() (what keeps packed weights knows when to repack).
     std::uint64_t parameter_version() const noexcept { return version_; }
     /// The flat gradients of the last backward (trainable parameters only, in order). After
@@ -443,9 +451,11 @@ private:
     /// trainable_parameters()).
     template <class Acts>
     Acts& pack_for(Acts& a) {
-        if (a.packed_version != frozen_version_) {
-            graph::pack_nodes(a.root, weights(), a.packs);
-            a.packed_version = frozen_version_;
+        const std::uint64_t want = keep_packed_ ? frozen_version_ : 0;
+        if (a.packed_version != want) {
+            if (want) graph::pack_nodes(a.root, weights(), a.packs);
+            else graph::unpack_nodes(a.root, a.packs);
+            a.packed_version = want;
         }
         return a;
     }
@@ -479,6 +489,7 @@ private:
     std::vector<workspace> workspaces_;
     std::uint64_t version_ = 1;         // bumped by non-const parameters() and trainable_parameters()
     std::uint64_t frozen_version_ = 1;  // bumped by non-const parameters() only
+    bool keep_packed_ = true;           // keep_packed_weights(false): no node keeps a packed weight
 };
 
 /// The inference form of a trained model, taking over its parameters without a copy.

@@ -70,6 +70,11 @@ public:
             bwd_ = dst;
         }
     }
+    /// Forgets the packs: the GEMMs read W again.
+    void clear() {
+        fwd_ = {};
+        bwd_ = {};
+    }
     /// y = ep(x·op(W)) from the pack, when there is one (else false: the caller runs its GEMM).
     template <class Ep>
     bool forward(const T* x, T* y, const Ep& ep) const {

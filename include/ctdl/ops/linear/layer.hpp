@@ -181,6 +181,13 @@ struct linear<In, Out, Bias, Layout>::node : graph::node_base<Ctx, parameter_cou
     {
         frozen_.pack(params + Ctx::param_offset, dst);
     }
+    /// Drops the pack (packs.hpp: unpack_nodes): forward and backward read the parameters again.
+    void unpack_weights()
+        requires packs || frozen_packs::any
+    {
+        if constexpr (packs) packed_ = nullptr;
+        else frozen_.clear();
+    }
     /// (Re)packs this layer's weight from params into dst (packed_elements() elements, owned
     /// by the model, 64-byte aligned) and runs forward from there.
     void pack_weights(const T* params, P* dst)

@@ -139,6 +139,13 @@ struct tied_head {
         {
             frozen_.pack(params + e_offset, dst);
         }
+        /// Drops the pack (packs.hpp: unpack_nodes): forward and backward read the parameters again.
+        void unpack_weights()
+            requires packs || frozen_packs::any
+        {
+            if constexpr (packs) packed_ = nullptr;
+            else frozen_.clear();
+        }
 
         epilogue::none dout_transform(const T*, const T*) const { return {}; }
 

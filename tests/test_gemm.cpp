@@ -365,6 +365,34 @@ TEST_CASE("gemm allocates nothing after warm-up (1 and 2 threads, every form and
     CHECK(test_allocations.load() > before);
 }
 
+namespace {
+
+// Runs a product two ways, for accumulate off and on and on 1 and 2 threads, with an
+// epilogue that counts each element it sees and transforms it: want = gemm's (pr.run), and
+// c = run(c, ep, pool) from pr.c0; then check(c, want, acc, pool), and every element seen once.
+template <class Pr, class Run, class Check>
+void against_gemm(const Pr& pr, ctdl::thread_pool& p1, ctdl::thread_pool& p2, Run&& run, Check&& check) {
+    using T = typename decltype(pr.c0)::value_type;
+    for (bool acc : {false, true})
+        for (ctdl::thread_pool* pool : {&p1, &p2}) {
+            std::vector<int> seen(pr.M * pr.N, 0);
+            auto ep = [&](std::size_t row, std::size_t col0, T* c, std::size_t len) {
+                for (std::size_t j = 0; j < len; ++j) {
+                    ++seen[row * pr.N + col0 + j];
+                    c[j] = c[j] * T(2) + T(1);
+                }
+            };
+            const auto want = pr.run(*pool, acc, ep);
+            std::fill(seen.begin(), seen.end(), 0);
+            std::vector<T> c = pr.c0;
+            run(c, acc, ep, *pool);
+            check(c, want, acc, *pool);
+            CHECK(std::all_of(seen.begin(), seen.end(), [](int s) { return s == 1; }));
+        }
+}
+
+}  // namespace
+
 #if defined(__AVX512F__)
 namespace {
 
@@ -383,34 +411,23 @@ void check_packed() {
             std::vector<T> packed(k::packed_size<T>(d.n, d.k) + 7, T(-7));  // a canary past the end
             k::pack_dot<T>(d.n, d.k, pr.b.v.data(), pr.b.ld, packed.data());
             for (std::size_t j = k::packed_size<T>(d.n, d.k); j < packed.size(); ++j) REQUIRE(packed[j] == T(-7));
-            for (bool acc : {false, true})
-                for (ctdl::thread_pool* pool : {&p1, &p2}) {
-                    // The epilogue sees each element once, after its final value: count and transform.
-                    std::vector<int> seen(d.m * d.n, 0);
-                    auto ep = [&](std::size_t row, std::size_t col0, T* c, std::size_t len) {
-                        for (std::size_t j = 0; j < len; ++j) {
-                            ++seen[row * d.n + col0 + j];
-                            c[j] = c[j] * T(2) + T(1);
-                        }
-                    };
-                    const auto want = pr.run(*pool, acc, ep);
-                    std::fill(seen.begin(), seen.end(), 0);
-                    std::vector<T> c = pr.c0;
-                    k::gemm_packed<T>(d.m, d.n, d.k, pr.a.v.data(), pr.a.ld, packed.data(), c.data(), pr.ldc, acc, ep,
-                                      *pool);
-                    INFO("M=" << d.m << " N=" << d.n << " K=" << d.k << " pad=" << pad << " accumulate=" << acc
-                              << " threads=" << pool->size());
-                    if (d.m <= k::packed_max_rows) {
-                        CHECK(std::memcmp(c.data(), want.data(), c.size() * sizeof(T)) == 0);
-                    } else {  // more rows: done 4 at a time, another kernel than gemm's; the same within rounding
-                        std::size_t bad = 0;
-                        const double tol = 8.0 * double(d.k + 2) * std::numeric_limits<T>::epsilon();
-                        for (std::size_t i = 0; i < c.size(); ++i)
-                            if (std::abs(double(c[i]) - double(want[i])) > tol * (std::abs(double(want[i])) + 1.0)) ++bad;
-                        CHECK(bad == 0);
-                    }
-                    CHECK(std::all_of(seen.begin(), seen.end(), [](int s) { return s == 1; }));
+            auto run = [&](std::vector<T>& c, bool acc, const auto& ep, ctdl::thread_pool& pool) {
+                k::gemm_packed<T>(d.m, d.n, d.k, pr.a.v.data(), pr.a.ld, packed.data(), c.data(), pr.ldc, acc, ep, pool);
+            };
+            auto check = [&](const std::vector<T>& c, const std::vector<T>& want, bool acc, ctdl::thread_pool& pool) {
+                INFO("M=" << d.m << " N=" << d.n << " K=" << d.k << " pad=" << pad << " accumulate=" << acc
+                          << " threads=" << pool.size());
+                if (d.m <= k::packed_max_rows) {
+                    CHECK(std::memcmp(c.data(), want.data(), c.size() * sizeof(T)) == 0);
+                } else {  // more rows: done 4 at a time, another kernel than gemm's; the same within rounding
+                    std::size_t bad = 0;
+                    const double tol = 8.0 * double(d.k + 2) * std::numeric_limits<T>::epsilon();
+                    for (std::size_t i = 0; i < c.size(); ++i)
+                        if (std::abs(double(c[i]) - double(want[i])) > tol * (std::abs(double(want[i])) + 1.0)) ++bad;
+                    CHECK(bad == 0);
                 }
+            };
+            against_gemm(pr, p1, p2, run, check);
         }
 }
 
@@ -443,27 +460,18 @@ std::size_t check_prepacked_form(ctdl::thread_pool& p1, ctdl::thread_pool& p2) {
             std::vector<T> packed(size + 9, T(-7));  // a canary past the end
             k::pack_b<T>(TB, d.k, d.n, pr.b.v.data(), pr.b.ld, packed.data());
             for (std::size_t j = size; j < packed.size(); ++j) REQUIRE(packed[j] == T(-7));
-            for (bool acc : {false, true})
-                for (ctdl::thread_pool* pool : {&p1, &p2}) {
-                    std::vector<int> seen(d.m * d.n, 0);
-                    auto ep = [&](std::size_t row, std::size_t col0, T* c, std::size_t len) {
-                        for (std::size_t j = 0; j < len; ++j) {
-                            ++seen[row * d.n + col0 + j];
-                            c[j] = c[j] * T(2) + T(1);
-                        }
-                    };
-                    const auto want = pr.run(*pool, acc, ep);
-                    std::fill(seen.begin(), seen.end(), 0);
-                    std::vector<T> c = pr.c0;
-                    ctdl::count_passes counting;
-                    k::gemm_packed_b<TA, T>(d.m, d.n, d.k, pr.a.v.data(), pr.a.ld, packed.data(), c.data(), pr.ldc,
-                                            acc, ep, *pool);
-                    INFO("M=" << d.m << " N=" << d.n << " K=" << d.k << " pad=" << pad << " accumulate=" << acc
-                              << " threads=" << pool->size());
-                    CHECK(counting.counts()[ctdl::pass::gemm] == 1);
-                    CHECK(std::memcmp(c.data(), want.data(), c.size() * sizeof(T)) == 0);
-                    CHECK(std::all_of(seen.begin(), seen.end(), [](int s) { return s == 1; }));
-                }
+            auto run = [&](std::vector<T>& c, bool acc, const auto& ep, ctdl::thread_pool& pool) {
+                ctdl::count_passes counting;
+                k::gemm_packed_b<TA, T>(d.m, d.n, d.k, pr.a.v.data(), pr.a.ld, packed.data(), c.data(), pr.ldc, acc,
+                                        ep, pool);
+                CHECK(counting.counts()[ctdl::pass::gemm] == 1);
+            };
+            auto check = [&](const std::vector<T>& c, const std::vector<T>& want, bool acc, ctdl::thread_pool& pool) {
+                INFO("M=" << d.m << " N=" << d.n << " K=" << d.k << " pad=" << pad << " accumulate=" << acc
+                          << " threads=" << pool.size());
+                CHECK(std::memcmp(c.data(), want.data(), c.size() * sizeof(T)) == 0);
+            };
+            against_gemm(pr, p1, p2, run, check);
         }
     return packed_cases;
 }

@@ -49,17 +49,17 @@ public:
     static constexpr bool forward_packed = Active && frozen_packs_b<Exec, T, fwd_tb>(Rows, Out, In);
     static constexpr bool backward_packed = Active && Backward && frozen_packs_b<Exec, T, bwd_tb>(Rows, In, Out);
     static constexpr bool any = forward_packed || backward_packed;
+    /// n elements rounded up to whole 64-byte lines (each pack starts on one).
+    static constexpr std::size_t lines(std::size_t n) { return (n * sizeof(T) + 63) / 64 * 64 / sizeof(T); }
 
     static constexpr std::size_t elements() {
-        auto lines = [](std::size_t n) { return (n * sizeof(T) + 63) / 64 * 64 / sizeof(T); };
         std::size_t n = 0;
         if constexpr (forward_packed) n += lines(K::template packed_b_size<T>(In, Out));
         if constexpr (backward_packed) n += lines(K::template packed_b_size<T>(Out, In));
         return n;
     }
     /// Packs W (at w) into dst (elements() elements, 64-byte aligned).
-    void pack(const T* w, T* dst) {
-        auto lines = [](std::size_t n) { return (n * sizeof(T) + 63) / 64 * 64 / sizeof(T); };
+    void pack([[maybe_unused]] const T* w, [[maybe_unused]] T* dst) {
         if constexpr (forward_packed) {  // op(W) [In, Out]: W [In, Out] as it is, or [Out, In] transposed
             K::template pack_b<T>(fwd_tb, In, Out, w, in_out ? Out : In, dst);
             fwd_ = dst;
@@ -78,27 +78,27 @@ public:
     /// y = ep(x·op(W)) from the pack, when there is one (else false: the caller runs its GEMM).
     template <class Ep>
     bool forward(const T* x, T* y, const Ep& ep) const {
-        if constexpr (forward_packed) {
-            if (fwd_) {
-                K::run_packed_b(Rows, Out, In, x, fwd_, y, ep);
-                return true;
-            }
-        }
-        return false;
+        return run<forward_packed>(fwd_, Out, In, x, y, ep);
     }
     /// dX = ep(dZ·op'(W)) from the pack, when there is one.
     template <class Ep>
     bool backward(const T* dz, T* dx, const Ep& ep) const {
-        if constexpr (backward_packed) {
-            if (bwd_) {
-                K::run_packed_b(Rows, In, Out, dz, bwd_, dx, ep);
+        return run<backward_packed>(bwd_, In, Out, dz, dx, ep);
+    }
+
+private:
+    template <bool Packed, class Pack, class Ep>
+    static bool run([[maybe_unused]] Pack pack, [[maybe_unused]] std::size_t n, [[maybe_unused]] std::size_t k,
+                    [[maybe_unused]] const T* a, [[maybe_unused]] T* c, [[maybe_unused]] const Ep& ep) {
+        if constexpr (Packed) {
+            if (pack) {
+                K::run_packed_b(Rows, n, k, a, pack, c, ep);
                 return true;
             }
         }
         return false;
     }
 
-private:
     [[no_unique_address]] std::conditional_t<forward_packed, const T*, std::nullptr_t> fwd_{};
     [[no_unique_address]] std::conditional_t<backward_packed, const T*, std::nullptr_t> bwd_{};
 };

@@ -11,6 +11,7 @@
 
 #include "../exec/epilogue.hpp"
 #include "../exec/hd.hpp"
+#include "../exec/prefetch.hpp"
 #include "../graph/node_base.hpp"
 #include "layer.hpp"
 
@@ -55,6 +56,7 @@ struct chain_derivative_epilogue {
     std::size_t ld;
     CTDL_HD void operator()(std::size_t row, std::size_t col0, T* c, std::size_t len) const {
         const T* a = at + row * ld + col0;
+        prefetch_span(a + epilogue_prefetch_rows * ld, len);  // the next tile's (exec/prefetch.hpp)
         for (std::size_t j = 0; j < len; ++j) {
             if constexpr (FromOutput) c[j] *= Chain::derivative_at_output(a[j]);
             else c[j] *= Chain::derivative(a[j]);

@@ -96,21 +96,19 @@ constexpr bool a_reads_in_place(trans ta, std::size_t rows) {
     return ta == trans::n && rows <= 128;
 }
 
-/// Rows of each of the equal row blocks (MC at most, whole micro-panels) gemm_block cuts
-/// `rows` rows into.
-template <class T, std::size_t MR, std::size_t NV>
-constexpr std::size_t row_block(std::size_t rows) {
-    using bl = blocking<T, MR, NV>;
-    const std::size_t mblocks = (rows + bl::MC - 1) / bl::MC;
-    return ((rows + mblocks - 1) / mblocks + MR - 1) / MR * MR;
+/// Whether gemm_block reads op(A) in place for a share of `rows` rows: a row-major A with
+/// few rows; with B prepacked (then nothing else is copied) a row-major A of any height,
+/// cut into row blocks of at most 128 (see a_block_rows).
+constexpr bool reads_a_in_place(trans ta, std::size_t rows, bool prepacked) {
+    return a_reads_in_place(ta, prepacked ? 0 : rows);
 }
 
-/// Whether gemm_block reads op(A) in place for a share of `rows` rows: a row-major A in
-/// short blocks; with B prepacked (nothing else is copied) also a share that is cut into
-/// row blocks of at most 128 (256 rows: two of 128).
+/// The most rows of a row block of gemm_block: MC, or at most 128 where A is read in place
+/// because B is prepacked. (Row blocks only group the work: K is cut at the same places
+/// whatever they are, so results do not depend on them.)
 template <class T, std::size_t MR, std::size_t NV>
-constexpr bool reads_a_in_place(trans ta, std::size_t rows, bool prepacked) {
-    return a_reads_in_place(ta, rows) || (prepacked && a_reads_in_place(ta, row_block<T, MR, NV>(rows)));
+constexpr std::size_t a_block_rows(trans ta, bool prepacked) {
+    return prepacked && ta == trans::n ? 128 / MR * MR : blocking<T, MR, NV>::MC;
 }
 
 /// One thread's share: C[m0:m1, n0:n1] over all of K, with an MR × (NV·width) register tile.
@@ -138,7 +136,8 @@ void gemm_block(trans ta, trans tb, bool transc, std::size_t m0, std::size_t m1,
 
     // K is cut into equal blocks of at most KC; the cuts depend on K alone.
     const std::size_t kblocks = (K + bl::KC - 1) / bl::KC;
-    const std::size_t mblocks = (m1 - m0 + bl::MC - 1) / bl::MC;
+    const std::size_t mc_limit = a_block_rows<T, MR, NV>(ta, pre != nullptr);
+    const std::size_t mblocks = (m1 - m0 + mc_limit - 1) / mc_limit;
     const std::size_t nblocks = (n1 - n0 + bl::NC - 1) / bl::NC;
     // Equal M/N blocks, rounded up to whole micro-panels.
     const std::size_t mc_max = ((m1 - m0 + mblocks - 1) / mblocks + MR - 1) / MR * MR;
@@ -156,7 +155,7 @@ void gemm_block(trans ta, trans tb, bool transc, std::size_t m0, std::size_t m1,
     // pieces without packing A again for each. Only a partial last row panel is packed.
     // With B prepacked, A is also read in place when its row blocks are short enough (a
     // 256-row share in two blocks of 128): nothing at all is copied.
-    const bool a_in_place = reads_a_in_place<T, MR, NV>(ta, m1 - m0, pre != nullptr);
+    const bool a_in_place = reads_a_in_place(ta, m1 - m0, pre != nullptr);
 
     // op(A)[i, k] = A[i·a_rs + k·a_cs]; op(B)[k, j] = B[j·b_rs + k·b_cs].
     const std::size_t a_rs = ta == trans::n ? lda : 1, a_cs = ta == trans::n ? 1 : lda;
@@ -258,7 +257,7 @@ void gemm_threads(trans ta, trans tb, bool transc, std::size_t M, std::size_t N,
         if (dm > mpanels || dn > npanels) continue;
         // A prepacked B costs no packing, but each row block streams all of it: weighed at
         // a quarter. A read in place (rows in blocks of at most 128) costs nothing.
-        const std::size_t a_cost = pre && reads_a_in_place<T, MR, NV>(ta, (mpanels + dm - 1) / dm * MR, true) ? 0 : M * K;
+        const std::size_t a_cost = reads_a_in_place(ta, (mpanels + dm - 1) / dm * MR, pre != nullptr) ? 0 : M * K;
         const std::size_t cost = dn * a_cost + dm * K * N / (pre ? 4 : 1);
         if (cost < best) best = cost, tm = dm, tn = dn;
     }
@@ -268,7 +267,7 @@ void gemm_threads(trans ta, trans tb, bool transc, std::size_t M, std::size_t N,
     }
     // Columns cost no extra packing when A is read in place: then 4 blocks a thread, so
     // the threads even out when one of them is slowed down.
-    if (tm == 1 && reads_a_in_place<T, MR, NV>(ta, M, pre != nullptr))
+    if (tm == 1 && reads_a_in_place(ta, M, pre != nullptr))
         tn = std::min(npanels, 4 * n);
     const std::size_t blocks = tm * tn;
     std::atomic<std::size_t> next{0};

@@ -8,6 +8,7 @@
 #include "../../exec/epilogue.hpp"
 #include "../../exec/hd.hpp"
 #include "../../exec/isa.hpp"
+#include "../../exec/prefetch.hpp"
 #include "../../nn/activation.hpp"
 #include "../../nn/pointwise.hpp"
 
@@ -28,6 +29,7 @@ struct forward_epilogue {
         // third of the epilogue's time); the values are the same either way.
         if (z) {
             T* zr = z + row * ld + col0;
+            prefetch_span<true>(zr + epilogue_prefetch_rows * ld, len);  // the next tile's (exec/prefetch.hpp)
             for (std::size_t j = 0; j < len; ++j) {
                 T v = c[j];
                 if constexpr (Bias) v += b[col0 + j];

@@ -165,37 +165,37 @@ struct linear<In, Out, Bias, Layout>::node : graph::node_base<Ctx, parameter_cou
         ops::run_linear_forward<Layout, Exec>(d.rows, Out, In, in, w, out, forward_epilogue{w + Out * In, nullptr, Out});
     }
 
+    /// Whether this layer keeps a packed weight: the frozen small-batch one, or the two of a
+    /// frozen weight on a gradient path (one constrained member each: nvcc's front end
+    /// crashed on pairs of members that differ only in their constraints).
+    static constexpr bool keeps_pack = packs || frozen_packs::any;
     /// Elements of this layer's pack.
     static constexpr std::size_t packed_elements()
-        requires packs
+        requires keeps_pack
     {
-        return op::template packed_size<T, P>(Out, In);
+        if constexpr (packs) return op::template packed_size<T, P>(Out, In);
+        else return frozen_packs::elements();
     }
-    static constexpr std::size_t packed_elements()
-        requires frozen_packs::any
+    /// (Re)packs this layer's weight from params into dst (packed_elements() elements, owned
+    /// by the model, 64-byte aligned) and runs from there.
+    void pack_weights(const T* params, P* dst)
+        requires keeps_pack
     {
-        return frozen_packs::elements();
-    }
-    void pack_weights(const T* params, T* dst)
-        requires frozen_packs::any
-    {
-        frozen_.pack(params + Ctx::param_offset, dst);
+        if constexpr (packs) {
+            if constexpr (in_out) op::template pack_in_out<T>(Out, In, params + Ctx::param_offset, dst);
+            else op::template pack<T>(Out, In, params + Ctx::param_offset, dst);
+            packed_ = dst;
+        } else {
+            static_assert(std::is_same_v<P, T>, "frozen-weight packs hold T");
+            frozen_.pack(params + Ctx::param_offset, dst);
+        }
     }
     /// Drops the pack (packs.hpp: unpack_nodes): forward and backward read the parameters again.
     void unpack_weights()
-        requires packs || frozen_packs::any
+        requires keeps_pack
     {
         if constexpr (packs) packed_ = nullptr;
         else frozen_.clear();
-    }
-    /// (Re)packs this layer's weight from params into dst (packed_elements() elements, owned
-    /// by the model, 64-byte aligned) and runs forward from there.
-    void pack_weights(const T* params, P* dst)
-        requires packs
-    {
-        if constexpr (in_out) op::template pack_in_out<T>(Out, In, params + Ctx::param_offset, dst);
-        else op::template pack<T>(Out, In, params + Ctx::param_offset, dst);
-        packed_ = dst;
     }
 
     /// What the layer after this one applies to the gradient it hands back: × chain'(·).

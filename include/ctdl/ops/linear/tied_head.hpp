@@ -118,30 +118,28 @@ struct tied_head {
             }
             op::run(d.rows, Vocab, D, in, e, out, forward_epilogue{nullptr, nullptr, Vocab});
         }
+        /// One constrained member each, as in linear (layer.hpp).
+        static constexpr bool keeps_pack = packs || frozen_packs::any;
         static constexpr std::size_t packed_elements()
-            requires packs
+            requires keeps_pack
         {
-            return op::template packed_size<T, P>(Vocab, D);
+            if constexpr (packs) return op::template packed_size<T, P>(Vocab, D);
+            else return frozen_packs::elements();
         }
         void pack_weights(const T* params, P* dst)
-            requires packs
+            requires keeps_pack
         {
-            op::template pack<T>(Vocab, D, params + e_offset, dst);
-            packed_ = dst;
-        }
-        static constexpr std::size_t packed_elements()
-            requires frozen_packs::any
-        {
-            return frozen_packs::elements();
-        }
-        void pack_weights(const T* params, T* dst)
-            requires frozen_packs::any
-        {
-            frozen_.pack(params + e_offset, dst);
+            if constexpr (packs) {
+                op::template pack<T>(Vocab, D, params + e_offset, dst);
+                packed_ = dst;
+            } else {
+                static_assert(std::is_same_v<P, T>, "frozen-weight packs hold T");
+                frozen_.pack(params + e_offset, dst);
+            }
         }
         /// Drops the pack (packs.hpp: unpack_nodes): forward and backward read the parameters again.
         void unpack_weights()
-            requires packs || frozen_packs::any
+            requires keeps_pack
         {
             if constexpr (packs) packed_ = nullptr;
             else frozen_.clear();

@@ -100,7 +100,7 @@ constexpr bool a_reads_in_place(trans ta, std::size_t rows) {
 /// few rows; with B prepacked (then nothing else is copied) a row-major A of any height,
 /// cut into row blocks of at most 128 (see a_block_rows).
 constexpr bool reads_a_in_place(trans ta, std::size_t rows, bool prepacked) {
-    return a_reads_in_place(ta, prepacked ? 0 : rows);
+    return prepacked ? ta == trans::n : a_reads_in_place(ta, rows);
 }
 
 /// The most rows of a row block of gemm_block: MC, or at most 128 where A is read in place
@@ -168,10 +168,9 @@ void gemm_block(trans ta, trans tb, bool transc, std::size_t m0, std::size_t m1,
             const std::size_t kc = split_even(K, kblocks, kb + 1) - pc;
             const bool add = accumulate || kb > 0, last = kb + 1 == kblocks;
             const T* bsrc = pre ? nullptr : B + jc * b_rs + pc * b_cs;
-            if (pre) {
-            } else if (b_in_place) {
+            if (b_in_place) {
                 if (nc % NR) pack_panels<NR>(bsrc + (nc - nc % NR) * b_rs, b_rs, b_cs, nc % NR, kc, bp);
-            } else {
+            } else if (!pre) {
                 pack_panels<NR>(bsrc, b_rs, b_cs, nc, kc, bp);
             }
             for (std::size_t ic = m0; ic < m1; ic += mc_max) {
@@ -351,6 +350,15 @@ void gemm_tiles(std::size_t M, std::size_t N, std::size_t K, const T* A, std::si
 /// The vectors across a tile of the prepacked-B path (pack_b's panels are NV × width wide).
 template <class T>
 inline constexpr std::size_t prepacked_nv = tile<T>::vecs;
+/// The blocking of pack_b's layout: its panels' width NR and its K cuts (KC).
+template <class T>
+using prepacked_blocking = blocking<T, tile<T>::rows, prepacked_nv<T>>;
+/// The columns of pack_b's pack of N columns: N rounded up to whole panels.
+template <class T>
+constexpr std::size_t prepacked_columns(std::size_t N) {
+    constexpr std::size_t NR = prepacked_blocking<T>::NR;
+    return (N + NR - 1) / NR * NR;
+}
 
 /// gemm_tile_driver for a prepacked op(B): only the tiles as wide as the pack's panels.
 template <class T>
@@ -358,8 +366,7 @@ void gemm_prepacked_driver(trans ta, std::size_t M, std::size_t N, std::size_t K
                            const T* pre, T* C, std::size_t ldc, bool accumulate, tile_epilogue<T> ep,
                            thread_pool& pool) {
     constexpr std::size_t NV = prepacked_nv<T>;
-    const std::size_t npad = (N + blocking<T, tile<T>::rows, NV>::NR - 1) / blocking<T, tile<T>::rows, NV>::NR *
-                             blocking<T, tile<T>::rows, NV>::NR;
+    const std::size_t npad = prepacked_columns<T>(N);
 #define CTDL_GEMM_TILE(mr) \
     gemm_threads<T, mr, NV>(ta, trans::n, false, M, N, K, A, lda, nullptr, 0, C, ldc, accumulate, ep, pool, pre, npad)
 #if defined(__AVX512F__)
@@ -381,8 +388,7 @@ void gemm_prepacked_driver(trans ta, std::size_t M, std::size_t N, std::size_t K
 /// Elements of pack_b's pack of a K × N op(B).
 template <class T>
 constexpr std::size_t packed_b_size(std::size_t K, std::size_t N) {
-    constexpr std::size_t NR = detail::blocking<T, detail::tile<T>::rows, detail::prepacked_nv<T>>::NR;
-    return K * ((N + NR - 1) / NR * NR);
+    return K * detail::prepacked_columns<T>(N);
 }
 
 /// Packs op(B) (K × N; B row-major with row stride ldb, transposed when tb = t) once, as
@@ -391,8 +397,8 @@ constexpr std::size_t packed_b_size(std::size_t K, std::size_t N) {
 /// another, each kc × NR and depth-major, the last one zero-padded. gemm_packed_b reads it.
 template <class T>
 void pack_b(trans tb, std::size_t K, std::size_t N, const T* B, std::size_t ldb, T* dst) {
-    using bl = detail::blocking<T, detail::tile<T>::rows, detail::prepacked_nv<T>>;
-    const std::size_t npad = (N + bl::NR - 1) / bl::NR * bl::NR;
+    using bl = detail::prepacked_blocking<T>;
+    const std::size_t npad = detail::prepacked_columns<T>(N);
     const std::size_t b_rs = tb == trans::n ? 1 : ldb, b_cs = tb == trans::n ? ldb : 1;
     const std::size_t kblocks = (K + bl::KC - 1) / bl::KC;
     for (std::size_t kb = 0; kb < kblocks; ++kb) {

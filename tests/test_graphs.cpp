@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "gradcheck.hpp"
@@ -67,6 +68,43 @@ TEST_CASE("nn::gelu is PyTorch's default GELU, the exact one") {
     STATIC_REQUIRE(std::is_same_v<nn::gelu, nn::gelu_exact>);
     CHECK(nn::gelu::f(1.0) == Approx(0.8413447460685429).epsilon(1e-12));  // x Φ(x) at 1
     CHECK(nn::gelu_tanh::f(1.0) != nn::gelu::f(1.0));
+}
+
+// A training forward keeps chain'(z) for the backward pass, computed with the chain's value
+// (apply_with_derivative: the GELUs share their exp or erf); it must be bitwise what apply and
+// derivative give one at a time, in a vectorized loop as in a scalar call.
+template <class Chain, class T>
+void check_value_with_derivative() {
+    std::vector<T> x;
+    for (int i = -400; i <= 400; ++i) x.push_back(T(i) / T(37));
+    for (T v : {T(0), T(-0.0), T(1e-7), T(-1e-7), T(20), T(-20), T(90), T(-90), T(1e4), T(-1e4)}) x.push_back(v);
+    std::vector<T> y(x.size()), d(x.size());
+    for (std::size_t i = 0; i < x.size(); ++i) y[i] = Chain::apply_with_derivative(x[i], d[i]);
+    std::size_t value_mismatches = 0, derivative_mismatches = 0;
+    for (std::size_t i = 0; i < x.size(); ++i) {
+        volatile T xi = x[i];  // a scalar call, not the loop above
+        value_mismatches += y[i] != Chain::apply(T(xi));
+        derivative_mismatches += d[i] != Chain::derivative(T(xi));
+    }
+    CHECK(value_mismatches == 0);
+    CHECK(derivative_mismatches == 0);
+    // And it is the derivative: a central difference in double.
+    if constexpr (std::is_same_v<T, double>)
+        for (double v : {-2.5, -0.7, 0.3, 1.9}) {
+            double dv = 0;
+            Chain::apply_with_derivative(v, dv);
+            const double h = 1e-6, fd = (Chain::apply(v + h) - Chain::apply(v - h)) / (2 * h);
+            CHECK(dv == Approx(fd).epsilon(1e-7));
+        }
+}
+
+TEST_CASE("a chain's value with its derivative is apply and derivative bit for bit, in float and double") {
+    check_value_with_derivative<nn::chain<nn::gelu_tanh>, float>();
+    check_value_with_derivative<nn::chain<nn::gelu_tanh>, double>();
+    check_value_with_derivative<nn::chain<nn::gelu_exact>, float>();
+    check_value_with_derivative<nn::chain<nn::gelu_exact>, double>();
+    check_value_with_derivative<nn::chain<nn::gelu_tanh, nn::tanh>, float>();
+    check_value_with_derivative<nn::chain<nn::sigmoid, nn::gelu_exact>, double>();
 }
 
 // ------------------------------------------------------------------ connections from the types

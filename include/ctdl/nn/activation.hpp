@@ -67,6 +67,25 @@ struct basic_gelu : parameter_free {
             return x / (T(1) + math::exp(-u2));
         }
     }
+    /// f(x), with df(x) in d: the two share their erf, or their exponential and 1 + e,
+    /// which is most of each (a training forward that keeps the derivative for the backward
+    /// pass computes both). Bitwise f(x) and df(x): the same operations in the same order.
+    template <class T>
+    CTDL_HD static T f_df(T x, T& d) {
+        if constexpr (A == gelu_approximation::none) {
+            const T e = std::erf(x * T(std::numbers::sqrt2 / 2));
+            const T cdf = T(0.5) * (T(1) + e);
+            const T pdf = std::exp(T(-0.5) * x * x) * T(std::numbers::inv_sqrtpi / std::numbers::sqrt2);
+            d = cdf + x * pdf;
+            return T(0.5) * x * (T(1) + e);
+        } else {
+            const T k2 = T(2 * std::numbers::sqrt2 * std::numbers::inv_sqrtpi);
+            const T den = T(1) + math::exp(-(k2 * (x + T(0.044715) * x * x * x)));
+            const T s = T(1) / den;
+            d = s + x * s * (T(1) - s) * k2 * (T(1) + T(3 * 0.044715) * x * x);
+            return x / den;
+        }
+    }
     template <class T>
     CTDL_HD static T df(T x) {
         if constexpr (A == gelu_approximation::none) {

@@ -37,10 +37,32 @@ struct chain {
         ((d *= P::df(x), x = P::f(x)), ...);
         return d;
     }
+    /// apply(x), with derivative(x) in d, bitwise; a layer that states f_df (f and df
+    /// sharing their work: the GELUs) computes both in one.
+    template <class T>
+    CTDL_HD static T apply_with_derivative(T x, T& d) {
+        d = T(1);
+        ((x = step<P>(x, d)), ...);
+        return x;
+    }
     /// d chain / dx, from the chain's output y (only when derivative_from_output).
     template <class T>
     CTDL_HD static T derivative_at_output(T y) {
         return (P::df_from_output(y) * ...);
+    }
+
+private:
+    template <class Q, class T>
+    CTDL_HD static T step(T x, T& d) {
+        if constexpr (requires(T& r) { Q::f_df(x, r); }) {
+            T dq;
+            const T y = Q::f_df(x, dq);
+            d *= dq;
+            return y;
+        } else {
+            d *= Q::df(x);
+            return Q::f(x);
+        }
     }
 };
 
@@ -48,6 +70,19 @@ template <class C>
 inline constexpr bool is_empty_chain = C::length == 0;
 
 namespace detail {
+
+/// Epilogue: c *= d[row, col], the chain's derivative that the forward pass kept
+/// (ops::linear_math::forward_epilogue).
+template <class T>
+struct kept_derivative_epilogue {
+    const T* d;
+    std::size_t ld;
+    CTDL_HD void operator()(std::size_t row, std::size_t col0, T* c, std::size_t len) const {
+        const T* a = d + row * ld + col0;
+        prefetch_span(a + epilogue_prefetch_rows * ld, len);  // the next tile's (exec/prefetch.hpp)
+        for (std::size_t j = 0; j < len; ++j) c[j] *= a[j];
+    }
+};
 
 /// Epilogue: c *= chain'(at[row, col]), with `at` either the chain's input or its output.
 template <class Chain, class T, bool FromOutput>

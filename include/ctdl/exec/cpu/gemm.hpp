@@ -38,6 +38,7 @@
 
 #include "../epilogue.hpp"
 #include "../pass_count.hpp"
+#include "../prefetch.hpp"
 #include "gemm_dot.hpp"
 #include "gemm_epilogue.hpp"
 #include "gemm_kernel.hpp"
@@ -194,6 +195,11 @@ void gemm_block(trans ta, trans tb, bool transc, std::size_t m0, std::size_t m1,
                         const std::size_t mr = std::min(MR, mc - ir);
                         const std::size_t row = ic + ir, col = jc + jr;
                         T* c = transc ? C + col * ldc + row : C + row * ldc + col;
+                        // The tile's rows of C, for writing, while the k loop runs: C is often
+                        // a fresh activation buffer whose lines are in no cache, and the
+                        // tile's stores (then its epilogue's) otherwise wait on each line.
+                        if (!transc)
+                            for (std::size_t r = 0; r < mr; ++r) prefetch_span<true>(c + r * ldc, nr);
                         if (a_in_place && mr == MR)
                             kernel_a_rows::run(kc, asrc + ir * lda, lda, b, bstride, c, ldc, mr, nr, add, transc);
                         else if (a_in_place && short_rest(mr))

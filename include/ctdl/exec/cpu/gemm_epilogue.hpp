@@ -38,10 +38,21 @@ template <class T, bool TransC, class Epilogue>
 void run_tile_epilogue(const void* p, std::size_t row, std::size_t col, T* c, std::size_t ldc, std::size_t mr,
                        std::size_t nr) {
     const Epilogue& ep = *static_cast<const Epilogue*>(p);
-    if constexpr (TransC)
+    if constexpr (TransC) {
         for (std::size_t j = 0; j < nr; ++j) ep(col + j, row, c + j * ldc, mr);
-    else
-        for (std::size_t i = 0; i < mr; ++i) ep(row + i, col, c + i * ldc, nr);
+    } else {
+        // A full register tile's rows are one or two vectors of a known length: the inlined
+        // segment loop then has no trip count to test and no masked remainder, and the
+        // out-of-order core overlaps the rows' dependency chains (an exp and a division for
+        // the tanh-GELU). Same arithmetic per element as the general loop.
+        const auto rows = [&](auto width) {
+            for (std::size_t i = 0; i < mr; ++i) ep(row + i, col, c + i * ldc, decltype(width)::value);
+        };
+        if (nr == 32) rows(std::integral_constant<std::size_t, 32>{});
+        else if (nr == 16) rows(std::integral_constant<std::size_t, 16>{});
+        else
+            for (std::size_t i = 0; i < mr; ++i) ep(row + i, col, c + i * ldc, nr);
+    }
 }
 
 /// The tile_epilogue of ep (which must outlive it): none becomes the empty one.

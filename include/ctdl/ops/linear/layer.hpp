@@ -114,8 +114,10 @@ struct linear<In, Out, Bias, Layout>::node : graph::node_base<Ctx, parameter_cou
     using typename base::T, typename base::Exec, typename base::in_shape;
     using base::rows, base::need_dw, base::need_dx, base::backward_needed;
     using out_shape = output_shape<in_shape>;
-    // The chain's derivative needs the GEMM's raw output z unless it can be read off y.
-    static constexpr bool keep_z = backward_needed && !is_empty_chain<Chain> && !Chain::derivative_from_output;
+    // The backward pass multiplies by the chain's derivative at z, the GEMM's raw output:
+    // unless it can be read off y, the forward epilogue computes it (with the chain's value,
+    // sharing their work) and keeps it.
+    static constexpr bool keep_dz = backward_needed && !is_empty_chain<Chain> && !Chain::derivative_from_output;
 
     /// The linear op under this policy (ops/linear/kernels.hpp).
     using op = kernel<ops::linear_forward, Exec>;
@@ -134,19 +136,19 @@ struct linear<In, Out, Bias, Layout>::node : graph::node_base<Ctx, parameter_cou
     using frozen_packs = ops::frozen_weight_packs<Exec, T, Layout, rows, Out, In, need_dx && !need_dw && !Ctx::decode,
                                                   true>;
 
-    /// y = chain(z), z = acc + b; z kept when the backward pass needs it.
+    /// y = chain(z), z = acc + b; chain'(z) kept when the backward pass needs it.
     using forward_epilogue = ops::linear_math::forward_epilogue<T, Bias, Chain>;
 
     void forward(const T* params, const T* in, T* out, bool store) {
         const T* w = params + Ctx::param_offset;
-        T* z = store ? z_.data() : nullptr;  // null unless keep_z
+        T* dz = store ? dz_.data() : nullptr;  // null unless keep_dz
         if constexpr (packs) {
             if (packed_ && op::use_packed()) {
                 op::run_packed(rows, Out, In, in, packed_, out, forward_epilogue{w + Out * In, nullptr, Out});
                 return;
             }
         }
-        const forward_epilogue ep{w + Out * In, z, Out};
+        const forward_epilogue ep{w + Out * In, dz, Out};
         if (frozen_.forward(in, out, ep)) return;
         ops::run_linear_forward<Layout, Exec>(rows, Out, In, in, w, out, ep);
     }
@@ -205,7 +207,7 @@ struct linear<In, Out, Bias, Layout>::node : graph::node_base<Ctx, parameter_cou
         else if constexpr (Chain::derivative_from_output)
             return detail::chain_derivative_epilogue<Chain, T, true>{out, Out};
         else
-            return detail::chain_derivative_epilogue<Chain, T, false>{z_.data(), Out};
+            return detail::kept_derivative_epilogue<T>{dz_.data(), Out};
     }
 
     /// io.dout is dZ, the gradient at the GEMM's output.
@@ -231,7 +233,7 @@ struct linear<In, Out, Bias, Layout>::node : graph::node_base<Ctx, parameter_cou
     }
 
 private:
-    [[no_unique_address]] graph::cache_if<keep_z, T, Exec> z_{rows * Out};
+    [[no_unique_address]] graph::cache_if<keep_dz, T, Exec> dz_{rows * Out};
     [[no_unique_address]] std::conditional_t<packs, const P*, std::nullptr_t> packed_{};
     [[no_unique_address]] frozen_packs frozen_{};
 };
